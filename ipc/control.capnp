@@ -1,0 +1,101 @@
+@0x9222a7a8f88010d1;
+# The operator's interface to swarmd, served on the control socket.
+#
+# Evolution: new methods take the next ordinal; new fields go at the end of
+# structs with the next ordinal; nothing is renumbered or retyped. Failures
+# come back as RPC exceptions whose description is the user-facing message.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("smol::rpc");
+
+interface Control {
+  # Validates and starts a swarm from its TOML spec and resolves once every
+  # agent has said hello. sourceName is the file name used in error
+  # positions; baseDir resolves relative agent commands.
+  spawnSwarm @0 (specToml :Text, sourceName :Text, baseDir :Text)
+      -> (swarm :SwarmInfo, readyMillis :Float64);
+
+  listSwarms @1 () -> (swarms :List(SwarmInfo));
+  listAgents @2 (swarm :Text) -> (agents :List(AgentInfo));
+
+  # Graceful stop: shutdown RPC, then SIGTERM after graceMillis (0 means the
+  # daemon's default), then SIGKILL. Resolves when every agent is gone.
+  stopSwarm @3 (swarm :Text, graceMillis :UInt32) -> (swarm :SwarmInfo);
+
+  # Returns the last tailBytes of the agent's captured stdout/stderr (0 means
+  # all that is kept). With follow, new output is then pushed to sink until
+  # the agent exits or the caller hangs up.
+  agentLogs @4 (swarm :Text, agent :Text, tailBytes :UInt32, follow :Bool,
+                sink :LogSink) -> (data :Data);
+
+  status @5 () -> (status :DaemonStatus);
+}
+
+interface LogSink {
+  write @0 (data :Data) -> stream;
+  # The agent is gone (or the swarm was stopped); no more writes follow.
+  end @1 (reason :Text);
+}
+
+enum SwarmState {
+  starting @0;
+  ready @1;
+  stopping @2;
+  stopped @3;
+  failed @4;
+}
+
+struct SwarmInfo {
+  name @0 :Text;
+  state @1 :SwarmState;
+  agentsReady @2 :UInt32;
+  agentsTotal @3 :UInt32;
+  createdUnixMillis @4 :Int64;
+  sourceName @5 :Text;
+  lastError @6 :Text;
+}
+
+enum AgentState {
+  starting @0;
+  ready @1;
+  stopping @2;
+  exited @3;
+}
+
+enum ExitReason {
+  none @0;          # still running
+  exited @1;        # exited on its own; see code
+  crashed @2;       # killed by a signal nobody asked for
+  startTimeout @3;  # never said hello within ready_timeout
+  stopped @4;       # stopped on request
+}
+
+struct ExitInfo {
+  reason @0 :ExitReason;
+  code @1 :Int32;       # exit status, when reason is exited
+  signal @2 :Int32;     # terminating signal, 0 if none
+  detail @3 :Text;      # human summary, e.g. "killed by SIGKILL"
+  atUnixMillis @4 :Int64;
+}
+
+struct AgentInfo {
+  id @0 :Text;
+  role @1 :Text;
+  pid @2 :Int32;
+  state @3 :AgentState;
+  startedUnixMillis @4 :Int64;
+  restarts @5 :UInt32;
+  lastExit @6 :ExitInfo;
+}
+
+struct DaemonStatus {
+  version @0 :Text;
+  pid @1 :Int32;
+  uptimeMillis @2 :Int64;
+  socketPath @3 :Text;
+  stateDir @4 :Text;
+  metricsAddress @5 :Text;   # "off" when disabled
+  swarmsTotal @6 :UInt32;
+  swarmsRunning @7 :UInt32;
+  agentsRunning @8 :UInt32;
+}
