@@ -1,0 +1,189 @@
+#include "cli/commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include "base/sys_error.h"
+#include "base/unique_fd.h"
+#include "cli/connection.h"
+#include "cli/failure.h"
+#include "cli/log_sink.h"
+#include "cli/output.h"
+
+namespace smol::cli {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr milliseconds kDefaultTimeout{60000};
+// How long past the grace period `down` waits by default for the SIGKILLs
+// and the reaping that follow it.
+constexpr milliseconds kStopMargin{30000};
+
+Connection open_connection(const GlobalOptions& g) {
+  return Connection(g.socket_path, g.timeout.value_or(kDefaultTimeout));
+}
+
+std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+std::string agents(uint32_t n) { return std::to_string(n) + (n == 1 ? " agent" : " agents"); }
+
+// What spawnSwarm needs from a spec file.
+struct SpecFile {
+  std::string toml;
+  std::string source_name;  // the file name, for error positions
+  std::string base_dir;     // absolute, for relative agent commands
+};
+
+SpecFile read_spec(const std::string& file) {
+  auto fail = [&](int code) {
+    return Failure("cannot read " + file + ": " + strerrordesc_np(code));
+  };
+  UniqueFd fd(retry_eintr([&] { return ::open(file.c_str(), O_RDONLY | O_CLOEXEC); }));
+  if (!fd) throw fail(errno);
+  SpecFile spec;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+    if (n < 0) throw fail(errno);
+    if (n == 0) break;
+    spec.toml.append(buf, static_cast<size_t>(n));
+  }
+  std::filesystem::path path = std::filesystem::absolute(file).lexically_normal();
+  spec.source_name = path.filename();
+  spec.base_dir = path.parent_path();
+  return spec;
+}
+
+struct AgentRef {
+  std::string swarm;
+  std::string agent;
+};
+
+AgentRef parse_agent_ref(const std::string& target) {
+  auto slash = target.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == target.size() ||
+      target.find('/', slash + 1) != std::string::npos) {
+    throw Failure("expected SWARM/AGENT, e.g. hello/worker-1, not '" + target + "'",
+                  Failure::kUsage);
+  }
+  return {target.substr(0, slash), target.substr(slash + 1)};
+}
+
+std::string last_exit(rpc::ExitInfo::Reader e) {
+  if (e.getReason() == rpc::ExitReason::NONE || e.getDetail().size() == 0) return "-";
+  return str(e.getDetail());
+}
+
+}  // namespace
+
+void up(const GlobalOptions& g, const std::string& file) {
+  SpecFile spec = read_spec(file);
+  Connection conn = open_connection(g);
+  auto req = conn.control().spawnSwarmRequest();
+  req.setSpecToml(spec.toml);
+  req.setSourceName(spec.source_name);
+  req.setBaseDir(spec.base_dir);
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  auto s = res.getSwarm();
+  print("swarm " + str(s.getName()) + " " + enum_name(s.getState()) + ": " +
+        agents(s.getAgentsTotal()) + " in " + format_elapsed(res.getReadyMillis()) + "\n");
+}
+
+void ls(const GlobalOptions& g) {
+  Connection conn = open_connection(g);
+  auto res = conn.wait(conn.control().listSwarmsRequest().send());
+  if (g.json) return print_json(to_json(res));
+  Table table({"NAME", "STATE", "READY", "AGE", "SOURCE"});
+  for (auto s : res.getSwarms()) {
+    table.add({str(s.getName()), enum_name(s.getState()),
+               std::to_string(s.getAgentsReady()) + "/" + std::to_string(s.getAgentsTotal()),
+               format_age(s.getCreatedUnixMillis()), str(s.getSourceName())});
+  }
+  table.print();
+}
+
+void ps(const GlobalOptions& g, const std::string& swarm) {
+  Connection conn = open_connection(g);
+  auto req = conn.control().listAgentsRequest();
+  req.setSwarm(swarm);
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  Table table({"ID", "ROLE", "PID", "STATE", "UPTIME", "RESTARTS", "LAST-EXIT"});
+  for (auto a : res.getAgents()) {
+    bool running = a.getState() != rpc::AgentState::EXITED;
+    table.add({str(a.getId()), str(a.getRole()), a.getPid() > 0 ? std::to_string(a.getPid()) : "-",
+               enum_name(a.getState()), running ? format_age(a.getStartedUnixMillis()) : "-",
+               std::to_string(a.getRestarts()), last_exit(a.getLastExit())});
+  }
+  table.print();
+}
+
+void logs(const GlobalOptions& g, const std::string& target, bool follow, uint32_t tail_bytes) {
+  AgentRef ref = parse_agent_ref(target);
+  Connection conn = open_connection(g);
+  auto req = conn.control().agentLogsRequest();
+  req.setSwarm(ref.swarm);
+  req.setAgent(ref.agent);
+  req.setTailBytes(tail_bytes);
+  req.setFollow(follow);
+  if (!follow) {
+    auto res = conn.wait(req.send());
+    if (g.json) return print_json(to_json(res));
+    return print(std::string_view(res.getData().asChars().begin(), res.getData().size()));
+  }
+
+  FollowedLog followed(g.json);
+  req.setSink(followed.make_sink());
+  // swarmd may answer at once with the tail and stream the rest to the sink,
+  // or stream everything and answer (with no data) at the end; printing the
+  // answer's data before waiting for end() keeps the bytes in order either way.
+  auto answered = req.send().then([&](auto res) { followed.print(res.getData()); });
+  kj::Maybe<FollowEnd> ended = conn.wait_interruptible(followed.until_end(kj::mv(answered)));
+  KJ_IF_MAYBE(end, ended) {
+    if (end->how != FollowEnd::How::ended) throw Failure(end->reason);
+    if (g.json) return print_json({{"reason", end->reason}});
+    std::cerr << "swarmctl: log ended: " << end->reason << std::endl;
+  }
+}
+
+void down(const GlobalOptions& g, const std::string& swarm, uint32_t grace_millis) {
+  milliseconds timeout =
+      g.timeout.value_or(std::max(kDefaultTimeout, milliseconds(grace_millis) + kStopMargin));
+  Connection conn(g.socket_path, timeout);
+  auto req = conn.control().stopSwarmRequest();
+  req.setSwarm(swarm);
+  req.setGraceMillis(grace_millis);
+  auto started = std::chrono::steady_clock::now();
+  auto res = conn.wait(req.send());
+  std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
+  if (g.json) return print_json(to_json(res));
+  auto s = res.getSwarm();
+  print("swarm " + str(s.getName()) + " " + enum_name(s.getState()) + " (" +
+        agents(s.getAgentsTotal()) + ") in " + format_elapsed(took.count()) + "\n");
+}
+
+void status(const GlobalOptions& g) {
+  Connection conn = open_connection(g);
+  auto res = conn.wait(conn.control().statusRequest().send());
+  if (g.json) return print_json(to_json(res));
+  auto s = res.getStatus();
+  Table table;
+  table.add({"version", str(s.getVersion())});
+  table.add({"pid", std::to_string(s.getPid())});
+  table.add({"uptime", format_rough(milliseconds(s.getUptimeMillis()))});
+  table.add({"socket", str(s.getSocketPath())});
+  table.add({"state dir", str(s.getStateDir())});
+  table.add({"metrics", str(s.getMetricsAddress())});
+  table.add({"swarms", std::to_string(s.getSwarmsTotal()) + " (" +
+                           std::to_string(s.getSwarmsRunning()) + " running)"});
+  table.add({"agents running", std::to_string(s.getAgentsRunning())});
+  table.print();
+}
+
+}  // namespace smol::cli

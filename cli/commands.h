@@ -1,0 +1,48 @@
+// The swarmctl subcommands, one function each.
+//
+// Each connects to swarmd, makes its one call, and prints the answer: a
+// table or sentence for people, or with --json one JSON document (logs -f:
+// one per line) mirroring the schema's results. Each throws Failure, with
+// exit status 2 for malformed arguments and 1 for everything else; none
+// prints an error itself.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace smol::cli {
+
+// Options every subcommand takes.
+struct GlobalOptions {
+  bool json = false;
+  std::string socket_path;
+  // Bound on the whole call; unset means the command's own default.
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+// Sends the spec file's text, its file name and its absolute directory to
+// spawnSwarm and waits until every agent is ready.
+void up(const GlobalOptions& g, const std::string& file);
+
+// Lists swarms: NAME STATE READY AGE SOURCE.
+void ls(const GlobalOptions& g);
+
+// Lists a swarm's agents: ID ROLE PID STATE UPTIME RESTARTS LAST-EXIT.
+void ps(const GlobalOptions& g, const std::string& swarm);
+
+// Prints an agent's captured stdout/stderr; `target` is SWARM/AGENT.
+// tail_bytes 0 means all that swarmd keeps. With follow, keeps printing new
+// output, without timeout, until swarmd ends the log or the user presses
+// Ctrl-C (both a success).
+void logs(const GlobalOptions& g, const std::string& target, bool follow, uint32_t tail_bytes);
+
+// Stops a swarm and waits until every agent is gone. grace_millis 0 leaves
+// the grace period to the daemon.
+void down(const GlobalOptions& g, const std::string& swarm, uint32_t grace_millis);
+
+// Shows the daemon's version, pid, uptime, paths and counts.
+void status(const GlobalOptions& g);
+
+}  // namespace smol::cli

@@ -1,0 +1,135 @@
+// swarmctl: the operator's command-line client for swarmd.
+//
+// This file only wires the command line to the functions in commands.h and
+// maps every outcome to an exit status: 0 success, 1 failure, 2 bad usage.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <limits>
+
+#include "cli/commands.h"
+#include "cli/failure.h"
+#include "base/units.h"
+
+namespace {
+
+using smol::cli::Failure;
+
+constexpr const char* kDefaultSocket = "/run/smolswarms/swarmd.sock";
+
+// Parses a DURATION option ("90s", "2m", "500ms"); bad input is a usage error.
+std::chrono::milliseconds duration_arg(const std::string& option, const std::string& text) {
+  auto d = smol::parse_duration(text);
+  if (!d || d->count() <= 0) {
+    throw CLI::ValidationError(
+        option, "expected a duration above 0 like 90s, 2m or 500ms, not '" + text + "'");
+  }
+  return *d;
+}
+
+// Parses a BYTES option ("4096", "64KiB", "1M") into the schema's UInt32.
+uint32_t bytes_arg(const std::string& option, const std::string& text) {
+  auto b = smol::parse_bytes(text);
+  if (!b || *b > std::numeric_limits<uint32_t>::max()) {
+    throw CLI::ValidationError(option,
+                               "expected a size below 4GiB like 4096 or 64KiB, not '" + text + "'");
+  }
+  return static_cast<uint32_t>(*b);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Controls swarmd, the SmolSwarms daemon, over its control socket.", "swarmctl"};
+  app.set_version_flag("--version", SMOL_VERSION);
+  app.require_subcommand(1);
+  // Global options may come after the subcommand too: `swarmctl ls --json`.
+  app.fallthrough();
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "swarmctl: " + std::string(e.what()) + "\nRun with --help for more information.\n";
+  });
+
+  smol::cli::GlobalOptions g;
+  g.socket_path = kDefaultSocket;
+  app.add_flag("--json", g.json, "Print one JSON document (logs -f: one per line)");
+  app.add_option("--socket", g.socket_path, "swarmd's control socket")
+      ->type_name("PATH")
+      ->envname("SMOLSWARMS_SOCKET")
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--timeout", [&](const std::string& s) { g.timeout = duration_arg("--timeout", s); },
+         "Give up on the call after DURATION (default 60s; down: 30s past the grace; "
+         "logs -f: no limit)")
+      ->type_name("DURATION");
+
+  std::function<void()> command;
+
+  std::string file;
+  auto* up = app.add_subcommand("up", "Start a swarm from its spec; wait until it is ready");
+  up->add_option("FILE", file, "Swarm spec (TOML)")->required();
+  up->callback([&] { command = [&] { smol::cli::up(g, file); }; });
+
+  auto* ls = app.add_subcommand("ls", "List swarms");
+  ls->callback([&] { command = [&] { smol::cli::ls(g); }; });
+
+  std::string swarm;
+  auto* ps = app.add_subcommand("ps", "List a swarm's agents");
+  ps->add_option("SWARM", swarm, "Swarm name")->required();
+  ps->callback([&] { command = [&] { smol::cli::ps(g, swarm); }; });
+
+  std::string target;
+  bool follow = false;
+  uint32_t tail = 0;
+  auto* logs = app.add_subcommand("logs", "Print an agent's captured stdout and stderr");
+  logs->add_option("SWARM/AGENT", target, "Agent, as swarm name/agent id")->required();
+  logs->add_flag("-f,--follow", follow, "Keep printing new output until the agent ends or Ctrl-C");
+  logs->add_option_function<std::string>(
+          "--tail", [&](const std::string& s) { tail = bytes_arg("--tail", s); },
+          "Only the last BYTES (default: all that swarmd keeps)")
+      ->type_name("BYTES");
+  logs->callback([&] { command = [&] { smol::cli::logs(g, target, follow, tail); }; });
+
+  uint32_t grace = 0;
+  auto* down = app.add_subcommand("down", "Stop a swarm; wait until every agent is gone");
+  down->add_option("SWARM", swarm, "Swarm name")->required();
+  down->add_option_function<std::string>(
+          "--grace",
+          [&](const std::string& s) {
+            auto d = duration_arg("--grace", s);
+            if (d.count() > std::numeric_limits<uint32_t>::max()) {
+              throw CLI::ValidationError("--grace", "at most 49 days");
+            }
+            grace = static_cast<uint32_t>(d.count());
+          },
+          "Time between the shutdown request and SIGTERM, then SIGKILL (default: swarmd's)")
+      ->type_name("DURATION");
+  down->callback([&] { command = [&] { smol::cli::down(g, swarm, grace); }; });
+
+  auto* status =
+      app.add_subcommand("status", "Show the daemon's version, uptime, paths and counts");
+  status->callback([&] { command = [&] { smol::cli::status(g); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);  // prints help, the version, or the error
+    return code == 0 ? 0 : Failure::kUsage;
+  }
+  command();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Every way out is a message and an exit status; nothing escapes main.
+  try {
+    return run(argc, argv);
+  } catch (const Failure& f) {
+    smol::cli::report_failure(f.what());
+    return f.exit_status();
+  } catch (const kj::Exception& e) {
+    smol::cli::report_failure(smol::cli::describe_rpc_failure(e));
+  } catch (const std::exception& e) {
+    smol::cli::report_failure(e.what());
+  }
+  return Failure::kFailed;
+}

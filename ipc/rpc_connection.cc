@@ -1,0 +1,28 @@
+#include "ipc/rpc_connection.h"
+
+namespace smol::ipc {
+
+capnp::ReaderOptions peer_limits() {
+  capnp::ReaderOptions o;
+  // 16 MiB per message and 32 levels of nesting: far above anything the
+  // protocol needs, far below what could hurt the daemon.
+  o.traversalLimitInWords = 2 * 1024 * 1024;
+  o.nestingLimit = 32;
+  return o;
+}
+
+RpcConnection::RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap)
+    : RpcConnection(loop.low_level().wrapSocketFd(
+                        fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
+                                          kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC),
+                    kj::mv(bootstrap)) {}
+
+RpcConnection::RpcConnection(kj::Own<kj::AsyncIoStream> stream,
+                             capnp::Capability::Client bootstrap)
+    : stream_(kj::mv(stream)),
+      network_(kj::heap<capnp::TwoPartyVatNetwork>(*stream_, capnp::rpc::twoparty::Side::SERVER,
+                                                   peer_limits())),
+      rpc_(kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
+          capnp::makeRpcServer(*network_, kj::mv(bootstrap)))) {}
+
+}  // namespace smol::ipc

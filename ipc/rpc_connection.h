@@ -1,0 +1,46 @@
+// RpcConnection: one Cap'n Proto RPC session over one stream socket.
+//
+// The daemon side of both the control socket and every agent's socketpair:
+// it serves `bootstrap` to the peer and can reach the peer's own bootstrap.
+// Destroying it hangs up: calls in flight fail and the peer sees EOF.
+//
+// Messages from the peer are read with explicit limits (see peer_limits()),
+// because the peer may be hostile: an oversized or too deeply nested message
+// is a protocol error that ends this connection, never a daemon crash.
+//
+// Thread: the loop thread that owns `loop`.
+#pragma once
+
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+
+#include "base/unique_fd.h"
+#include "ipc/event_loop.h"
+
+namespace smol::ipc {
+
+// Reader limits for messages from agents and control clients.
+capnp::ReaderOptions peer_limits();
+
+class RpcConnection {
+ public:
+  // Takes a connected stream socket (for agents: the daemon's end of the
+  // socketpair). Throws kj::Exception if the fd cannot be wrapped.
+  RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap);
+  // Takes an accepted stream (the control socket's listener hands these out).
+  RpcConnection(kj::Own<kj::AsyncIoStream> stream, capnp::Capability::Client bootstrap);
+  RpcConnection(const RpcConnection&) = delete;
+  RpcConnection& operator=(const RpcConnection&) = delete;
+
+  // Resolves when the peer hangs up or the stream fails.
+  kj::Promise<void> on_disconnect() { return network_->onDisconnect(); }
+
+  kj::AsyncIoStream& stream() { return *stream_; }
+
+ private:
+  kj::Own<kj::AsyncIoStream> stream_;
+  kj::Own<capnp::TwoPartyVatNetwork> network_;
+  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc_;
+};
+
+}  // namespace smol::ipc

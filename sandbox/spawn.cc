@@ -1,0 +1,189 @@
+#include "sandbox/spawn.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+
+namespace smol::sandbox {
+namespace {
+
+// Where the child writes down the step that failed. It shares the parent's
+// memory (CLONE_VM), so a plain struct is the channel.
+struct ChildFailure {
+  int err = 0;
+  const char* step = nullptr;
+};
+
+// Everything the child needs, prepared by the parent so the child only makes
+// system calls.
+struct ChildPlan {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  int null_fd;
+  int rpc_fd;
+  int log_fd;
+  pid_t parent;
+  ChildFailure* failure;
+};
+
+constexpr int kFirstSpareFd = 10;  // above every fd the child will end up with
+constexpr int kAgentRpcFd = 3;
+
+[[noreturn]] void child_fail(const ChildPlan& p, const char* step) {
+  p.failure->err = errno;
+  p.failure->step = step;
+  _exit(127);
+}
+
+// Step 1: leave the daemon's session and die with it.
+void child_detach(const ChildPlan& p) {
+  if (setsid() < 0) child_fail(p, "setsid");
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, "prctl(PR_SET_PDEATHSIG)");
+  // The daemon may have died between clone and prctl; then nobody would
+  // ever send the death signal.
+  if (getppid() != p.parent) child_fail(p, "getppid");
+}
+
+// Step 2: put /dev/null, the log pipe and the RPC socket at 0..3. Sources are
+// first moved above 3 so that no dup2 can overwrite a source not yet copied.
+void child_place_fds(const ChildPlan& p) {
+  const int sources[] = {p.null_fd, p.log_fd, p.rpc_fd};
+  int moved[3];
+  for (int i = 0; i < 3; ++i) {
+    moved[i] = fcntl(sources[i], F_DUPFD, kFirstSpareFd);
+    if (moved[i] < 0) child_fail(p, "fcntl(F_DUPFD)");
+  }
+  if (dup2(moved[0], STDIN_FILENO) < 0) child_fail(p, "dup2(stdin)");
+  if (dup2(moved[1], STDOUT_FILENO) < 0) child_fail(p, "dup2(stdout)");
+  if (dup2(moved[1], STDERR_FILENO) < 0) child_fail(p, "dup2(stderr)");
+  if (dup2(moved[2], kAgentRpcFd) < 0) child_fail(p, "dup2(fd 3)");
+}
+
+// Step 3: nothing else of the daemon's crosses exec.
+void child_close_other_fds(const ChildPlan& p) {
+  if (syscall(SYS_close_range, kAgentRpcFd + 1, ~0U, 0) == 0) return;
+  if (errno != ENOSYS && errno != EINVAL) child_fail(p, "close_range");
+  long max_fd = sysconf(_SC_OPEN_MAX);
+  for (long fd = kAgentRpcFd + 1; fd < max_fd; ++fd) close(static_cast<int>(fd));
+}
+
+// Step 4: default dispositions and an empty mask, whatever the daemon set up
+// (the daemon ignores SIGPIPE and libuv handles SIGTERM/SIGINT). Handlers of
+// the parent must not run in this child: it shares the parent's memory.
+void child_reset_signals(const ChildPlan& p) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) != 0) continue;  // reserved by libc
+    if (old.sa_handler != SIG_DFL) sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) child_fail(p, "sigprocmask");
+}
+
+int child_main(void* arg) {
+  const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
+  child_reset_signals(p);
+  child_detach(p);
+  child_place_fds(p);
+  child_close_other_fds(p);
+  execve(p.path, p.argv, p.envp);
+  child_fail(p, "execve");
+}
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+// The child's stack. Only one child runs on it at a time: CLONE_VFORK keeps
+// the parent (the only thread that spawns) suspended until the child execs.
+class ChildStack {
+ public:
+  ChildStack() {
+    mem_ = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                -1, 0);
+    if (mem_ == MAP_FAILED) throw SysError(errno, "mmap", "child stack");
+  }
+  ~ChildStack() { munmap(mem_, kSize); }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  void* top() const { return static_cast<char*>(mem_) + kSize; }
+
+ private:
+  static constexpr size_t kSize = 64 * 1024;
+  void* mem_;
+};
+
+// Blocks every signal for the lifetime of the object, so no handler of the
+// daemon's can run in the child before it resets them.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved_);
+  }
+  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+
+}  // namespace
+
+SpawnError::SpawnError(int code, std::string step, std::string_view what_on)
+    : SysError(code, step, what_on), step_(std::move(step)) {}
+
+Child spawn(const SpawnRequest& req) {
+  static ChildStack stack;
+  UniqueFd null_fd(check_sys(::open("/dev/null", O_RDONLY | O_CLOEXEC), "open", "/dev/null"));
+  std::vector<char*> argv = c_strings(req.argv);
+  std::vector<char*> envp = c_strings(req.env);
+  ChildFailure failure;
+  ChildPlan plan{req.path.c_str(), argv.data(), envp.data(), null_fd.get(),
+                 req.rpc_fd,       req.log_fd,  getpid(),    &failure};
+
+  int pidfd = -1;
+  pid_t pid;
+  {
+    AllSignalsBlocked blocked;
+    pid = clone(child_main, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
+                &pidfd);
+  }
+  if (pid < 0) throw SysError(errno, "clone", req.path);
+  Child child{pid, UniqueFd(pidfd)};
+  if (failure.step != nullptr) {
+    // The child has already _exit()ed; reap it so no zombie is left.
+    siginfo_t info;
+    waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);
+    throw SpawnError(failure.err, failure.step, req.path);
+  }
+  return child;
+}
+
+bool signal_child(int pidfd, int sig) {
+  if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) return true;
+  if (errno == ESRCH) return false;
+  throw SysError(errno, "pidfd_send_signal", std::to_string(sig));
+}
+
+}  // namespace smol::sandbox

@@ -1,0 +1,64 @@
+// spawn(): starts one agent process and hands back a pidfd for it.
+//
+// The child gets exactly four fds: 0 = /dev/null, 1 and 2 = the log pipe,
+// 3 = the agent's end of its RPC socketpair. It runs in a session of its own
+// (no controlling tty), dies with SIGKILL if the daemon dies
+// (PR_SET_PDEATHSIG), and starts with default signal dispositions and an
+// empty signal mask whatever the daemon had.
+//
+// The child is created with CLONE_VM|CLONE_VFORK, as posix_spawn does: no
+// page tables are copied, so spawn cost does not grow with the daemon's
+// size, and the parent resumes only once the child has exec'd or failed. A
+// step that fails in the child is reported back through memory shared with
+// the parent, naming the step and errno; spawn() throws it as a SpawnError.
+// Everything the child touches is prepared by the parent beforehand: the
+// child never allocates.
+//
+// Thread: call from the daemon's loop thread. PR_SET_PDEATHSIG is tied to the
+// thread that spawned the child, so that thread must live as long as the
+// daemon (the loop thread does).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "base/sys_error.h"
+#include "base/unique_fd.h"
+
+namespace smol::sandbox {
+
+struct SpawnRequest {
+  std::string path;               // absolute path of the executable
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "KEY=VALUE" entries; nothing is inherited
+  int rpc_fd = -1;                // becomes fd 3 in the child
+  int log_fd = -1;                // becomes fds 1 and 2 in the child
+};
+
+struct Child {
+  pid_t pid = -1;
+  UniqueFd pidfd;  // readable once the child has exited; reap with waitid(P_PIDFD)
+};
+
+// A step inside the child failed: step() names it ("execve", "dup2", ...),
+// code() is its errno, and what() reads "execve(/usr/bin/x): No such file".
+class SpawnError : public SysError {
+ public:
+  SpawnError(int code, std::string step, std::string_view what_on);
+  const std::string& step() const noexcept { return step_; }
+
+ private:
+  std::string step_;
+};
+
+// Starts the child. Throws SysError if the daemon-side preparation fails
+// (e.g. clone: EAGAIN at a pids limit) and SpawnError if a step inside the
+// child fails; in both cases no child is left behind.
+Child spawn(const SpawnRequest& req);
+
+// Sends sig to the process behind pidfd; false if it has already exited.
+bool signal_child(int pidfd, int sig);
+
+}  // namespace smol::sandbox

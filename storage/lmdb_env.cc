@@ -1,0 +1,174 @@
+#include "storage/lmdb_env.h"
+
+#include <algorithm>
+#include <cassert>
+#include <memory>
+#include <utility>
+
+namespace smol::storage {
+namespace {
+
+std::string describe(int code, std::string_view operation, std::string_view what_on,
+                     std::string_view detail) {
+  std::string s(operation);
+  s += '(';
+  s += what_on;
+  s += "): ";
+  s += detail.empty() ? std::string_view(mdb_strerror(code)) : detail;
+  return s;
+}
+
+void check(int rc, std::string_view operation, std::string_view what_on) {
+  if (rc != MDB_SUCCESS) throw LmdbError(rc, operation, what_on);
+}
+
+// Names an entry "db/key" in errors; built only when there is an error.
+void check(int rc, std::string_view operation, const NamedDb& db, std::string_view key) {
+  if (rc != MDB_SUCCESS) throw LmdbError(rc, operation, db.name + "/" + std::string(key));
+}
+
+MDB_val to_val(std::string_view s) {
+  // LMDB never writes through a key or data pointer passed in.
+  return {s.size(), const_cast<char*>(s.data())};
+}
+
+std::string_view to_view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+}  // namespace
+
+LmdbError::LmdbError(int code, std::string_view operation, std::string_view what_on,
+                     std::string_view detail)
+    : std::runtime_error(describe(code, operation, what_on, detail)), code_(code) {}
+
+Txn::Txn(Txn&& o) noexcept : env_(o.env_), txn_(std::exchange(o.txn_, nullptr)) {}
+
+Txn& Txn::operator=(Txn&& o) noexcept {
+  if (this != &o) {
+    end();
+    env_ = o.env_;
+    txn_ = std::exchange(o.txn_, nullptr);
+  }
+  return *this;
+}
+
+Txn::~Txn() { end(); }
+
+void Txn::end() noexcept {
+  if (txn_ == nullptr) return;
+  mdb_txn_abort(std::exchange(txn_, nullptr));
+  --env_->open_txns_;
+}
+
+void Txn::commit() {
+  // mdb_txn_commit frees the transaction whether or not it succeeds.
+  int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
+  --env_->open_txns_;
+  check(rc, "mdb_txn_commit", env_->path());
+}
+
+std::optional<std::string_view> Txn::get(const NamedDb& db, std::string_view key) const {
+  MDB_val k = to_val(key);
+  MDB_val v;
+  int rc = mdb_get(txn_, db.dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  check(rc, "mdb_get", db, key);
+  return to_view(v);
+}
+
+void Txn::put(const NamedDb& db, std::string_view key, std::string_view value) {
+  MDB_val k = to_val(key);
+  MDB_val v = to_val(value);
+  check(mdb_put(txn_, db.dbi, &k, &v, 0), "mdb_put", db, key);
+}
+
+bool Txn::del(const NamedDb& db, std::string_view key) {
+  MDB_val k = to_val(key);
+  int rc = mdb_del(txn_, db.dbi, &k, nullptr);
+  if (rc == MDB_NOTFOUND) return false;
+  check(rc, "mdb_del", db, key);
+  return true;
+}
+
+void Txn::for_each(
+    const NamedDb& db,
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  MDB_cursor* raw = nullptr;
+  check(mdb_cursor_open(txn_, db.dbi, &raw), "mdb_cursor_open", db.name);
+  std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw, &mdb_cursor_close);
+  MDB_val k;
+  MDB_val v;
+  int rc = mdb_cursor_get(raw, &k, &v, MDB_FIRST);
+  for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) fn(to_view(k), to_view(v));
+  if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", db.name);
+}
+
+LmdbEnv LmdbEnv::open(const std::string& path, Options options) {
+  MDB_env* raw = nullptr;
+  check(mdb_env_create(&raw), "mdb_env_create", path);
+  // LMDB wants mdb_env_close() even after a failed mdb_env_open().
+  std::unique_ptr<MDB_env, decltype(&mdb_env_close)> env(raw, &mdb_env_close);
+  check(mdb_env_set_mapsize(raw, options.map_size), "mdb_env_set_mapsize", path);
+  check(mdb_env_set_maxdbs(raw, options.max_dbs), "mdb_env_set_maxdbs", path);
+  // LMDB (>= 0.9.18) opens both of its files with FD_CLOEXEC, so no agent
+  // inherits them.
+  check(mdb_env_open(raw, path.c_str(), MDB_NOSUBDIR, options.mode), "mdb_env_open", path);
+  return LmdbEnv(env.release(), path, options);
+}
+
+LmdbEnv::LmdbEnv(MDB_env* env, std::string path, Options options) noexcept
+    : env_(env), path_(std::move(path)), max_map_size_(options.max_map_size) {
+  // A file that grew in an earlier run keeps its larger map: LMDB adopts it.
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  map_size_ = info.me_mapsize;
+}
+
+LmdbEnv::~LmdbEnv() {
+  assert(open_txns_ == 0 && "a Txn outlived its LmdbEnv");
+  mdb_env_close(env_);
+}
+
+NamedDb LmdbEnv::open_db(const std::string& name) {
+  MDB_dbi dbi = 0;
+  // The handle must come from a committed transaction to outlive it.
+  write([&](Txn& txn) {
+    check(mdb_dbi_open(txn.txn_, name.c_str(), MDB_CREATE, &dbi), "mdb_dbi_open", name);
+  });
+  return {dbi, name};
+}
+
+Txn LmdbEnv::begin_read() const { return begin(MDB_RDONLY); }
+
+Txn LmdbEnv::begin(unsigned flags) const {
+  MDB_txn* txn = nullptr;
+  check(mdb_txn_begin(env_, nullptr, flags, &txn), "mdb_txn_begin", path_);
+  ++open_txns_;
+  return Txn(*this, txn);
+}
+
+void LmdbEnv::write(const std::function<void(Txn&)>& body) {
+  for (;;) {
+    try {
+      Txn txn = begin(0);
+      body(txn);
+      txn.commit();
+      return;
+    } catch (const LmdbError& e) {
+      if (!e.is_map_full()) throw;
+      grow(e);  // the full Txn has been aborted by now
+    }
+  }
+}
+
+void LmdbEnv::grow(const LmdbError& full) {
+  // LMDB does not check this itself: resizing under an open transaction
+  // corrupts its view of the map.
+  if (open_txns_ != 0 || map_size_ >= max_map_size_) throw full;
+  size_t next = std::min(map_size_ * 2, max_map_size_);
+  check(mdb_env_set_mapsize(env_, next), "mdb_env_set_mapsize", path_);
+  map_size_ = next;
+}
+
+}  // namespace smol::storage

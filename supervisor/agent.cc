@@ -1,0 +1,275 @@
+#include "supervisor/agent.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <array>
+
+#include "base/log.h"
+#include "base/sys_error.h"
+#include "ipc/rpc_error.h"
+#include "sandbox/spawn.h"
+
+namespace smol::supervisor {
+
+std::string_view state_name(AgentState s) {
+  switch (s) {
+    case AgentState::starting: return "starting";
+    case AgentState::ready: return "ready";
+    case AgentState::stopping: return "stopping";
+    case AgentState::exited: return "exited";
+  }
+  return "exited";
+}
+
+int64_t unix_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The daemon's side of the agent protocol: the bootstrap capability the
+// agent finds on fd 3.
+class Agent::Host final : public rpc::AgentHost::Server {
+ public:
+  explicit Host(Agent& agent) : agent_(agent) {}
+
+ protected:
+  kj::Promise<void> hello(HelloContext ctx) override {
+    auto params = ctx.getParams();
+    std::string_view role(params.getRole().cStr(), params.getRole().size());
+    if (role != agent_.plan_.role) {
+      throw ipc::rpc_error("hello: agent " + agent_.id_ + " was started as role '" +
+                           agent_.plan_.role + "' but says it is '" + std::string(role) + "'");
+    }
+    if (agent_.state_ != AgentState::starting) {
+      throw ipc::rpc_error("hello: agent " + agent_.id_ + " already said hello");
+    }
+    agent_.said_hello(params.getAgent(), ctx.getResults().initIdentity());
+    return kj::READY_NOW;
+  }
+
+ private:
+  Agent& agent_;
+};
+
+Agent::Agent(Runtime& rt, Listener& listener, AgentPlan plan)
+    : rt_(rt),
+      listener_(listener),
+      plan_(std::move(plan)),
+      id_(plan_.role + "-" + std::to_string(plan_.index)),
+      log_(std::make_shared<AgentLog>(rt.config.log_ring_bytes, plan_.log_path,
+                                     rt.config.log_file_bytes)) {}
+
+Agent::~Agent() {
+  if (pidfd_) {
+    // The process must not outlive its record: kill and reap it now. SIGKILL
+    // cannot be caught, so this wait is short.
+    send_signal(SIGKILL);
+    siginfo_t info;
+    retry_eintr([&] { return waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
+  }
+  if (counted_) rt_.metrics.agent_state_changed(plan_.swarm, state_name(state_), std::nullopt);
+}
+
+void Agent::set_state(AgentState s) {
+  std::optional<std::string_view> from;
+  if (counted_) from = state_name(state_);
+  rt_.metrics.agent_state_changed(plan_.swarm, from, state_name(s));
+  counted_ = true;
+  state_ = s;
+}
+
+void Agent::start() {
+  KJ_REQUIRE(!pidfd_, "agent started twice", id_);
+  std::array<int, 2> sv;
+  check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), "socketpair",
+            id_);
+  UniqueFd daemon_end(sv[0]), agent_end(sv[1]);
+  std::array<int, 2> p;
+  check_sys(::pipe2(p.data(), O_CLOEXEC), "pipe2", id_);
+  UniqueFd log_read(p[0]), log_write(p[1]);
+
+  spawned_at_ = std::chrono::steady_clock::now();
+  sandbox::Child child =
+      sandbox::spawn({plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get()});
+  pid_ = child.pid;
+  pidfd_ = std::move(child.pidfd);
+  started_unix_ms_ = unix_now_ms();
+  intent_ = Intent::none;
+  said_hello_ = false;
+  last_exit_ = {};
+  log_->reopen();
+  auto exited = kj::newPromiseAndFulfiller<void>();
+  exited_ = exited.promise.fork();
+  exit_fulfiller_ = kj::mv(exited.fulfiller);
+  set_state(AgentState::starting);
+
+  try {
+    rpc_ = kj::heap<ipc::RpcConnection>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this));
+    watch_exit();
+    watch_log(std::move(log_read));
+  } catch (...) {
+    // The destructor's kill-and-reap covers a half-wired agent.
+    kill();
+    throw;
+  }
+  timer_ = rt_.loop.timer()
+               .afterDelay(plan_.ready_timeout.count() * kj::MILLISECONDS)
+               .then([this] { on_start_timeout(); })
+               .eagerlyEvaluate(nullptr);
+}
+
+void Agent::watch_exit() {
+  exit_watch_ = ipc::UvHandle<uv_poll_t>(rt_.loop);
+  exit_watch_->data = this;
+  if (int rc = uv_poll_init(rt_.loop.uv(), exit_watch_.get(), pidfd_.get()); rc != 0) {
+    throw SysError(-rc, "uv_poll_init", "pidfd of " + id_);
+  }
+  exit_watch_.mark_initialized();
+  uv_poll_start(exit_watch_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+    auto* self = static_cast<Agent*>(h->data);
+    try {
+      self->on_exit();
+    } catch (const std::exception& e) {
+      log::error("agent " + self->id_ + ": handling exit failed: " + e.what());
+    } catch (const kj::Exception& e) {
+      log::error("agent " + self->id_ + ": handling exit failed: " + e.getDescription().cStr());
+    }
+  });
+  rt_.loop.wake();
+}
+
+void Agent::watch_log(UniqueFd read_end) {
+  log_pipe_ = ipc::UvHandle<uv_pipe_t>(rt_.loop);
+  log_pipe_->data = this;
+  uv_pipe_init(rt_.loop.uv(), log_pipe_.get(), 0);
+  log_pipe_.mark_initialized();
+  if (int rc = uv_pipe_open(log_pipe_.get(), read_end.get()); rc != 0) {
+    throw SysError(-rc, "uv_pipe_open", "log pipe of " + id_);
+  }
+  read_end.release();  // the uv handle closes it now
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(log_pipe_.get()),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) {
+        // One loop thread, and every read is consumed before the next: one
+        // buffer serves all agents.
+        static char shared[64 * 1024];
+        *buf = uv_buf_init(shared, sizeof shared);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        auto* self = static_cast<Agent*>(s->data);
+        if (n > 0) {
+          std::string err = self->log_->append(std::string_view(buf->base, static_cast<size_t>(n)));
+          if (!err.empty()) log::warning("agent " + self->id_ + ": log file: " + err + "; ignoring");
+        } else if (n < 0) {
+          uv_read_stop(s);  // EOF or error: whoever wrote has gone
+        }
+      });
+  rt_.loop.wake();
+}
+
+void Agent::drain_log() {
+  if (!log_pipe_) return;
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(log_pipe_.get()), &fd) != 0) return;
+  char buf[16 * 1024];
+  for (;;) {
+    ssize_t n = retry_eintr([&] { return ::read(fd, buf, sizeof buf); });
+    if (n <= 0) break;  // EOF, or EAGAIN: a descendant still holds the pipe
+    log_->append(std::string_view(buf, static_cast<size_t>(n)));
+  }
+}
+
+void Agent::said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity) {
+  client_ = kj::mv(self);
+  said_hello_ = true;
+  timer_ = nullptr;
+  auto elapsed = std::chrono::steady_clock::now() - spawned_at_;
+  rt_.metrics.observe_spawn(std::chrono::duration<double>(elapsed).count());
+  identity.setAgentId(id_);
+  identity.setSwarm(plan_.swarm);
+  identity.setRole(plan_.role);
+  identity.setIndex(plan_.index);
+  listener_.describe_peers(identity);
+  set_state(AgentState::ready);
+  listener_.agent_ready(*this);
+}
+
+void Agent::on_exit() {
+  siginfo_t info{};
+  if (waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | WNOHANG) != 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    throw SysError(errno, "waitid", "pidfd of " + id_);
+  }
+  if (info.si_pid == 0) return;  // not exited after all
+  WaitStatus ws{info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED, info.si_status,
+                info.si_code == CLD_DUMPED};
+  drain_log();
+  last_exit_ = classify_exit(ws, intent_, unix_now_ms());
+  exit_watch_.reset();
+  log_pipe_.reset();
+  rpc_ = nullptr;
+  client_ = nullptr;
+  timer_ = nullptr;
+  pidfd_.reset();
+  pid_ = -1;
+  bool was_ready = said_hello_;
+  set_state(AgentState::exited);
+  rt_.metrics.agent_exited(plan_.swarm, reason_name(last_exit_.reason));
+  log_->end(last_exit_.detail);
+  exit_fulfiller_->fulfill();
+  listener_.agent_exited(*this, was_ready);
+}
+
+void Agent::on_start_timeout() {
+  intent_ = Intent::start_timed_out;
+  send_signal(SIGKILL);
+}
+
+void Agent::send_signal(int sig) {
+  if (!pidfd_) return;
+  try {
+    sandbox::signal_child(pidfd_.get(), sig);
+  } catch (const SysError& e) {
+    log::error("agent " + id_ + ": " + e.what());
+  }
+}
+
+kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
+  if (!pidfd_) return kj::READY_NOW;
+  intent_ = Intent::stop_requested;
+  if (state_ != AgentState::stopping) set_state(AgentState::stopping);
+  auto after_grace = [this, grace] {
+    return rt_.loop.timer().afterDelay(grace.count() * kj::MILLISECONDS);
+  };
+  kj::Promise<void> escalate = nullptr;
+  KJ_IF_MAYBE(c, client_) {
+    auto req = c->shutdownRequest();
+    req.setDeadlineMillis(static_cast<uint32_t>(grace.count()));
+    // The agent may hang up instead of answering: its exit is what counts.
+    auto asked = req.send().ignoreResult().catch_([](kj::Exception&&) {});
+    escalate = asked.then([]() -> kj::Promise<void> { return kj::NEVER_DONE; })
+                   .exclusiveJoin(after_grace())
+                   .then([this] { send_signal(SIGTERM); });
+  } else {
+    send_signal(SIGTERM);
+    escalate = kj::READY_NOW;
+  }
+  timer_ = escalate.then(after_grace).then([this] { send_signal(SIGKILL); }).eagerlyEvaluate(nullptr);
+  return when_exited();
+}
+
+void Agent::kill() {
+  if (!pidfd_) return;
+  intent_ = Intent::stop_requested;
+  send_signal(SIGKILL);
+}
+
+kj::Promise<void> Agent::when_exited() {
+  if (!pidfd_) return kj::READY_NOW;
+  KJ_IF_MAYBE(e, exited_) { return e->addBranch(); }
+  return kj::READY_NOW;
+}
+
+}  // namespace smol::supervisor

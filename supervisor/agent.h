@@ -1,0 +1,135 @@
+// Agent: one agent process and everything the daemon holds for it.
+//
+// Lifecycle: start() spawns the process (state starting); the agent's
+// hello() over its socketpair makes it ready; stop() asks it to shut down,
+// then escalates to SIGTERM and SIGKILL; the pidfd turning readable means it
+// exited, and the exit is classified by what the daemon had asked of it. The
+// owner (a Swarm) hears of ready and exit through Agent::Listener and
+// decides about restarts; an Agent can be started again after it exited.
+//
+// Owns: the pidfd and its libuv watcher, the log pipe, the RPC connection,
+// the log, and every timer it set. Destroying a running Agent kills it with
+// SIGKILL (the process can never outlive its record in the daemon).
+//
+// Thread: the loop thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <kj/async.h>
+
+#include "base/unique_fd.h"
+#include "ipc/agent.capnp.h"
+#include "ipc/event_loop.h"
+#include "ipc/rpc_connection.h"
+#include "supervisor/agent_log.h"
+#include "supervisor/exit_status.h"
+#include "supervisor/runtime.h"
+
+namespace smol::supervisor {
+
+enum class AgentState { starting, ready, stopping, exited };
+std::string_view state_name(AgentState s);
+
+// What an Agent needs to know to start, fixed for its whole life.
+struct AgentPlan {
+  std::string swarm;
+  std::string role;
+  uint32_t index = 0;
+  std::string exe;               // resolved absolute path
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // complete environment, "K=V"
+  std::chrono::milliseconds ready_timeout{10000};
+  std::string log_path;          // empty: no log file
+};
+
+class Agent {
+ public:
+  class Listener {
+   public:
+    virtual void agent_ready(Agent& a) = 0;
+    // was_ready: it had said hello before it exited.
+    virtual void agent_exited(Agent& a, bool was_ready) = 0;
+    // Fills in the swarm's part of the identity returned by hello.
+    virtual void describe_peers(rpc::Identity::Builder identity) = 0;
+
+   protected:
+    ~Listener() = default;
+  };
+
+  Agent(Runtime& rt, Listener& listener, AgentPlan plan);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Spawns the process. Throws SysError/SpawnError (nothing is left running).
+  void start();
+
+  // Graceful stop: shutdown(grace) over RPC, SIGTERM after grace, SIGKILL
+  // after another grace. Resolves once the process has exited (at once if it
+  // already has).
+  kj::Promise<void> stop(std::chrono::milliseconds grace);
+
+  // SIGKILL now; the exit counts as stopped on request.
+  void kill();
+
+  // Resolves when the current process exits (at once if none is running).
+  kj::Promise<void> when_exited();
+
+  const std::string& id() const noexcept { return id_; }
+  const AgentPlan& plan() const noexcept { return plan_; }
+  AgentState state() const noexcept { return state_; }
+  pid_t pid() const noexcept { return pid_; }
+  int64_t started_unix_ms() const noexcept { return started_unix_ms_; }
+  uint32_t restarts() const noexcept { return restarts_; }
+  void count_restart() noexcept { ++restarts_; }
+  const ExitInfo& last_exit() const noexcept { return last_exit_; }
+  AgentLog& log() noexcept { return *log_; }
+  // Shared so that a `logs -f` follower can finish even if the agent's
+  // record is dropped under it.
+  std::shared_ptr<AgentLog> shared_log() const noexcept { return log_; }
+
+ private:
+  class Host;
+  friend class Host;
+
+  void set_state(AgentState s);
+  void said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity);
+  void watch_exit();
+  void watch_log(UniqueFd read_end);
+  void drain_log();
+  void on_exit();
+  void on_start_timeout();
+  void send_signal(int sig);
+
+  Runtime& rt_;
+  Listener& listener_;
+  AgentPlan plan_;
+  std::string id_;
+
+  AgentState state_ = AgentState::exited;
+  bool counted_ = false;  // in the agents-by-state gauge since the first start
+  bool said_hello_ = false;  // in the current run
+  Intent intent_ = Intent::none;
+  pid_t pid_ = -1;
+  UniqueFd pidfd_;
+  std::chrono::steady_clock::time_point spawned_at_;
+  int64_t started_unix_ms_ = 0;
+  uint32_t restarts_ = 0;
+  ExitInfo last_exit_;
+  std::shared_ptr<AgentLog> log_;
+
+  ipc::UvHandle<uv_poll_t> exit_watch_;
+  ipc::UvHandle<uv_pipe_t> log_pipe_;
+  kj::Own<ipc::RpcConnection> rpc_;
+  kj::Maybe<rpc::Agent::Client> client_;
+  kj::Promise<void> timer_{nullptr};  // ready timeout or stop escalation
+  kj::Maybe<kj::ForkedPromise<void>> exited_;
+  kj::Own<kj::PromiseFulfiller<void>> exit_fulfiller_;
+};
+
+}  // namespace smol::supervisor

@@ -1,0 +1,68 @@
+// swarmd's configuration, in three layers: embedded defaults (the member
+// initializers below, enough to run with no file at all), then a TOML file
+// given with --config, then command-line flags. Each layer is a TOML
+// document applied by parse_config() on top of the one before, so a flag
+// is checked exactly as the same key in a file would be.
+//
+//   state_dir = "/var/lib/smolswarms"
+//   log_level = "info"                  # error|warning|notice|info|debug
+//   [control]
+//   socket = "/run/smolswarms/swarmd.sock"
+//   group = "smolswarms"
+//   socket_mode = "0660"                # octal string, at most "0777"
+//   [metrics]
+//   listen = "127.0.0.1:9464"           # host:port, [v6]:port, or "off"
+//   [agents]
+//   ready_timeout = "10s"               # at least 10ms
+//   stop_grace = "5s"                   # at least 10ms
+//   log_ring = "64KiB"                  # 4KiB..16MiB
+//   log_file_max = "1MiB"               # 0 (no file) or 64KiB..1GiB
+//
+// main() builds the Config once and passes it down; nothing here is global.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace smol::config {
+
+struct Config {
+  std::string state_dir = "/var/lib/smolswarms";
+  std::string socket_path = "/run/smolswarms/swarmd.sock";
+  std::string admin_group = "smolswarms";  // members (and uid 0) may use the control socket
+  uint32_t socket_mode = 0660;
+  std::string metrics_listen = "127.0.0.1:9464";  // "off" disables
+  std::string log_level = "info";                 // error|warning|notice|info|debug
+  std::chrono::milliseconds ready_timeout{10000};
+  std::chrono::milliseconds stop_grace{5000};
+  uint64_t log_ring_bytes = 64 * 1024;    // per agent, in memory
+  uint64_t log_file_bytes = 1024 * 1024;  // per agent, on disk (one rotation kept); 0: none
+
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+// Every problem in one layer, one per line in file order, each
+// "file:line:col: key = value: rule" (e.g. "swarmd.toml:4:10:
+// control.socket_mode = \"0999\": must be an octal string ..."). Text from
+// the input is escaped, so the message is safe to print.
+class ConfigError : public std::runtime_error {
+ public:
+  using runtime_error::runtime_error;
+};
+
+// Applies the settings present in toml_text on top of base and returns the
+// result; keys left out keep base's values. source_name is what messages
+// call the input ("/etc/smolswarms/swarmd.toml", "command line").
+// Throws ConfigError for syntax errors, unknown keys (with a suggestion when
+// one is close), wrong types and values out of range.
+Config parse_config(std::string_view toml_text, std::string_view source_name, Config base = {});
+
+// The whole config as a commented TOML document, every key present, in a
+// fixed order; parse_config(to_toml(c), ...) == c for any c that
+// parse_config returned.
+std::string to_toml(const Config& config);
+
+}  // namespace smol::config

@@ -1,0 +1,237 @@
+#include "supervisor/control_service.h"
+
+#include <unistd.h>
+
+#include <capnp/schema.h>
+
+#include "ipc/rpc_error.h"
+#include "base/units.h"
+
+namespace smol::supervisor {
+namespace {
+
+constexpr size_t kLogChunk = 16 * 1024;
+
+rpc::SwarmState to_rpc(SwarmState s) {
+  switch (s) {
+    case SwarmState::starting: return rpc::SwarmState::STARTING;
+    case SwarmState::ready: return rpc::SwarmState::READY;
+    case SwarmState::stopping: return rpc::SwarmState::STOPPING;
+    case SwarmState::stopped: return rpc::SwarmState::STOPPED;
+    case SwarmState::failed: return rpc::SwarmState::FAILED;
+  }
+  return rpc::SwarmState::STOPPED;
+}
+
+rpc::AgentState to_rpc(AgentState s) {
+  switch (s) {
+    case AgentState::starting: return rpc::AgentState::STARTING;
+    case AgentState::ready: return rpc::AgentState::READY;
+    case AgentState::stopping: return rpc::AgentState::STOPPING;
+    case AgentState::exited: return rpc::AgentState::EXITED;
+  }
+  return rpc::AgentState::EXITED;
+}
+
+rpc::ExitReason to_rpc(ExitReason r) {
+  switch (r) {
+    case ExitReason::none: return rpc::ExitReason::NONE;
+    case ExitReason::exited: return rpc::ExitReason::EXITED;
+    case ExitReason::crashed: return rpc::ExitReason::CRASHED;
+    case ExitReason::start_timeout: return rpc::ExitReason::START_TIMEOUT;
+    case ExitReason::stopped: return rpc::ExitReason::STOPPED;
+  }
+  return rpc::ExitReason::NONE;
+}
+
+void fill(rpc::SwarmInfo::Builder b, const SwarmSummary& s) {
+  b.setName(s.name);
+  b.setState(to_rpc(s.state));
+  b.setAgentsReady(s.agents_ready);
+  b.setAgentsTotal(s.agents_total);
+  b.setCreatedUnixMillis(s.created_unix_ms);
+  b.setSourceName(s.source_name);
+  b.setLastError(s.last_error);
+}
+
+void fill(rpc::AgentInfo::Builder b, const Agent& a) {
+  b.setId(a.id());
+  b.setRole(a.plan().role);
+  b.setPid(a.pid() > 0 ? a.pid() : 0);
+  b.setState(to_rpc(a.state()));
+  b.setStartedUnixMillis(a.started_unix_ms());
+  b.setRestarts(a.restarts());
+  auto e = b.initLastExit();
+  const ExitInfo& x = a.last_exit();
+  e.setReason(to_rpc(x.reason));
+  e.setCode(x.code);
+  e.setSignal(x.signal);
+  e.setDetail(x.detail);
+  e.setAtUnixMillis(x.at_unix_ms);
+}
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+SwarmSummary must_exist(SwarmFactory& f, const std::string& name) {
+  auto s = f.summary(name);
+  if (!s) throw ipc::rpc_error("no swarm named '" + name + "' (see 'swarmctl ls')");
+  return *s;
+}
+
+kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
+  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+}
+
+// Pushes the log to the sink from `offset` on, as fast as the sink's flow
+// control allows, until the agent is gone; then says why.
+kj::Promise<void> follow_log(std::shared_ptr<AgentLog> log, rpc::LogSink::Client sink,
+                             uint64_t offset) {
+  AgentLog::Chunk chunk = log->read(offset, kLogChunk);
+  if (!chunk.data.empty()) {
+    uint64_t next = chunk.offset + chunk.data.size();
+    if (chunk.offset > offset) {
+      chunk.data = "[... " + std::to_string(chunk.offset - offset) +
+                   " bytes no longer kept ...]\n" + chunk.data;
+    }
+    auto req = sink.writeRequest();
+    req.setData(bytes(chunk.data));
+    return req.send().then([log, sink, next]() mutable {
+      return follow_log(kj::mv(log), kj::mv(sink), next);
+    });
+  }
+  if (log->ended()) {
+    auto req = sink.endRequest();
+    req.setReason(log->end_reason());
+    return req.send().ignoreResult();
+  }
+  auto changed = log->changed();
+  return changed.then([log, sink, offset]() mutable {
+    return follow_log(kj::mv(log), kj::mv(sink), offset);
+  });
+}
+
+}  // namespace
+
+ControlService::ControlService(Runtime& rt, SwarmFactory& factory, const DaemonInfo& info)
+    : rt_(rt), factory_(factory), info_(info) {}
+
+template <typename Body>
+kj::Promise<void> ControlService::counted(const char* method, Body&& body) {
+  kj::Promise<void> p = nullptr;
+  try {
+    p = body();
+  } catch (const kj::Exception& e) {
+    p = kj::cp(e);
+  } catch (const std::exception& e) {
+    p = ipc::rpc_error(e.what());
+  }
+  return p.then([this, method] { rt_.metrics.control_request(method, "ok"); },
+                [this, method](kj::Exception&& e) {
+                  rt_.metrics.control_request(method, "error");
+                  kj::throwFatalException(kj::mv(e));
+                });
+}
+
+kj::Promise<void> ControlService::spawnSwarm(SpawnSwarmContext ctx) {
+  return counted("spawnSwarm", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    SwarmFactory::Started started =
+        factory_.spawn(text(p.getSpecToml()), text(p.getSourceName()), text(p.getBaseDir()));
+    return started.ready.then([this, ctx, name = started.name](double ms) mutable {
+      auto r = ctx.getResults();
+      fill(r.initSwarm(), must_exist(factory_, name));
+      r.setReadyMillis(ms);
+    });
+  });
+}
+
+kj::Promise<void> ControlService::listSwarms(ListSwarmsContext ctx) {
+  return counted("listSwarms", [&]() -> kj::Promise<void> {
+    std::vector<SwarmSummary> all = factory_.list();
+    auto out = ctx.getResults().initSwarms(static_cast<unsigned>(all.size()));
+    for (size_t i = 0; i < all.size(); ++i) fill(out[i], all[i]);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::listAgents(ListAgentsContext ctx) {
+  return counted("listAgents", [&]() -> kj::Promise<void> {
+    std::string name = text(ctx.getParams().getSwarm());
+    must_exist(factory_, name);
+    Swarm* s = factory_.find(name);
+    std::vector<const Agent*> agents = s ? s->agents() : std::vector<const Agent*>{};
+    auto out = ctx.getResults().initAgents(static_cast<unsigned>(agents.size()));
+    for (size_t i = 0; i < agents.size(); ++i) fill(out[i], *agents[i]);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::stopSwarm(StopSwarmContext ctx) {
+  return counted("stopSwarm", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    std::string name = text(p.getSwarm());
+    must_exist(factory_, name);
+    auto grace = p.getGraceMillis() == 0 ? rt_.config.stop_grace
+                                         : std::chrono::milliseconds(p.getGraceMillis());
+    return factory_.stop(name, grace).then([this, ctx, name]() mutable {
+      fill(ctx.getResults().initSwarm(), must_exist(factory_, name));
+    });
+  });
+}
+
+kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
+  return counted("agentLogs", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    std::string swarm = text(p.getSwarm());
+    std::string agent_id = text(p.getAgent());
+    must_exist(factory_, swarm);
+    Swarm* s = factory_.find(swarm);
+    Agent* a = s ? s->find(agent_id) : nullptr;
+    if (a == nullptr) {
+      throw ipc::rpc_error("swarm '" + swarm + "' has no running record of agent '" + agent_id +
+                           "' (see 'swarmctl ps " + swarm + "')");
+    }
+    std::shared_ptr<AgentLog> log = a->shared_log();
+    uint64_t tail = p.getTailBytes();
+    uint64_t from = tail == 0 || tail > log->total() ? 0 : log->total() - tail;
+    if (!p.getFollow()) {
+      std::string data = log->read(from, log->total()).data;
+      ctx.getResults().setData(bytes(data));
+      return kj::READY_NOW;
+    }
+    return follow_log(log, p.getSink(), from);
+  });
+}
+
+kj::Promise<void> ControlService::status(StatusContext ctx) {
+  return counted("status", [&]() -> kj::Promise<void> {
+    auto st = ctx.getResults().initStatus();
+    st.setVersion(SMOL_VERSION);
+    st.setPid(getpid());
+    st.setUptimeMillis(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - info_.started)
+                           .count());
+    st.setSocketPath(info_.socket_path);
+    st.setStateDir(info_.state_dir);
+    st.setMetricsAddress(info_.metrics_address);
+    st.setSwarmsTotal(static_cast<uint32_t>(factory_.list().size()));
+    st.setSwarmsRunning(static_cast<uint32_t>(factory_.swarms_running()));
+    st.setAgentsRunning(static_cast<uint32_t>(factory_.agents_running()));
+    return kj::READY_NOW;
+  });
+}
+
+RefusedControl::RefusedControl(metrics::Metrics& metrics, std::string reason)
+    : metrics_(metrics), reason_(std::move(reason)) {}
+
+capnp::Capability::Server::DispatchCallResult RefusedControl::dispatchCall(
+    uint64_t, uint16_t method_id, capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer>) {
+  auto methods = capnp::Schema::from<rpc::Control>().getMethods();
+  std::string method = method_id < methods.size()
+                           ? std::string(methods[method_id].getProto().getName().cStr())
+                           : "unknown";
+  metrics_.control_request(method, "denied");
+  return {kj::Promise<void>(ipc::rpc_error(reason_)), false};
+}
+
+}  // namespace smol::supervisor

@@ -1,0 +1,62 @@
+// ControlService: the Control interface (ipc/control.capnp) for one admitted
+// control-socket client, and RefusedControl for one that is not admitted.
+//
+// Each method turns a request into SwarmFactory calls and back; failures
+// reach the client as rpc_error messages meant to be printed as they are.
+// Every call is counted in smolswarms_control_requests_total{method,result}.
+//
+// Thread: the loop thread.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "ipc/control.capnp.h"
+#include "supervisor/runtime.h"
+#include "supervisor/swarm_factory.h"
+
+namespace smol::supervisor {
+
+// Facts about this daemon that `swarmctl status` shows.
+struct DaemonInfo {
+  std::string socket_path;
+  std::string state_dir;
+  std::string metrics_address;  // "off" when disabled
+  std::chrono::steady_clock::time_point started;
+};
+
+class ControlService final : public rpc::Control::Server {
+ public:
+  ControlService(Runtime& rt, SwarmFactory& factory, const DaemonInfo& info);
+
+ protected:
+  kj::Promise<void> spawnSwarm(SpawnSwarmContext ctx) override;
+  kj::Promise<void> listSwarms(ListSwarmsContext ctx) override;
+  kj::Promise<void> listAgents(ListAgentsContext ctx) override;
+  kj::Promise<void> stopSwarm(StopSwarmContext ctx) override;
+  kj::Promise<void> agentLogs(AgentLogsContext ctx) override;
+  kj::Promise<void> status(StatusContext ctx) override;
+
+ private:
+  template <typename Body>
+  kj::Promise<void> counted(const char* method, Body&& body);
+
+  Runtime& rt_;
+  SwarmFactory& factory_;
+  const DaemonInfo& info_;
+};
+
+// Answers every call with `reason` (and counts it as denied).
+class RefusedControl final : public rpc::Control::Server {
+ public:
+  RefusedControl(metrics::Metrics& metrics, std::string reason);
+  DispatchCallResult dispatchCall(uint64_t interface_id, uint16_t method_id,
+                                  capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> ctx)
+      override;
+
+ private:
+  metrics::Metrics& metrics_;
+  std::string reason_;
+};
+
+}  // namespace smol::supervisor

@@ -1,0 +1,133 @@
+#include "supervisor/daemon.h"
+
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "base/log.h"
+#include "base/sys_error.h"
+#include "ipc/event_loop.h"
+#include "metrics/exposer.h"
+#include "metrics/metrics.h"
+#include "storage/lmdb_env.h"
+#include "storage/swarm_table.h"
+#include "supervisor/control_service.h"
+#include "supervisor/control_socket.h"
+#include "supervisor/process_setup.h"
+#include "supervisor/swarm_factory.h"
+
+namespace smol::supervisor {
+namespace {
+
+void make_state_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create state directory " + dir + ": " + ec.message());
+  check_sys(::chmod(dir.c_str(), 0750), "chmod", dir);
+}
+
+// Resolves on the first SIGTERM or SIGINT.
+class ShutdownSignals {
+ public:
+  explicit ShutdownSignals(ipc::EventLoop& loop) {
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    requested_ = paf.promise.fork();
+    fulfiller_ = kj::mv(paf.fulfiller);
+    for (int sig : {SIGTERM, SIGINT}) {
+      ipc::UvHandle<uv_signal_t> h(loop);
+      uv_signal_init(loop.uv(), h.get());
+      h.mark_initialized();
+      h->data = this;
+      uv_signal_start(h.get(), [](uv_signal_t* s, int signum) {
+        auto* self = static_cast<ShutdownSignals*>(s->data);
+        log::notice(std::string("received ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT") +
+                    "; shutting down");
+        if (self->fulfiller_->isWaiting()) self->fulfiller_->fulfill();
+      }, sig);
+      handles_.push_back(std::move(h));
+    }
+    loop.wake();
+  }
+  kj::Promise<void> requested() { return requested_.addBranch(); }
+
+ private:
+  std::vector<ipc::UvHandle<uv_signal_t>> handles_;
+  kj::ForkedPromise<void> requested_{nullptr};
+  kj::Own<kj::PromiseFulfiller<void>> fulfiller_;
+};
+
+std::string refusal(const PeerCred& peer, const std::string& group, bool group_exists) {
+  std::string who = "uid " + std::to_string(peer.uid);
+  if (!group_exists) {
+    return "permission denied: " + who + " may not use swarmd; only root may (group '" + group +
+           "' does not exist on this machine)";
+  }
+  return "permission denied: " + who + " may not use swarmd; it admits root and members of group '" +
+         group + "' (add the user with: usermod -aG " + group + " USER)";
+}
+
+void notify(const std::string& state) { sd_notify(0, state.c_str()); }
+
+}  // namespace
+
+int run_daemon(const config::Config& config) {
+  try {
+    prepare_process();
+    make_state_dir(config.state_dir);
+    storage::LmdbEnv env = storage::LmdbEnv::open(config.state_dir + "/swarmd.mdb", {});
+    storage::SwarmTable table(env);
+    if (size_t n = table.mark_active_as_stopped(unix_now_ms()); n > 0) {
+      log::notice(std::to_string(n) + " swarm(s) were running when the previous swarmd ended; "
+                  "they are listed as stopped");
+    }
+
+    auto registry = std::make_shared<prometheus::Registry>();
+    metrics::Metrics metrics(registry);
+    std::optional<metrics::MetricsExposer> exposer;
+    if (config.metrics_listen != "off") exposer.emplace(config.metrics_listen, registry);
+
+    ipc::EventLoop loop;
+    Runtime rt{loop, metrics, config};
+    SwarmFactory factory(rt, table);
+    DaemonInfo info{config.socket_path, config.state_dir, exposer ? exposer->address() : "off",
+                    std::chrono::steady_clock::now()};
+
+    std::optional<gid_t> admin_gid = lookup_group(config.admin_group);
+    if (!admin_gid) {
+      log::notice("group '" + config.admin_group +
+                  "' does not exist; only root may use the control socket");
+    }
+    ControlServer server(
+        loop, bind_control_socket(config.socket_path, config.socket_mode, admin_gid), admin_gid,
+        [&](const PeerCred& peer, bool ok) -> capnp::Capability::Client {
+          if (ok) return kj::heap<ControlService>(rt, factory, info);
+          return kj::heap<RefusedControl>(metrics,
+                                          refusal(peer, config.admin_group, admin_gid.has_value()));
+        });
+    ShutdownSignals signals(loop);
+
+    log::notice(std::string("swarmd ") + SMOL_VERSION + " ready: control socket " +
+                config.socket_path + ", metrics " + info.metrics_address + ", state " +
+                config.state_dir);
+    notify("READY=1\nSTATUS=serving: 0 swarms\nMAINPID=" + std::to_string(getpid()));
+
+    loop.run(signals.requested());
+
+    notify("STOPPING=1\nSTATUS=stopping " + std::to_string(factory.swarms_running()) + " swarms");
+    server.close();
+    loop.run(factory.stop_all(config.stop_grace));
+    ::unlink(config.socket_path.c_str());
+    log::notice("swarmd stopped");
+    return 0;
+  } catch (const std::exception& e) {
+    log::error(e.what());
+  } catch (const kj::Exception& e) {
+    log::error(e.getDescription().cStr());
+  }
+  return 1;
+}
+
+}  // namespace smol::supervisor

@@ -1,0 +1,23 @@
+// Runtime: the daemon-wide services every swarm and agent uses.
+//
+// Built in main() and passed down by reference; it outlives every swarm.
+// Deliberately small: a component that needs only one of these takes only
+// that one.
+#pragma once
+
+#include "ipc/event_loop.h"
+#include "metrics/metrics.h"
+#include "supervisor/config.h"
+
+namespace smol::supervisor {
+
+struct Runtime {
+  ipc::EventLoop& loop;
+  metrics::Metrics& metrics;
+  const config::Config& config;
+};
+
+// Milliseconds since the Unix epoch, for timestamps shown to people.
+int64_t unix_now_ms();
+
+}  // namespace smol::supervisor

@@ -1,0 +1,252 @@
+#include "supervisor/swarm.h"
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "ipc/rpc_error.h"
+#include "base/units.h"
+
+namespace smol::supervisor {
+namespace {
+
+// Agents spawned per loop turn: small enough that control calls and hellos
+// are served while a big swarm starts, big enough to amortise the turn.
+constexpr size_t kSpawnBatch = 64;
+constexpr std::chrono::milliseconds kFirstBackoff{100};
+constexpr std::chrono::milliseconds kMaxBackoff{30000};
+constexpr size_t kQuotedLines = 10;
+
+std::string quote_last_output(const AgentLog& log) {
+  std::vector<std::string> lines = log.last_lines(kQuotedLines);
+  if (lines.empty()) return "; it wrote nothing to stdout or stderr";
+  std::string s = "; its last output:";
+  for (const auto& l : lines) s += "\n  | " + l;
+  return s;
+}
+
+}  // namespace
+
+std::string_view state_name(SwarmState s) {
+  switch (s) {
+    case SwarmState::starting: return "starting";
+    case SwarmState::ready: return "ready";
+    case SwarmState::stopping: return "stopping";
+    case SwarmState::stopped: return "stopped";
+    case SwarmState::failed: return "failed";
+  }
+  return "stopped";
+}
+
+Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<AgentPlan> plans,
+             int64_t created_unix_ms, std::string source_name)
+    : rt_(rt),
+      listener_(listener),
+      spec_(std::move(spec)),
+      created_unix_ms_(created_unix_ms),
+      source_name_(std::move(source_name)) {
+  members_.reserve(plans.size());
+  for (auto& plan : plans) {
+    const spec::AgentGroupSpec* group = nullptr;
+    for (const auto& g : spec_.agents) {
+      if (g.role == plan.role) group = &g;
+    }
+    KJ_REQUIRE(group != nullptr, "agent plan for a role the spec lacks", plan.role);
+    members_.push_back({std::make_unique<Agent>(rt_, *this, std::move(plan)), group});
+  }
+}
+
+Swarm::~Swarm() = default;
+
+bool Swarm::running() const noexcept {
+  return state_ == SwarmState::starting || state_ == SwarmState::ready ||
+         state_ == SwarmState::stopping;
+}
+
+void Swarm::set_state(SwarmState s) {
+  state_ = s;
+  listener_.swarm_changed(*this);
+}
+
+kj::Promise<double> Swarm::start() {
+  start_time_ = std::chrono::steady_clock::now();
+  auto paf = kj::newPromiseAndFulfiller<double>();
+  ready_fulfiller_ = kj::mv(paf.fulfiller);
+  set_state(SwarmState::starting);
+  spawning_ = spawn_from(0).eagerlyEvaluate([this](kj::Exception&& e) {
+    fail_start(std::string("spawning failed: ") + e.getDescription().cStr());
+  });
+  return kj::mv(paf.promise);
+}
+
+kj::Promise<void> Swarm::spawn_from(size_t next) {
+  size_t end = std::min(next + kSpawnBatch, members_.size());
+  for (; next < end; ++next) {
+    Agent& a = *members_[next].agent;
+    try {
+      a.start();
+    } catch (const std::exception& e) {
+      fail_start("cannot start agent " + a.id() + " (" + a.plan().exe + "): " + e.what());
+      return kj::READY_NOW;
+    }
+  }
+  if (next == members_.size()) return kj::READY_NOW;
+  // Through the timer, not evalLater: only a trip through the event port
+  // lets KJ read the sockets of the agents already started.
+  return rt_.loop.timer().afterDelay(0 * kj::NANOSECONDS).then([this, next] {
+    return spawn_from(next);
+  });
+}
+
+void Swarm::agent_ready(Agent&) {
+  ++ready_;
+  if (state_ == SwarmState::starting && ready_ == members_.size()) {
+    set_state(SwarmState::ready);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                          start_time_)
+                    .count();
+    ready_fulfiller_->fulfill(kj::mv(ms));
+  } else {
+    listener_.swarm_changed(*this);
+  }
+}
+
+void Swarm::agent_exited(Agent& a, bool was_ready) {
+  if (was_ready) --ready_;
+  Member& m = member_of(a);
+  switch (state_) {
+    case SwarmState::starting: {
+      const ExitInfo& e = a.last_exit();
+      std::string what = e.reason == ExitReason::start_timeout
+                             ? "did not say hello within " +
+                                   format_duration(a.plan().ready_timeout) + " (ready_timeout)"
+                             : e.detail + " before saying hello";
+      fail_start("agent " + a.id() + " " + what + quote_last_output(a.log()));
+      return;
+    }
+    case SwarmState::ready:
+      if (should_restart(m)) {
+        schedule_restart(m);
+      } else if (running_agents() == 0) {
+        last_error_ = "every agent has exited";
+        set_state(SwarmState::stopped);
+        return;
+      }
+      break;
+    case SwarmState::stopping:
+    case SwarmState::stopped:
+    case SwarmState::failed:
+      break;
+  }
+  listener_.swarm_changed(*this);
+}
+
+void Swarm::fail_start(std::string message) {
+  if (state_ != SwarmState::starting) return;
+  last_error_ = message;
+  spawning_ = nullptr;
+  state_ = SwarmState::failed;  // before the kills, so their exits are not failures again
+  kj::Vector<kj::Promise<void>> exits;
+  for (auto& m : members_) {
+    m.agent->kill();
+    exits.add(m.agent->when_exited());
+  }
+  listener_.swarm_changed(*this);
+  auto fulfiller = kj::mv(ready_fulfiller_);
+  // Reject only once nothing is left running, so the caller's next look
+  // (ps, or a retry of up) sees a clean slate.
+  spawning_ = kj::joinPromises(exits.releaseAsArray())
+                  .then([f = kj::mv(fulfiller), message]() mutable {
+                    f->reject(ipc::rpc_error(message));
+                  })
+                  .eagerlyEvaluate(nullptr);
+}
+
+bool Swarm::should_restart(const Member& m) const {
+  const ExitInfo& e = m.agent->last_exit();
+  bool failed = e.reason == ExitReason::crashed || (e.reason == ExitReason::exited && e.code != 0);
+  switch (m.group->restart) {
+    case spec::RestartPolicy::never: return false;
+    case spec::RestartPolicy::on_failure:
+      if (!failed) return false;
+      break;
+    case spec::RestartPolicy::always: break;
+  }
+  return m.agent->restarts() < m.group->max_restarts;
+}
+
+void Swarm::schedule_restart(Member& m) {
+  auto backoff = std::min(kMaxBackoff, kFirstBackoff * (1u << std::min(m.agent->restarts(), 16u)));
+  Agent* agent = m.agent.get();
+  m.restart_timer = rt_.loop.timer()
+                        .afterDelay(backoff.count() * kj::MILLISECONDS)
+                        .then([this, agent] {
+                          if (state_ != SwarmState::ready) return;
+                          agent->count_restart();
+                          try {
+                            agent->start();
+                          } catch (const std::exception& e) {
+                            log::error("swarm " + name() + ": restarting agent " + agent->id() +
+                                       " failed: " + e.what() + "; it stays down");
+                          }
+                          listener_.swarm_changed(*this);
+                        })
+                        .eagerlyEvaluate(nullptr);
+  log::notice("swarm " + name() + ": agent " + agent->id() + " " + agent->last_exit().detail +
+              "; restarting in " + format_duration(backoff));
+}
+
+kj::Promise<void> Swarm::stop(std::chrono::milliseconds grace) {
+  if (!running()) return kj::READY_NOW;
+  bool was_starting = state_ == SwarmState::starting;
+  spawning_ = nullptr;
+  set_state(SwarmState::stopping);
+  if (was_starting && ready_fulfiller_) {
+    ready_fulfiller_->reject(ipc::rpc_error("swarm " + name() + " was stopped before it was ready"));
+  }
+  kj::Vector<kj::Promise<void>> exits;
+  for (auto& m : members_) {
+    m.restart_timer = nullptr;
+    exits.add(m.agent->stop(grace));
+  }
+  return kj::joinPromises(exits.releaseAsArray()).then([this] {
+    last_error_.clear();
+    set_state(SwarmState::stopped);
+  });
+}
+
+void Swarm::describe_peers(rpc::Identity::Builder identity) {
+  auto peers = identity.initPeers(static_cast<unsigned>(spec_.agents.size()));
+  for (size_t i = 0; i < spec_.agents.size(); ++i) {
+    peers[i].setRole(spec_.agents[i].role);
+    peers[i].setCount(spec_.agents[i].count);
+  }
+}
+
+Swarm::Member& Swarm::member_of(const Agent& a) {
+  for (auto& m : members_) {
+    if (m.agent.get() == &a) return m;
+  }
+  KJ_FAIL_REQUIRE("agent not in its swarm", a.id());
+}
+
+size_t Swarm::running_agents() const {
+  return static_cast<size_t>(std::count_if(members_.begin(), members_.end(), [](const Member& m) {
+    return m.agent->state() != AgentState::exited;
+  }));
+}
+
+std::vector<const Agent*> Swarm::agents() const {
+  std::vector<const Agent*> out;
+  out.reserve(members_.size());
+  for (const auto& m : members_) out.push_back(m.agent.get());
+  return out;
+}
+
+Agent* Swarm::find(std::string_view agent_id) {
+  for (auto& m : members_) {
+    if (m.agent->id() == agent_id) return m.agent.get();
+  }
+  return nullptr;
+}
+
+}  // namespace smol::supervisor

@@ -1,0 +1,103 @@
+// Swarm: the agents started from one spec, and their collective state.
+//
+// start() spawns every agent (in small batches, so a 1000-agent swarm does
+// not hold the loop for the whole spawn) and resolves when each has said
+// hello. If any agent fails to start — its spawn fails, it exits first, or
+// it misses ready_timeout — every agent is killed and start() rejects with
+// a message naming that agent and quoting its last output: a half-started
+// swarm is never left running. Once ready, an agent that exits is restarted
+// per its group's restart policy, with exponential backoff; stop() stops
+// them all in parallel under one grace period.
+//
+// Thread: the loop thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <kj/async.h>
+
+#include "supervisor/agent.h"
+#include "supervisor/runtime.h"
+#include "supervisor/swarm_spec.h"
+
+namespace smol::supervisor {
+
+enum class SwarmState { starting, ready, stopping, stopped, failed };
+std::string_view state_name(SwarmState s);
+
+class Swarm final : public Agent::Listener {
+ public:
+  class Listener {
+   public:
+    // The swarm's state or error changed (persist it, update gauges).
+    virtual void swarm_changed(Swarm& s) = 0;
+
+   protected:
+    ~Listener() = default;
+  };
+
+  // plans holds one entry per agent, in spec order.
+  Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<AgentPlan> plans,
+        int64_t created_unix_ms, std::string source_name);
+  ~Swarm();
+  Swarm(const Swarm&) = delete;
+  Swarm& operator=(const Swarm&) = delete;
+
+  // Resolves with the milliseconds it took for every agent to say hello;
+  // rejects (with an rpc_error message) if the swarm failed to start.
+  kj::Promise<double> start();
+
+  // Stops every agent; resolves when all have exited.
+  kj::Promise<void> stop(std::chrono::milliseconds grace);
+
+  const std::string& name() const noexcept { return spec_.name; }
+  const spec::SwarmSpec& spec() const noexcept { return spec_; }
+  SwarmState state() const noexcept { return state_; }
+  bool running() const noexcept;  // starting, ready or stopping
+  uint32_t ready_count() const noexcept { return ready_; }
+  uint32_t size() const noexcept { return static_cast<uint32_t>(members_.size()); }
+  int64_t created_unix_ms() const noexcept { return created_unix_ms_; }
+  const std::string& source_name() const noexcept { return source_name_; }
+  const std::string& last_error() const noexcept { return last_error_; }
+
+  // Agents in spec order; nullptr from find() if no agent has that id.
+  std::vector<const Agent*> agents() const;
+  Agent* find(std::string_view agent_id);
+
+ private:
+  struct Member {
+    std::unique_ptr<Agent> agent;
+    const spec::AgentGroupSpec* group;
+    kj::Promise<void> restart_timer{nullptr};
+  };
+
+  void agent_ready(Agent& a) override;
+  void agent_exited(Agent& a, bool was_ready) override;
+  void describe_peers(rpc::Identity::Builder identity) override;
+
+  kj::Promise<void> spawn_from(size_t next);
+  void fail_start(std::string message);
+  bool should_restart(const Member& m) const;
+  void schedule_restart(Member& m);
+  Member& member_of(const Agent& a);
+  void set_state(SwarmState s);
+  size_t running_agents() const;
+
+  Runtime& rt_;
+  Listener& listener_;
+  spec::SwarmSpec spec_;
+  std::vector<Member> members_;
+  int64_t created_unix_ms_;
+  std::string source_name_;
+  SwarmState state_ = SwarmState::starting;
+  uint32_t ready_ = 0;
+  std::string last_error_;
+  std::chrono::steady_clock::time_point start_time_;
+  kj::Promise<void> spawning_{nullptr};
+  kj::Own<kj::PromiseFulfiller<double>> ready_fulfiller_;
+};
+
+}  // namespace smol::supervisor

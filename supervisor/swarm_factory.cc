@@ -1,0 +1,211 @@
+#include "supervisor/swarm_factory.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "base/log.h"
+#include "supervisor/command_resolver.h"
+
+namespace smol::supervisor {
+namespace {
+
+storage::SwarmStatus persisted_status(SwarmState s) {
+  switch (s) {
+    case SwarmState::stopped: return storage::SwarmStatus::stopped;
+    case SwarmState::failed: return storage::SwarmStatus::failed;
+    default: return storage::SwarmStatus::active;
+  }
+}
+
+SwarmSummary summarize(const storage::SwarmRecord& r) {
+  SwarmSummary s;
+  s.name = r.name;
+  // A record still marked active after a restart was fixed up at start;
+  // anything not running now is shown as it ended.
+  s.state = r.status == storage::SwarmStatus::failed ? SwarmState::failed : SwarmState::stopped;
+  try {
+    s.agents_total = spec::parse_swarm_spec(r.spec_toml, r.source_name).total_agents();
+  } catch (const spec::SpecError&) {
+    s.agents_total = 0;  // a spec stored by a daemon with other rules
+  }
+  s.created_unix_ms = r.created_unix_ms;
+  s.source_name = r.source_name;
+  s.last_error = r.last_error;
+  return s;
+}
+
+// The environment an agent starts with: nothing of the daemon's but a
+// sensible PATH, then the spec's variables, then the daemon's own.
+std::vector<std::string> agent_env(const spec::AgentGroupSpec& g, const std::string& swarm,
+                                   const std::string& id) {
+  std::vector<std::string> env;
+  bool has_path = false;
+  for (const auto& [k, v] : g.env) has_path |= k == "PATH";
+  if (!has_path) env.emplace_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  for (const auto& [k, v] : g.env) env.push_back(k + "=" + v);
+  env.push_back("SMOLSWARMS_FD=3");
+  env.push_back("SMOLSWARMS_SWARM=" + swarm);
+  env.push_back("SMOLSWARMS_AGENT_ID=" + id);
+  env.push_back("SMOLSWARMS_ROLE=" + g.role);
+  return env;
+}
+
+}  // namespace
+
+SwarmSummary summarize(const Swarm& s) {
+  return {s.name(),          s.state(),       s.ready_count(), s.size(),
+          s.created_unix_ms(), s.source_name(), s.last_error()};
+}
+
+SwarmFactory::SwarmFactory(Runtime& rt, storage::SwarmTable& table)
+    : rt_(rt), table_(table), search_dirs_(default_search_dirs()) {
+  rt_.metrics.set_swarms(0);
+}
+
+SwarmFactory::~SwarmFactory() = default;
+
+std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
+                                                 const std::string& base_dir) {
+  std::string log_dir = rt_.config.state_dir + "/logs/" + spec.name;
+  std::error_code ec;
+  std::filesystem::create_directories(log_dir, ec);
+  if (ec) {
+    throw std::runtime_error("cannot create log directory " + log_dir + ": " + ec.message());
+  }
+  std::vector<AgentPlan> plans;
+  plans.reserve(spec.total_agents());
+  for (size_t gi = 0; gi < spec.agents.size(); ++gi) {
+    const auto& g = spec.agents[gi];
+    std::string exe;
+    try {
+      exe = resolve_command(g.command.front(), base_dir, search_dirs_);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("agents[" + std::to_string(gi) + "] (role " + g.role +
+                               "): " + e.what());
+    }
+    for (uint32_t i = 0; i < g.count; ++i) {
+      AgentPlan p;
+      p.swarm = spec.name;
+      p.role = g.role;
+      p.index = i;
+      p.exe = exe;
+      p.argv = g.command;
+      std::string id = g.role + "-" + std::to_string(i);
+      p.env = agent_env(g, spec.name, id);
+      p.ready_timeout = g.ready_timeout.value_or(rt_.config.ready_timeout);
+      if (rt_.config.log_file_bytes > 0) p.log_path = log_dir + "/" + id + ".log";
+      plans.push_back(std::move(p));
+    }
+  }
+  return plans;
+}
+
+SwarmFactory::Started SwarmFactory::spawn(std::string_view spec_toml,
+                                          std::string_view source_name,
+                                          std::string_view base_dir) {
+  spec::SwarmSpec spec = spec::parse_swarm_spec(spec_toml, source_name);
+  if (Swarm* old = find(spec.name); old != nullptr && old->running()) {
+    throw std::runtime_error("swarm '" + spec.name + "' is already running (" +
+                             std::string(state_name(old->state())) +
+                             "); stop it first with 'swarmctl down " + spec.name + "'");
+  }
+  std::vector<AgentPlan> plans = plan_agents(spec, std::string(base_dir));
+
+  int64_t now = unix_now_ms();
+  storage::SwarmRecord rec;
+  rec.name = spec.name;
+  rec.spec_toml = std::string(spec_toml);
+  rec.source_name = std::string(source_name);
+  rec.base_dir = std::string(base_dir);
+  rec.status = storage::SwarmStatus::active;
+  rec.created_unix_ms = now;
+  table_.put(rec);
+  persisted_[spec.name] = rec.status;
+
+  std::string name = spec.name;
+  auto swarm = std::make_unique<Swarm>(rt_, *this, std::move(spec), std::move(plans), now,
+                                       std::string(source_name));
+  Swarm& s = *swarm;
+  if (auto it = swarms_.find(name); it != swarms_.end()) {
+    rt_.metrics.forget_swarm(name);
+    it->second = std::move(swarm);
+  } else {
+    swarms_.emplace(name, std::move(swarm));
+  }
+  log::info("swarm " + name + ": starting " + std::to_string(s.size()) + " agents from " +
+            std::string(source_name));
+  return {name, s.start()};
+}
+
+void SwarmFactory::swarm_changed(Swarm& s) {
+  rt_.metrics.set_swarms(static_cast<double>(swarms_running()));
+  storage::SwarmStatus status = persisted_status(s.state());
+  auto it = persisted_.find(s.name());
+  if (it != persisted_.end() && it->second == status) return;
+  try {
+    std::optional<storage::SwarmRecord> rec = table_.get(s.name());
+    if (!rec) return;
+    rec->status = status;
+    rec->last_error = s.last_error();
+    if (status != storage::SwarmStatus::active) rec->stopped_unix_ms = unix_now_ms();
+    table_.put(*rec);
+    persisted_[s.name()] = status;
+  } catch (const std::exception& e) {
+    log::error("swarm " + s.name() + ": cannot record state " +
+               std::string(state_name(s.state())) + ": " + e.what() + "; ignoring");
+  }
+  if (s.state() == SwarmState::failed) log::warning("swarm " + s.name() + ": " + s.last_error());
+  if (s.state() == SwarmState::stopped) log::info("swarm " + s.name() + ": stopped");
+  if (s.state() == SwarmState::ready) log::info("swarm " + s.name() + ": ready");
+}
+
+Swarm* SwarmFactory::find(std::string_view name) {
+  auto it = swarms_.find(name);
+  return it == swarms_.end() ? nullptr : it->second.get();
+}
+
+std::vector<SwarmSummary> SwarmFactory::list() const {
+  std::vector<SwarmSummary> out;
+  for (const auto& rec : table_.list()) {
+    auto it = swarms_.find(rec.name);
+    out.push_back(it != swarms_.end() ? summarize(*it->second) : summarize(rec));
+  }
+  return out;
+}
+
+std::optional<SwarmSummary> SwarmFactory::summary(std::string_view name) const {
+  if (auto it = swarms_.find(name); it != swarms_.end()) return summarize(*it->second);
+  if (auto rec = table_.get(name)) return summarize(*rec);
+  return std::nullopt;
+}
+
+kj::Promise<void> SwarmFactory::stop(std::string_view name, std::chrono::milliseconds grace) {
+  Swarm* s = find(name);
+  if (s == nullptr) return kj::READY_NOW;
+  log::info("swarm " + s->name() + ": stopping");
+  return s->stop(grace);
+}
+
+kj::Promise<void> SwarmFactory::stop_all(std::chrono::milliseconds grace) {
+  kj::Vector<kj::Promise<void>> stops;
+  for (auto& [name, s] : swarms_) {
+    if (s->running()) stops.add(s->stop(grace));
+  }
+  return kj::joinPromises(stops.releaseAsArray());
+}
+
+size_t SwarmFactory::swarms_running() const {
+  size_t n = 0;
+  for (const auto& [name, s] : swarms_) n += s->running() ? 1 : 0;
+  return n;
+}
+
+size_t SwarmFactory::agents_running() const {
+  size_t n = 0;
+  for (const auto& [name, s] : swarms_) {
+    for (const Agent* a : s->agents()) n += a->state() != AgentState::exited ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace smol::supervisor

@@ -1,0 +1,83 @@
+// SwarmFactory: turns specs into running swarms and keeps the swarm table.
+//
+// spawn() parses and validates a spec, refuses a name that is still
+// running, resolves each group's command, stores the spec in LMDB and starts
+// the swarm. Swarms stay in memory after they stop (so `ps` can show how
+// their agents ended) until a new spec with the same name replaces them;
+// swarms known only from LMDB (from before a daemon restart) are listed as
+// stopped. The table is written only when a swarm's persisted status
+// changes, never per agent event, so a big swarm costs one fsync to start.
+//
+// Thread: the loop thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <kj/async.h>
+
+#include "storage/swarm_table.h"
+#include "supervisor/runtime.h"
+#include "supervisor/swarm.h"
+
+namespace smol::supervisor {
+
+// One row of `swarmctl ls`, whether the swarm is in memory or only in LMDB.
+struct SwarmSummary {
+  std::string name;
+  SwarmState state = SwarmState::stopped;
+  uint32_t agents_ready = 0;
+  uint32_t agents_total = 0;
+  int64_t created_unix_ms = 0;
+  std::string source_name;
+  std::string last_error;
+};
+
+class SwarmFactory final : public Swarm::Listener {
+ public:
+  SwarmFactory(Runtime& rt, storage::SwarmTable& table);
+  ~SwarmFactory();
+  SwarmFactory(const SwarmFactory&) = delete;
+  SwarmFactory& operator=(const SwarmFactory&) = delete;
+
+  struct Started {
+    std::string name;
+    kj::Promise<double> ready;  // milliseconds until every agent said hello
+  };
+  // Throws spec::SpecError for an invalid spec and std::runtime_error for a
+  // name already running or a command that cannot be found; the promise
+  // rejects if the swarm fails to start.
+  Started spawn(std::string_view spec_toml, std::string_view source_name,
+                std::string_view base_dir);
+
+  // nullptr if no swarm of that name is in memory.
+  Swarm* find(std::string_view name);
+  std::vector<SwarmSummary> list() const;
+  std::optional<SwarmSummary> summary(std::string_view name) const;
+
+  // Stops one swarm (it must exist: see summary()); resolves when all its
+  // agents have exited.
+  kj::Promise<void> stop(std::string_view name, std::chrono::milliseconds grace);
+  // Stops every running swarm in parallel under one grace period.
+  kj::Promise<void> stop_all(std::chrono::milliseconds grace);
+
+  size_t swarms_running() const;
+  size_t agents_running() const;
+
+ private:
+  void swarm_changed(Swarm& s) override;
+  std::vector<AgentPlan> plan_agents(const spec::SwarmSpec& spec, const std::string& base_dir);
+
+  Runtime& rt_;
+  storage::SwarmTable& table_;
+  std::vector<std::string> search_dirs_;
+  std::map<std::string, std::unique_ptr<Swarm>, std::less<>> swarms_;
+  std::map<std::string, storage::SwarmStatus, std::less<>> persisted_;
+};
+
+SwarmSummary summarize(const Swarm& s);
+
+}  // namespace smol::supervisor

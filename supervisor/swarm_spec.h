@@ -1,0 +1,83 @@
+// The swarm spec: the TOML file a user hands to `swarmctl up`, saying which
+// agent programs to run, how many of each, and how to restart them.
+//
+//   name = "hello"
+//   [[agents]]
+//   role = "greeter"
+//   command = ["smol-echo-agent"]
+//   count = 4
+//   env = { GREETING = "hi" }
+//   restart = "on-failure"        # "never" (default), "on-failure", "always"
+//   max_restarts = 5              # 0..1000
+//   ready_timeout = "10s"         # 10ms..1h; default: the daemon's
+//
+// parse_swarm_spec() is the only way in: it checks everything that can be
+// checked without touching the filesystem, so a SwarmSpec is always valid
+// (the command is resolved later, when the swarm spawns; see
+// command_resolver.h). It runs on whichever thread calls it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace smol::spec {
+
+enum class RestartPolicy { never, on_failure, always };
+
+// Limits a spec must stay within: names become paths and metric labels, and
+// every agent costs the daemon a process and a connection.
+inline constexpr size_t kMaxNameLength = 63;
+inline constexpr uint32_t kMaxAgentsPerGroup = 10000;
+inline constexpr uint32_t kMaxAgentsPerSwarm = 10000;
+inline constexpr size_t kMaxGroups = 1000;
+inline constexpr uint32_t kMaxRestarts = 1000;
+
+// One [[agents]] section: `count` identical agents running `command`.
+struct AgentGroupSpec {
+  std::string role;                  // unique within the swarm; [a-z0-9_-]
+  std::vector<std::string> command;  // argv; command[0] is a bare name or a path
+  uint32_t count = 1;
+  std::vector<std::pair<std::string, std::string>> env;  // in file order
+  RestartPolicy restart = RestartPolicy::never;
+  uint32_t max_restarts = 5;  // within the restart window; then the agent stays down
+  std::optional<std::chrono::milliseconds> ready_timeout;  // unset = daemon default
+
+  friend bool operator==(const AgentGroupSpec&, const AgentGroupSpec&) = default;
+};
+
+struct SwarmSpec {
+  std::string name;  // [a-z0-9_-], a path component and a metric label
+  std::vector<AgentGroupSpec> agents;
+
+  // The sum of every group's count; at most kMaxAgentsPerSwarm.
+  uint32_t total_agents() const;
+
+  friend bool operator==(const SwarmSpec&, const SwarmSpec&) = default;
+};
+
+// Everything wrong with a spec, one problem per line in file order, each
+// "source:line:col: path = value: rule broken", e.g.
+//   "hello.toml:5:9: agents[0].count = 0: must be between 1 and 10000".
+// what() is the lines joined with '\n'. Text from the spec is escaped, so
+// the message is safe to print.
+class SpecError : public std::runtime_error {
+ public:
+  explicit SpecError(std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+// Parses and checks a spec. source_name is what messages call the input
+// (usually the file name the user gave). Throws SpecError listing every
+// problem found, syntax errors included; never crashes on any input.
+SwarmSpec parse_swarm_spec(std::string_view toml_text, std::string_view source_name);
+
+}  // namespace smol::spec

@@ -1,0 +1,161 @@
+// A swarm's life through swarmctl: up, ls, ps, logs, down, and the ways an
+// agent can fail to start or die.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "tests/e2e/harness.h"
+
+namespace smol::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+std::string echo_spec(const std::string& name, int count) {
+  return "name = \"" + name + "\"\n[[agents]]\nrole = \"greeter\"\ncommand = [\"smol-echo-agent\"]\n"
+         "count = " + std::to_string(count) + "\nenv = { GREETING = \"hi\" }\n";
+}
+
+class Lifecycle : public ::testing::Test {
+ protected:
+  TempDir dir;
+  Daemon daemon{dir};
+};
+
+TEST_F(Lifecycle, UpReportsReadyAgentsAndLsPsShowThem) {
+  RunResult up = daemon.ctl({"up", dir.write("hello.toml", echo_spec("hello", 4))});
+  ASSERT_EQ(up.status, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("swarm hello ready: 4 agents in [0-9.]+ ms\n"));
+
+  auto ls = daemon.ctl_json({"ls"});
+  ASSERT_EQ(ls["swarms"].size(), 1u);
+  EXPECT_EQ(ls["swarms"][0]["name"], "hello");
+  EXPECT_EQ(ls["swarms"][0]["state"], "ready");
+  EXPECT_EQ(ls["swarms"][0]["agents_ready"], 4);
+  EXPECT_EQ(ls["swarms"][0]["agents_total"], 4);
+
+  auto ps = daemon.ctl_json({"ps", "hello"});
+  ASSERT_EQ(ps["agents"].size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    const auto& a = ps["agents"][i];
+    EXPECT_EQ(a["id"], "greeter-" + std::to_string(i));
+    EXPECT_EQ(a["role"], "greeter");
+    EXPECT_EQ(a["state"], "ready");
+    EXPECT_TRUE(process_exists(a["pid"].get<pid_t>()));
+  }
+  RunResult table = daemon.ctl({"ps", "hello"});
+  EXPECT_THAT(table.out, HasSubstr("greeter-3"));
+}
+
+TEST_F(Lifecycle, LogsShowWhatTheAgentPrinted) {
+  ASSERT_EQ(daemon.ctl({"up", dir.write("hello.toml", echo_spec("hello", 2))}).status, 0);
+  // The agent prints after hello; once down has stopped it, all it wrote is in.
+  ASSERT_EQ(daemon.ctl({"down", "hello"}).status, 0);
+  RunResult logs = daemon.ctl({"logs", "hello/greeter-1"});
+  ASSERT_EQ(logs.status, 0) << logs.err;
+  EXPECT_THAT(logs.out, HasSubstr("greeter-1: hi from swarm hello"));
+  EXPECT_THAT(logs.out, HasSubstr("greeter-1: shutting down"));
+}
+
+TEST_F(Lifecycle, DownStopsEveryAgentAndRecordsWhy) {
+  ASSERT_EQ(daemon.ctl({"up", dir.write("hello.toml", echo_spec("hello", 3))}).status, 0);
+  std::vector<pid_t> pids = daemon.agent_pids("hello");
+  ASSERT_EQ(pids.size(), 3u);
+  RunResult down = daemon.ctl({"down", "hello"});
+  ASSERT_EQ(down.status, 0) << down.err;
+  EXPECT_THAT(down.out, HasSubstr("swarm hello stopped"));
+  for (pid_t p : pids) EXPECT_FALSE(process_exists(p)) << "agent pid " << p << " survived down";
+  auto ps = daemon.ctl_json({"ps", "hello"});
+  for (const auto& a : ps["agents"]) {
+    EXPECT_EQ(a["state"], "exited");
+    EXPECT_EQ(a["last_exit"]["reason"], "stopped");
+  }
+  EXPECT_EQ(daemon.ctl_json({"ls"})["swarms"][0]["state"], "stopped");
+}
+
+TEST_F(Lifecycle, AgentKilledBySigkillIsSeenAsCrashed) {
+  ASSERT_EQ(daemon.ctl({"up", dir.write("hello.toml", echo_spec("hello", 2))}).status, 0);
+  pid_t victim = daemon.agent_pids("hello").at(0);
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  // `logs -f` ends once the daemon has reaped and classified the exit.
+  RunResult follow = daemon.ctl({"logs", "-f", "hello/greeter-0"});
+  EXPECT_EQ(follow.status, 0) << follow.err;
+  auto ps = daemon.ctl_json({"ps", "hello"});
+  EXPECT_EQ(ps["agents"][0]["state"], "exited");
+  EXPECT_EQ(ps["agents"][0]["last_exit"]["reason"], "crashed");
+  EXPECT_EQ(ps["agents"][0]["last_exit"]["signal"], SIGKILL);
+  EXPECT_EQ(ps["agents"][1]["state"], "ready");
+  EXPECT_THAT(daemon.ctl({"ps", "hello"}).out, HasSubstr("killed by SIGKILL"));
+}
+
+TEST_F(Lifecycle, AgentThatNeverSaysHelloFailsUpAndLeavesNothing) {
+  std::string spec =
+      "name = \"mute\"\n[[agents]]\nrole = \"sleeper\"\n"
+      "command = [\"/bin/sh\", \"-c\", \"echo starting up; echo stuck on something >&2; exec sleep 600\"]\n"
+      "count = 3\nready_timeout = \"300ms\"\n";
+  RunResult up = daemon.ctl({"up", dir.write("mute.toml", spec)});
+  EXPECT_EQ(up.status, 1);
+  EXPECT_THAT(up.err, HasSubstr("did not say hello within 300ms"));
+  EXPECT_THAT(up.err, HasSubstr("stuck on something"));
+  EXPECT_TRUE(daemon.children().empty()) << "a half-started swarm left processes behind";
+  EXPECT_EQ(daemon.ctl_json({"ls"})["swarms"][0]["state"], "failed");
+}
+
+TEST_F(Lifecycle, AgentThatExitsBeforeHelloFailsUpQuotingItsOutput) {
+  std::string spec =
+      "name = \"broken\"\n[[agents]]\nrole = \"w\"\n"
+      "command = [\"/bin/sh\", \"-c\", \"echo missing API key >&2; exit 3\"]\n";
+  RunResult up = daemon.ctl({"up", dir.write("broken.toml", spec)});
+  EXPECT_EQ(up.status, 1);
+  EXPECT_THAT(up.err, HasSubstr("agent w-0 exited with code 3 before saying hello"));
+  EXPECT_THAT(up.err, HasSubstr("missing API key"));
+  EXPECT_TRUE(daemon.children().empty());
+}
+
+TEST_F(Lifecycle, CommandNotFoundFailsUpNamingIt) {
+  std::string spec = "name = \"typo\"\n[[agents]]\nrole = \"w\"\ncommand = [\"smol-echo-agnt\"]\n";
+  RunResult up = daemon.ctl({"up", dir.write("typo.toml", spec)});
+  EXPECT_EQ(up.status, 1);
+  EXPECT_THAT(up.err, HasSubstr("command 'smol-echo-agnt' not found"));
+}
+
+TEST_F(Lifecycle, InvalidSpecIsRefusedWithPosition) {
+  std::string spec = "name = \"bad\"\n[[agents]]\nrole = \"w\"\ncommand = [\"x\"]\ncount = 0\n";
+  RunResult up = daemon.ctl({"up", dir.write("bad.toml", spec)});
+  EXPECT_EQ(up.status, 1);
+  EXPECT_THAT(up.err, HasSubstr("bad.toml:5:9: agents[0].count = 0: must be between 1 and 10000"));
+}
+
+TEST_F(Lifecycle, DuplicateRunningSwarmNameIsRefused) {
+  std::string file = dir.write("hello.toml", echo_spec("hello", 1));
+  ASSERT_EQ(daemon.ctl({"up", file}).status, 0);
+  RunResult again = daemon.ctl({"up", file});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_THAT(again.err, HasSubstr("swarm 'hello' is already running"));
+  // Once stopped, the name may be used again.
+  ASSERT_EQ(daemon.ctl({"down", "hello"}).status, 0);
+  EXPECT_EQ(daemon.ctl({"up", file}).status, 0);
+}
+
+TEST_F(Lifecycle, UnknownSwarmOrAgentIsAClearError) {
+  RunResult ps = daemon.ctl({"ps", "nope"});
+  EXPECT_EQ(ps.status, 1);
+  EXPECT_THAT(ps.err, HasSubstr("no swarm named 'nope'"));
+  RunResult usage = daemon.ctl({"logs", "no-slash"});
+  EXPECT_EQ(usage.status, 2);
+}
+
+TEST_F(Lifecycle, StatusDescribesTheDaemon) {
+  ASSERT_EQ(daemon.ctl({"up", dir.write("hello.toml", echo_spec("hello", 2))}).status, 0);
+  auto st = daemon.ctl_json({"status"})["status"];
+  EXPECT_EQ(st["pid"], daemon.pid());
+  EXPECT_EQ(st["socket_path"], daemon.socket());
+  EXPECT_EQ(st["state_dir"], daemon.state_dir());
+  EXPECT_EQ(st["swarms_running"], 1);
+  EXPECT_EQ(st["agents_running"], 2);
+  EXPECT_THAT(st["metrics_address"].get<std::string>(), MatchesRegex("127\\.0\\.0\\.1:[0-9]+"));
+}
+
+}  // namespace
+}  // namespace smol::test
