@@ -44,7 +44,13 @@ void write(Level level, std::string_view message) {
     line += level_name(level);
     line += ": ";
   }
-  line += message;
+  for (char c : message) {
+    if (c == '\n') {
+      line += " \\ ";  // keep one event on one line; journald splits at newlines
+    } else {
+      line += c;
+    }
+  }
   line += '\n';
   // One write() per line keeps lines whole when several processes share stderr.
   (void)!::write(STDERR_FILENO, line.data(), line.size());

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -80,10 +81,25 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 
+// User + system CPU the process has used, in milliseconds.
+double cpu_ms(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 struct SwarmdFigures {
   double ready_ms;
   double up_wall_ms;
   double rss_kib_per_agent;
+  double daemon_cpu_ms;
 };
 
 SwarmdFigures swarmd_run(int n) {
@@ -93,13 +109,15 @@ SwarmdFigures swarmd_run(int n) {
                      "count = " + std::to_string(n) + "\n";
   std::string file = dir.write("bench.toml", spec);
   long before = rss_kib(daemon.pid());
+  double cpu_before = cpu_ms(daemon.pid());
   auto start = Clock::now();
   auto up = daemon.ctl_json({"up", file, "--timeout", "120s"});
   double wall = ms_since(start);
   long after = rss_kib(daemon.pid());
+  double cpu = cpu_ms(daemon.pid()) - cpu_before;
   daemon.ctl({"down", "bench"});
   daemon.stop();
-  return {up["ready_millis"].get<double>(), wall, static_cast<double>(after - before) / n};
+  return {up["ready_millis"].get<double>(), wall, static_cast<double>(after - before) / n, cpu};
 }
 
 }  // namespace
@@ -115,7 +133,8 @@ int main(int argc, char** argv) {
     SwarmdFigures s = swarmd_run(n);
     std::printf("%-7d %12.1f %12.3f %12.1f %12.3f %7.2fx %14.1f\n", n, floor, floor / n,
                 s.ready_ms, s.ready_ms / n, s.ready_ms / floor, s.rss_kib_per_agent);
-    std::printf("        (swarmctl up wall time, connect to reply: %.1f ms)\n", s.up_wall_ms);
+    std::printf("        swarmctl up, connect to reply: %.1f ms; daemon CPU: %.1f ms (%.3f ms/agent)\n",
+                s.up_wall_ms, s.daemon_cpu_ms, s.daemon_cpu_ms / n);
   }
   return 0;
 }

@@ -22,9 +22,10 @@ interface Control {
   # daemon's default), then SIGKILL. Resolves when every agent is gone.
   stopSwarm @3 (swarm :Text, graceMillis :UInt32) -> (swarm :SwarmInfo);
 
-  # Returns the last tailBytes of the agent's captured stdout/stderr (0 means
-  # all that is kept). With follow, new output is then pushed to sink until
-  # the agent exits or the caller hangs up.
+  # Without follow: returns the last tailBytes of the agent's captured
+  # stdout/stderr in data (0 means all that is kept). With follow: data stays
+  # empty; that tail and then all new output are pushed to sink, then
+  # sink.end(), and the call returns once the agent has exited.
   agentLogs @4 (swarm :Text, agent :Text, tailBytes :UInt32, follow :Bool,
                 sink :LogSink) -> (data :Data);
 

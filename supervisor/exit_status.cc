@@ -34,6 +34,7 @@ ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_
   switch (intent) {
     case Intent::stop_requested:
       info.reason = ExitReason::stopped;
+      info.detail = "stopped; " + info.detail;
       break;
     case Intent::start_timed_out:
       info.reason = ExitReason::start_timeout;

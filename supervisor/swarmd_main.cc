@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
+#include "supervisor/toml_check.h"
 
 namespace {
 
@@ -62,15 +63,11 @@ int main(int argc, char** argv) {
     }
     // Flags override the file; they go through the same validation.
     std::string overrides;
-    auto quoted = [](const std::string& v) {
-      std::string q = "\"";
-      for (char c : v) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-      return q + "\"";
-    };
-    if (!state_dir.empty()) overrides += "state_dir = " + quoted(state_dir) + "\n";
-    if (!log_level.empty()) overrides += "log_level = " + quoted(log_level) + "\n";
-    if (!socket.empty()) overrides += "[control]\nsocket = " + quoted(socket) + "\n";
-    if (!metrics.empty()) overrides += "[metrics]\nlisten = " + quoted(metrics) + "\n";
+    using smol::toml_check::quote;
+    if (!state_dir.empty()) overrides += "state_dir = " + quote(state_dir) + "\n";
+    if (!log_level.empty()) overrides += "log_level = " + quote(log_level) + "\n";
+    if (!socket.empty()) overrides += "[control]\nsocket = " + quote(socket) + "\n";
+    if (!metrics.empty()) overrides += "[metrics]\nlisten = " + quote(metrics) + "\n";
     if (!overrides.empty()) config = smol::config::parse_config(overrides, "command line", config);
   } catch (const smol::config::ConfigError& e) {
     std::cerr << "swarmd: " << e.what() << "\n";

@@ -159,3 +159,82 @@ TEST_F(Lifecycle, StatusDescribesTheDaemon) {
 
 }  // namespace
 }  // namespace smol::test
+
+namespace smol::test {
+namespace {
+
+TEST(Restart, CrashedAgentIsRestartedUntilMaxRestarts) {
+  TempDir dir;
+  Daemon daemon(dir);
+  std::string spec =
+      "name = \"phoenix\"\n[[agents]]\nrole = \"bird\"\ncommand = [\"smol-echo-agent\"]\n"
+      "restart = \"on-failure\"\nmax_restarts = 1\n";
+  ASSERT_EQ(daemon.ctl({"up", dir.write("phoenix.toml", spec)}).status, 0);
+  pid_t first = daemon.agent_pids("phoenix").at(0);
+
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  auto restarted = [&] {
+    auto a = daemon.ctl_json({"ps", "phoenix"})["agents"][0];
+    return a["state"] == "ready" && a["restarts"] == 1;
+  };
+  ASSERT_TRUE(eventually(restarted)) << "the crashed agent was not restarted";
+  pid_t second = daemon.agent_pids("phoenix").at(0);
+  EXPECT_NE(second, first);
+
+  // The one allowed restart is used up: the next crash keeps it down.
+  ASSERT_EQ(::kill(second, SIGKILL), 0);
+  ASSERT_EQ(daemon.ctl({"logs", "-f", "phoenix/bird-0"}).status, 0);  // returns once reaped
+  auto a = daemon.ctl_json({"ps", "phoenix"})["agents"][0];
+  EXPECT_EQ(a["state"], "exited");
+  EXPECT_EQ(a["last_exit"]["reason"], "crashed");
+  EXPECT_EQ(daemon.ctl_json({"ls"})["swarms"][0]["state"], "stopped");
+}
+
+std::string finishing_spec(const std::string& restart, int code) {
+  return "name = \"job\"\n[[agents]]\nrole = \"w\"\n"
+         "command = [\"smol-echo-agent\", \"--exit-after\", \"50\", \"--exit-code\", \"" +
+         std::to_string(code) + "\"]\nrestart = \"" + restart + "\"\nmax_restarts = 1\n";
+}
+
+// Restarts observed after the agent has exited twice (or once, when it is
+// not restarted): logs -f returns at each exit.
+nlohmann::json agent_after_exits(const Daemon& d) {
+  EXPECT_EQ(d.ctl({"logs", "-f", "job/w-0"}).status, 0);
+  return d.ctl_json({"ps", "job"})["agents"][0];
+}
+
+TEST(Restart, CleanExitIsNotRestartedUnderOnFailure) {
+  TempDir dir;
+  Daemon daemon(dir);
+  ASSERT_EQ(daemon.ctl({"up", dir.write("job.toml", finishing_spec("on-failure", 0))}).status, 0);
+  auto a = agent_after_exits(daemon);
+  EXPECT_EQ(a["restarts"], 0);
+  EXPECT_EQ(a["last_exit"]["reason"], "exited");
+  EXPECT_EQ(a["last_exit"]["code"], 0);
+  // No restart pending: the swarm has ended.
+  EXPECT_EQ(daemon.ctl_json({"ls"})["swarms"][0]["state"], "stopped");
+}
+
+TEST(Restart, FailingExitIsRestartedUnderOnFailure) {
+  TempDir dir;
+  Daemon daemon(dir);
+  ASSERT_EQ(daemon.ctl({"up", dir.write("job.toml", finishing_spec("on-failure", 3))}).status, 0);
+  ASSERT_TRUE(eventually([&] {
+    return daemon.ctl_json({"ps", "job"})["agents"][0]["restarts"] == 1;
+  }));
+  auto a = agent_after_exits(daemon);
+  EXPECT_EQ(a["last_exit"]["code"], 3);
+  EXPECT_THAT(daemon.ctl({"logs", "job/w-0"}).out, HasSubstr("done, exiting with code 3"));
+}
+
+TEST(Restart, CleanExitIsRestartedUnderAlways) {
+  TempDir dir;
+  Daemon daemon(dir);
+  ASSERT_EQ(daemon.ctl({"up", dir.write("job.toml", finishing_spec("always", 0))}).status, 0);
+  EXPECT_TRUE(eventually([&] {
+    return daemon.ctl_json({"ps", "job"})["agents"][0]["restarts"] == 1;
+  }));
+}
+
+}  // namespace
+}  // namespace smol::test

@@ -29,8 +29,9 @@ TEST(ExitStatus, CoreDumpIsMentioned) {
 }
 
 TEST(ExitStatus, SignalAfterStopRequestIsStopped) {
-  EXPECT_EQ(classify_exit({true, SIGTERM, false}, Intent::stop_requested, 0).reason,
-            ExitReason::stopped);
+  ExitInfo i = classify_exit({true, SIGTERM, false}, Intent::stop_requested, 0);
+  EXPECT_EQ(i.reason, ExitReason::stopped);
+  EXPECT_EQ(i.detail, "stopped; killed by SIGTERM");
   EXPECT_EQ(classify_exit({false, 0, false}, Intent::stop_requested, 0).reason,
             ExitReason::stopped);
 }
