@@ -69,10 +69,15 @@ void child_place_fds(const ChildPlan& p) {
   if (dup2(moved[2], kAgentRpcFd) < 0) child_fail(p, "dup2(fd 3)");
 }
 
-// Step 3: nothing else of the daemon's crosses exec.
+// Step 3: nothing else of the daemon's crosses exec. Marking the fds
+// close-on-exec rather than closing them here matters: a daemon with
+// thousands of agents holds thousands of fds, and this child runs while the
+// daemon is suspended (CLONE_VFORK). execve() closes them after it has
+// released the daemon.
 void child_close_other_fds(const ChildPlan& p) {
-  if (syscall(SYS_close_range, kAgentRpcFd + 1, ~0U, 0) == 0) return;
+  if (syscall(SYS_close_range, kAgentRpcFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
   if (errno != ENOSYS && errno != EINVAL) child_fail(p, "close_range");
+  // Kernels before 5.11: close them one by one.
   long max_fd = sysconf(_SC_OPEN_MAX);
   for (long fd = kAgentRpcFd + 1; fd < max_fd; ++fd) close(static_cast<int>(fd));
 }
