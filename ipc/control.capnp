@@ -69,6 +69,7 @@ enum ExitReason {
   crashed @2;       # killed by a signal nobody asked for
   startTimeout @3;  # never said hello within ready_timeout
   stopped @4;       # stopped on request
+  spawnFailed @5;   # could not be started at all; see detail
 }
 
 struct ExitInfo {

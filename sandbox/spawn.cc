@@ -117,8 +117,8 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
   return out;
 }
 
-// The child's stack. Only one child runs on it at a time: CLONE_VFORK keeps
-// the parent (the only thread that spawns) suspended until the child execs.
+// The child's stack, one per spawning thread. Only one child runs on it at a
+// time: CLONE_VFORK keeps the spawning thread suspended until the child execs.
 class ChildStack {
  public:
   ChildStack() {
@@ -159,7 +159,7 @@ SpawnError::SpawnError(int code, std::string step, std::string_view what_on)
     : SysError(code, step, what_on), step_(std::move(step)) {}
 
 Child spawn(const SpawnRequest& req) {
-  static ChildStack stack;
+  thread_local ChildStack stack;
   UniqueFd null_fd(check_sys(::open("/dev/null", O_RDONLY | O_CLOEXEC), "open", "/dev/null"));
   std::vector<char*> argv = c_strings(req.argv);
   std::vector<char*> envp = c_strings(req.env);

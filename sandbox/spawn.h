@@ -14,9 +14,10 @@
 // Everything the child touches is prepared by the parent beforehand: the
 // child never allocates.
 //
-// Thread: call from the daemon's loop thread. PR_SET_PDEATHSIG is tied to the
-// thread that spawned the child, so that thread must live as long as the
-// daemon (the loop thread does).
+// Thread: any thread, several at once. The calling thread is suspended until
+// the child has exec'd, which is why the daemon calls this from worker
+// threads and not from its loop. PR_SET_PDEATHSIG is tied to the thread that
+// spawned the child, so that thread must live as long as the daemon.
 #pragma once
 
 #include <sys/types.h>

@@ -10,6 +10,7 @@
 #include "base/sys_error.h"
 #include "ipc/rpc_error.h"
 #include "sandbox/spawn.h"
+#include "supervisor/async_spawn.h"
 
 namespace smol::supervisor {
 
@@ -81,7 +82,7 @@ void Agent::set_state(AgentState s) {
 }
 
 void Agent::start() {
-  KJ_REQUIRE(!pidfd_, "agent started twice", id_);
+  KJ_REQUIRE(state_ == AgentState::exited, "agent started twice", id_);
   std::array<int, 2> sv;
   check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), "socketpair",
             id_);
@@ -89,12 +90,12 @@ void Agent::start() {
   std::array<int, 2> p;
   check_sys(::pipe2(p.data(), O_CLOEXEC), "pipe2", id_);
   UniqueFd log_read(p[0]), log_write(p[1]);
+  auto rpc = kj::heap<ipc::RpcConnection>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this));
 
+  // Nothing above changed the agent; from here on it is starting.
+  rpc_ = kj::mv(rpc);
+  pending_log_read_ = std::move(log_read);
   spawned_at_ = std::chrono::steady_clock::now();
-  sandbox::Child child =
-      sandbox::spawn({plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get()});
-  pid_ = child.pid;
-  pidfd_ = std::move(child.pidfd);
   started_unix_ms_ = unix_now_ms();
   intent_ = Intent::none;
   said_hello_ = false;
@@ -105,19 +106,39 @@ void Agent::start() {
   exit_fulfiller_ = kj::mv(exited.fulfiller);
   set_state(AgentState::starting);
 
-  try {
-    rpc_ = kj::heap<ipc::RpcConnection>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this));
-    watch_exit();
-    watch_log(std::move(log_read));
-  } catch (...) {
-    // The destructor's kill-and-reap covers a half-wired agent.
-    kill();
-    throw;
-  }
+  sandbox::SpawnRequest req{plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get()};
+  std::vector<UniqueFd> keep_open;
+  keep_open.push_back(std::move(agent_end));
+  keep_open.push_back(std::move(log_write));
+  spawning_ = spawn_async(rt_.loop, std::move(req), std::move(keep_open))
+                  .then([this](sandbox::Child child) { on_spawned(std::move(child)); },
+                        [this](kj::Exception&& e) { on_spawn_failed(e.getDescription().cStr()); })
+                  .eagerlyEvaluate(nullptr);
   timer_ = rt_.loop.timer()
                .afterDelay(plan_.ready_timeout.count() * kj::MILLISECONDS)
                .then([this] { on_start_timeout(); })
                .eagerlyEvaluate(nullptr);
+}
+
+void Agent::on_spawned(sandbox::Child child) {
+  pid_ = child.pid;
+  pidfd_ = std::move(child.pidfd);
+  try {
+    watch_exit();
+    watch_log(std::move(pending_log_read_));
+  } catch (const std::exception& e) {
+    log::error("agent " + id_ + ": cannot watch the new process: " + e.what() + "; killing it");
+    intent_ = Intent::stop_requested;
+  }
+  // Stopped or timed out while it was being spawned: it never gets to run.
+  if (intent_ != Intent::none) send_signal(SIGKILL);
+}
+
+void Agent::on_spawn_failed(std::string why) {
+  rpc_ = nullptr;
+  pending_log_read_.reset();
+  finish_exit({ExitReason::spawn_failed, 0, 0, "cannot start " + plan_.exe + ": " + why,
+               unix_now_ms()});
 }
 
 void Agent::watch_exit() {
@@ -206,14 +227,18 @@ void Agent::on_exit() {
   WaitStatus ws{info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED, info.si_status,
                 info.si_code == CLD_DUMPED};
   drain_log();
-  last_exit_ = classify_exit(ws, intent_, unix_now_ms());
   exit_watch_.reset();
   log_pipe_.reset();
   rpc_ = nullptr;
   client_ = nullptr;
-  timer_ = nullptr;
   pidfd_.reset();
   pid_ = -1;
+  finish_exit(classify_exit(ws, intent_, unix_now_ms()));
+}
+
+void Agent::finish_exit(ExitInfo info) {
+  last_exit_ = std::move(info);
+  timer_ = nullptr;
   bool was_ready = said_hello_;
   set_state(AgentState::exited);
   rt_.metrics.agent_exited(plan_.swarm, reason_name(last_exit_.reason));
@@ -237,7 +262,7 @@ void Agent::send_signal(int sig) {
 }
 
 kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
-  if (!pidfd_) return kj::READY_NOW;
+  if (state_ == AgentState::exited) return kj::READY_NOW;
   intent_ = Intent::stop_requested;
   if (state_ != AgentState::stopping) set_state(AgentState::stopping);
   auto after_grace = [this, grace] {
@@ -261,13 +286,13 @@ kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
 }
 
 void Agent::kill() {
-  if (!pidfd_) return;
+  if (state_ == AgentState::exited) return;
   intent_ = Intent::stop_requested;
   send_signal(SIGKILL);
 }
 
 kj::Promise<void> Agent::when_exited() {
-  if (!pidfd_) return kj::READY_NOW;
+  if (state_ == AgentState::exited) return kj::READY_NOW;
   KJ_IF_MAYBE(e, exited_) { return e->addBranch(); }
   return kj::READY_NOW;
 }

@@ -1,6 +1,7 @@
 // Agent: one agent process and everything the daemon holds for it.
 //
-// Lifecycle: start() spawns the process (state starting); the agent's
+// Lifecycle: start() has the process spawned off the loop thread (state
+// starting; a spawn that fails ends as an exit with reason spawn_failed); the agent's
 // hello() over its socketpair makes it ready; stop() asks it to shut down,
 // then escalates to SIGTERM and SIGKILL; the pidfd turning readable means it
 // exited, and the exit is classified by what the daemon had asked of it. The
@@ -26,6 +27,7 @@
 #include "ipc/agent.capnp.h"
 #include "ipc/event_loop.h"
 #include "ipc/rpc_connection.h"
+#include "sandbox/spawn.h"
 #include "supervisor/agent_log.h"
 #include "supervisor/exit_status.h"
 #include "supervisor/runtime.h"
@@ -66,7 +68,9 @@ class Agent {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Spawns the process. Throws SysError/SpawnError (nothing is left running).
+  // Starts spawning the process and returns at once. Throws SysError only if
+  // the daemon cannot even prepare (socketpair, pipe); then nothing changed.
+  // A spawn that fails later is reported as an exit (spawn_failed).
   void start();
 
   // Graceful stop: shutdown(grace) over RPC, SIGTERM after grace, SIGKILL
@@ -98,6 +102,9 @@ class Agent {
   friend class Host;
 
   void set_state(AgentState s);
+  void on_spawned(sandbox::Child child);
+  void on_spawn_failed(std::string why);
+  void finish_exit(ExitInfo info);
   void said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity);
   void watch_exit();
   void watch_log(UniqueFd read_end);
@@ -126,6 +133,8 @@ class Agent {
   ipc::UvHandle<uv_poll_t> exit_watch_;
   ipc::UvHandle<uv_pipe_t> log_pipe_;
   kj::Own<ipc::RpcConnection> rpc_;
+  UniqueFd pending_log_read_;      // the log pipe, until the spawn completes
+  kj::Promise<void> spawning_{nullptr};
   kj::Maybe<rpc::Agent::Client> client_;
   kj::Promise<void> timer_{nullptr};  // ready timeout or stop escalation
   kj::Maybe<kj::ForkedPromise<void>> exited_;

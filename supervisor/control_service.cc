@@ -40,6 +40,7 @@ rpc::ExitReason to_rpc(ExitReason r) {
     case ExitReason::crashed: return rpc::ExitReason::CRASHED;
     case ExitReason::start_timeout: return rpc::ExitReason::START_TIMEOUT;
     case ExitReason::stopped: return rpc::ExitReason::STOPPED;
+    case ExitReason::spawn_failed: return rpc::ExitReason::SPAWN_FAILED;
   }
   return rpc::ExitReason::NONE;
 }

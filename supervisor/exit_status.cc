@@ -11,6 +11,7 @@ std::string_view reason_name(ExitReason r) {
     case ExitReason::crashed: return "crashed";
     case ExitReason::start_timeout: return "start_timeout";
     case ExitReason::stopped: return "stopped";
+    case ExitReason::spawn_failed: return "spawn_failed";
   }
   return "none";
 }

@@ -18,6 +18,7 @@ enum class ExitReason {
   crashed,        // killed by a signal nobody asked for
   start_timeout,  // killed because it never said hello in time
   stopped,        // stopped on request (down, daemon shutdown, failed start)
+  spawn_failed,   // never ran: a step of starting it failed
 };
 
 // The metric label and JSON spelling: "exited", "crashed", "start_timeout"...

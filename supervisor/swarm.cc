@@ -88,6 +88,7 @@ kj::Promise<void> Swarm::spawn_from(size_t next) {
       fail_start("cannot start agent " + a.id() + " (" + a.plan().exe + "): " + e.what());
       return kj::READY_NOW;
     }
+    if (state_ != SwarmState::starting) return kj::READY_NOW;
   }
   if (next == members_.size()) return kj::READY_NOW;
   // Through the timer, not evalLater: only a trip through the event port
@@ -116,6 +117,10 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
   switch (state_) {
     case SwarmState::starting: {
       const ExitInfo& e = a.last_exit();
+      if (e.reason == ExitReason::spawn_failed) {
+        fail_start("agent " + a.id() + ": " + e.detail);
+        return;
+      }
       std::string what = e.reason == ExitReason::start_timeout
                              ? "did not say hello within " +
                                    format_duration(a.plan().ready_timeout) + " (ready_timeout)"

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "tests/e2e/harness.h"
 
@@ -118,6 +119,19 @@ TEST_F(Lifecycle, CommandNotFoundFailsUpNamingIt) {
   RunResult up = daemon.ctl({"up", dir.write("typo.toml", spec)});
   EXPECT_EQ(up.status, 1);
   EXPECT_THAT(up.err, HasSubstr("command 'smol-echo-agnt' not found"));
+}
+
+TEST_F(Lifecycle, ProgramTheKernelCannotExecFailsUpWithTheStep) {
+  std::string junk = dir.write("junk-agent", "this is not a program\n");
+  ASSERT_EQ(::chmod(junk.c_str(), 0755), 0);
+  std::string spec = "name = \"junk\"\n[[agents]]\nrole = \"w\"\ncommand = [\"./junk-agent\"]\n";
+  RunResult up = daemon.ctl({"up", dir.write("junk.toml", spec)});
+  EXPECT_EQ(up.status, 1);
+  EXPECT_THAT(up.err, HasSubstr("agent w-0: cannot start " + junk + ": execve(" + junk +
+                                "): Exec format error"));
+  auto a = daemon.ctl_json({"ps", "junk"})["agents"][0];
+  EXPECT_EQ(a["last_exit"]["reason"], "spawn_failed");
+  EXPECT_TRUE(daemon.children().empty());
 }
 
 TEST_F(Lifecycle, InvalidSpecIsRefusedWithPosition) {
