@@ -20,7 +20,7 @@ EventLoop::EventLoop() : io_(kj::setupAsyncIo()) {
   });
 }
 
-EventLoop::~EventLoop() {
+EventLoop::~EventLoop() noexcept {
   pump_task_ = nullptr;
   // Let every pending uv_close callback run so handle memory is freed, then
   // release libuv before its fd observer goes (observer first, fd second).

@@ -35,7 +35,7 @@ namespace smol::ipc {
 class EventLoop {
  public:
   EventLoop();
-  ~EventLoop();
+  ~EventLoop() noexcept;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 

@@ -59,8 +59,11 @@ Agent::Agent(Runtime& rt, Listener& listener, AgentPlan plan)
       listener_(listener),
       plan_(std::move(plan)),
       id_(plan_.role + "-" + std::to_string(plan_.index)),
-      log_(std::make_shared<AgentLog>(rt.config.log_ring_bytes, plan_.log_path,
-                                     rt.config.log_file_bytes)) {}
+      log_(std::make_shared<AgentLog>(rt.config.log_ring_bytes)) {
+  if (!plan_.log_path.empty() && rt.config.log_file_bytes > 0) {
+    log_file_ = std::make_unique<LogFile>(rt.loop, plan_.log_path, rt.config.log_file_bytes);
+  }
+}
 
 Agent::~Agent() {
   if (pidfd_) {
@@ -181,8 +184,7 @@ void Agent::watch_log(UniqueFd read_end) {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* self = static_cast<Agent*>(s->data);
         if (n > 0) {
-          std::string err = self->log_->append(std::string_view(buf->base, static_cast<size_t>(n)));
-          if (!err.empty()) log::warning("agent " + self->id_ + ": log file: " + err + "; ignoring");
+          self->record_output(std::string_view(buf->base, static_cast<size_t>(n)));
         } else if (n < 0) {
           uv_read_stop(s);  // EOF or error: whoever wrote has gone
         }
@@ -198,8 +200,13 @@ void Agent::drain_log() {
   for (;;) {
     ssize_t n = retry_eintr([&] { return ::read(fd, buf, sizeof buf); });
     if (n <= 0) break;  // EOF, or EAGAIN: a descendant still holds the pipe
-    log_->append(std::string_view(buf, static_cast<size_t>(n)));
+    record_output(std::string_view(buf, static_cast<size_t>(n)));
   }
+}
+
+void Agent::record_output(std::string_view data) {
+  log_->append(data);
+  if (log_file_) log_file_->append(data);
 }
 
 void Agent::said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity) {

@@ -29,6 +29,7 @@
 #include "ipc/rpc_connection.h"
 #include "sandbox/spawn.h"
 #include "supervisor/agent_log.h"
+#include "supervisor/log_file.h"
 #include "supervisor/exit_status.h"
 #include "supervisor/runtime.h"
 
@@ -109,6 +110,7 @@ class Agent {
   void watch_exit();
   void watch_log(UniqueFd read_end);
   void drain_log();
+  void record_output(std::string_view data);
   void on_exit();
   void on_start_timeout();
   void send_signal(int sig);
@@ -129,6 +131,7 @@ class Agent {
   uint32_t restarts_ = 0;
   ExitInfo last_exit_;
   std::shared_ptr<AgentLog> log_;
+  std::unique_ptr<LogFile> log_file_;  // null when logs are not kept on disk
 
   ipc::UvHandle<uv_poll_t> exit_watch_;
   ipc::UvHandle<uv_pipe_t> log_pipe_;

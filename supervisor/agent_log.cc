@@ -1,19 +1,14 @@
 #include "supervisor/agent_log.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 
-#include "base/sys_error.h"
 
 namespace smol::supervisor {
 
-AgentLog::AgentLog(size_t ring_bytes, std::string file_path, uint64_t file_max)
-    : cap_(ring_bytes), file_path_(std::move(file_path)), file_max_(file_max) {}
+AgentLog::AgentLog(size_t ring_bytes) : cap_(ring_bytes) {}
 
-std::string AgentLog::append(std::string_view data) {
-  if (data.empty()) return {};
+void AgentLog::append(std::string_view data) {
+  if (data.empty()) return;
   total_ += data.size();
   if (data.size() >= cap_) {
     // Only the newest cap_ bytes can be kept anyway.
@@ -32,39 +27,7 @@ std::string AgentLog::append(std::string_view data) {
       }
     }
   }
-  std::string err = write_file(data);
   wake();
-  return err;
-}
-
-std::string AgentLog::write_file(std::string_view data) {
-  if (file_path_.empty() || file_max_ == 0 || file_failed_) return {};
-  try {
-    if (file_ && file_size_ + data.size() > file_max_) {
-      std::string rotated = file_path_ + ".1";
-      check_sys(::rename(file_path_.c_str(), rotated.c_str()), "rename", file_path_);
-      file_.reset();
-    }
-    if (!file_) {
-      file_.reset(check_sys(::open(file_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                                   0640),
-                            "open", file_path_));
-      struct stat st {};
-      check_sys(::fstat(file_.get(), &st), "fstat", file_path_);
-      file_size_ = static_cast<uint64_t>(st.st_size);
-    }
-    while (!data.empty()) {
-      ssize_t n = retry_eintr([&] { return ::write(file_.get(), data.data(), data.size()); });
-      check_sys(n, "write", file_path_);
-      data.remove_prefix(static_cast<size_t>(n));
-      file_size_ += static_cast<uint64_t>(n);
-    }
-  } catch (const SysError& e) {
-    file_failed_ = true;
-    file_.reset();
-    return e.what();
-  }
-  return {};
 }
 
 AgentLog::Chunk AgentLog::read(uint64_t from, size_t max) const {
@@ -102,7 +65,6 @@ kj::Promise<void> AgentLog::changed() {
 void AgentLog::end(std::string reason) {
   ended_ = true;
   end_reason_ = std::move(reason);
-  file_.reset();
   wake();
 }
 

@@ -1,15 +1,11 @@
 // AgentLog: what one agent wrote to stdout and stderr.
 //
-// Kept twice: the last ring_bytes in memory (for `swarmctl logs`, and for
-// quoting the last lines when an agent fails to start), and on disk in a
-// size-capped file with one rotation (<file>.1), so a chatty agent can never
-// fill the daemon's memory or disk. Bytes are numbered from 0 since the log
-// was created; readers ask from an offset and learn where the kept data
-// starts, so a follower that fell behind knows how much it missed.
-//
-// Memory grows with what the agent actually wrote, up to ring_bytes. Writes
-// to the file are plain appends without fsync: logs are for people, and the
-// loop must not wait for the disk.
+// The last ring_bytes of it, in memory: for `swarmctl logs` (and -f), and
+// for quoting the last lines when an agent fails to start. (The copy on disk
+// is LogFile's job.) Bytes are numbered from 0 since the log was created;
+// readers ask from an offset and learn where the kept data starts, so a
+// follower that fell behind knows how much it missed. Memory grows with
+// what the agent actually wrote, up to ring_bytes.
 //
 // Thread: the daemon's loop thread only.
 #pragma once
@@ -21,21 +17,17 @@
 #include <string_view>
 #include <vector>
 
-#include "base/unique_fd.h"
 
 namespace smol::supervisor {
 
 class AgentLog {
  public:
-  // file_path may be empty, or file_max 0, for no file.
-  AgentLog(size_t ring_bytes, std::string file_path, uint64_t file_max);
+  explicit AgentLog(size_t ring_bytes);
   AgentLog(const AgentLog&) = delete;
   AgentLog& operator=(const AgentLog&) = delete;
 
-  // Appends to ring and file; wakes followers. A failing file write is
-  // reported once through the returned string (empty when all is well) and
-  // the file is then left alone; the ring keeps working.
-  std::string append(std::string_view data);
+  // Appends to the ring; wakes followers.
+  void append(std::string_view data);
 
   uint64_t total() const noexcept { return total_; }
   uint64_t oldest() const noexcept { return total_ - size_; }
@@ -62,7 +54,6 @@ class AgentLog {
   void reopen() { ended_ = false; }
 
  private:
-  std::string write_file(std::string_view data);
   void wake();
 
   std::vector<char> ring_;  // grows up to cap_, then wraps
@@ -70,12 +61,6 @@ class AgentLog {
   size_t head_ = 0;  // index of the oldest byte once the ring has wrapped
   size_t size_ = 0;
   uint64_t total_ = 0;
-
-  std::string file_path_;
-  uint64_t file_max_;
-  UniqueFd file_;
-  uint64_t file_size_ = 0;
-  bool file_failed_ = false;
 
   bool ended_ = false;
   std::string end_reason_;
