@@ -7,6 +7,9 @@
 //        ready time is the daemon's own spawn-to-last-hello figure, and the
 //        daemon's RSS growth is read from /proc before and after.
 //
+// Each size is measured several times, floor and swarmd alternating so both
+// see the same machine, and the medians are printed.
+//
 // Usage: spawn_bench [N ...]   (default: 100 1000)
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -97,7 +101,6 @@ double cpu_ms(pid_t pid) {
 
 struct SwarmdFigures {
   double ready_ms;
-  double up_wall_ms;
   double rss_kib_per_agent;
   double daemon_cpu_ms;
 };
@@ -110,31 +113,41 @@ SwarmdFigures swarmd_run(int n) {
   std::string file = dir.write("bench.toml", spec);
   long before = rss_kib(daemon.pid());
   double cpu_before = cpu_ms(daemon.pid());
-  auto start = Clock::now();
   auto up = daemon.ctl_json({"up", file, "--timeout", "120s"});
-  double wall = ms_since(start);
   long after = rss_kib(daemon.pid());
   double cpu = cpu_ms(daemon.pid()) - cpu_before;
   daemon.ctl({"down", "bench"});
   daemon.stop();
-  return {up["ready_millis"].get<double>(), wall, static_cast<double>(after - before) / n, cpu};
+  return {up["ready_millis"].get<double>(), static_cast<double>(after - before) / n, cpu};
 }
 
 }  // namespace
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 int main(int argc, char** argv) {
   std::vector<int> sizes;
   for (int i = 1; i < argc; ++i) sizes.push_back(std::stoi(argv[i]));
   if (sizes.empty()) sizes = {100, 1000};
-  std::printf("%-7s %12s %12s %12s %12s %8s %14s\n", "agents", "floor ms", "floor/agent",
-              "swarmd ms", "swarmd/agent", "ratio", "RSS KiB/agent");
+  std::printf("%-7s %5s %12s %12s %12s %12s %8s %14s %14s\n", "agents", "runs", "floor ms",
+              "floor/agent", "swarmd ms", "swarmd/agent", "ratio", "RSS KiB/agent",
+              "daemon CPU/agent");
   for (int n : sizes) {
-    double floor = floor_ms(n);
-    SwarmdFigures s = swarmd_run(n);
-    std::printf("%-7d %12.1f %12.3f %12.1f %12.3f %7.2fx %14.1f\n", n, floor, floor / n,
-                s.ready_ms, s.ready_ms / n, s.ready_ms / floor, s.rss_kib_per_agent);
-    std::printf("        swarmctl up, connect to reply: %.1f ms; daemon CPU: %.1f ms (%.3f ms/agent)\n",
-                s.up_wall_ms, s.daemon_cpu_ms, s.daemon_cpu_ms / n);
+    const int runs = n <= 100 ? 9 : 5;
+    std::vector<double> floors, readies, rss, cpu;
+    for (int r = 0; r < runs; ++r) {
+      floors.push_back(floor_ms(n));
+      SwarmdFigures s = swarmd_run(n);
+      readies.push_back(s.ready_ms);
+      rss.push_back(s.rss_kib_per_agent);
+      cpu.push_back(s.daemon_cpu_ms / n);
+    }
+    double f = median(floors), t = median(readies);
+    std::printf("%-7d %5d %12.1f %12.3f %12.1f %12.3f %7.2fx %14.1f %13.3f ms\n", n, runs, f,
+                f / n, t, t / n, t / f, median(rss), median(cpu));
   }
   return 0;
 }

@@ -14,7 +14,8 @@ capnp::ReaderOptions peer_limits() {
 RpcConnection::RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap)
     : RpcConnection(loop.low_level().wrapSocketFd(
                         fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
-                                          kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC),
+                                          kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
+                                          kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK),
                     kj::mv(bootstrap)) {}
 
 RpcConnection::RpcConnection(kj::Own<kj::AsyncIoStream> stream,

@@ -24,8 +24,8 @@ capnp::ReaderOptions peer_limits();
 
 class RpcConnection {
  public:
-  // Takes a connected stream socket (for agents: the daemon's end of the
-  // socketpair). Throws kj::Exception if the fd cannot be wrapped.
+  // Takes a connected, non-blocking stream socket (for agents: the daemon's
+  // end of the socketpair). Throws kj::Exception if it cannot be wrapped.
   RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap);
   // Takes an accepted stream (the control socket's listener hands these out).
   RpcConnection(kj::Own<kj::AsyncIoStream> stream, capnp::Capability::Client bootstrap);

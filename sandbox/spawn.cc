@@ -160,7 +160,8 @@ SpawnError::SpawnError(int code, std::string step, std::string_view what_on)
 
 Child spawn(const SpawnRequest& req) {
   thread_local ChildStack stack;
-  UniqueFd null_fd(check_sys(::open("/dev/null", O_RDONLY | O_CLOEXEC), "open", "/dev/null"));
+  thread_local UniqueFd null_fd(
+      check_sys(::open("/dev/null", O_RDONLY | O_CLOEXEC), "open", "/dev/null"));
   std::vector<char*> argv = c_strings(req.argv);
   std::vector<char*> envp = c_strings(req.env);
   ChildFailure failure;

@@ -90,6 +90,8 @@ void Agent::start() {
   check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), "socketpair",
             id_);
   UniqueFd daemon_end(sv[0]), agent_end(sv[1]);
+  // The daemon's end only: the agent gets a blocking socket, as programs expect.
+  check_sys(::fcntl(daemon_end.get(), F_SETFL, O_NONBLOCK), "fcntl(O_NONBLOCK)", id_);
   std::array<int, 2> p;
   check_sys(::pipe2(p.data(), O_CLOEXEC), "pipe2", id_);
   UniqueFd log_read(p[0]), log_write(p[1]);
