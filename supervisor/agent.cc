@@ -291,7 +291,10 @@ kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
     escalate = kj::READY_NOW;
   }
   timer_ = escalate.then(after_grace).then([this] { send_signal(SIGKILL); }).eagerlyEvaluate(nullptr);
-  return when_exited();
+  // Done means done: whoever stopped the agent can read its whole log file.
+  return when_exited().then([this]() -> kj::Promise<void> {
+    return log_file_ ? log_file_->flushed() : kj::READY_NOW;
+  });
 }
 
 void Agent::kill() {

@@ -75,8 +75,8 @@ class Agent {
   void start();
 
   // Graceful stop: shutdown(grace) over RPC, SIGTERM after grace, SIGKILL
-  // after another grace. Resolves once the process has exited (at once if it
-  // already has).
+  // after another grace. Resolves once the process has exited and its output
+  // is in the log file (at once if it had already exited).
   kj::Promise<void> stop(std::chrono::milliseconds grace);
 
   // SIGKILL now; the exit counts as stopped on request.

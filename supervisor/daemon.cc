@@ -1,5 +1,6 @@
 #include "supervisor/daemon.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -120,6 +121,14 @@ int run_daemon(const config::Config& config) {
     server.close();
     loop.run(factory.stop_all(config.stop_grace));
     ::unlink(config.socket_path.c_str());
+    // From here on only destructors run (the metrics server takes up to 2 s
+    // to stop). libuv restores default dispositions as its signal watchers
+    // close, so a late Ctrl-C would kill a daemon that is exiting cleanly.
+    sigset_t late;
+    sigemptyset(&late);
+    sigaddset(&late, SIGINT);
+    sigaddset(&late, SIGTERM);
+    sigprocmask(SIG_BLOCK, &late, nullptr);
     log::notice("swarmd stopped");
     return 0;
   } catch (const std::exception& e) {

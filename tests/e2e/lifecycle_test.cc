@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "tests/e2e/harness.h"
 
 namespace smol::test {
@@ -57,6 +60,11 @@ TEST_F(Lifecycle, LogsShowWhatTheAgentPrinted) {
   ASSERT_EQ(logs.status, 0) << logs.err;
   EXPECT_THAT(logs.out, HasSubstr("greeter-1: hi from swarm hello"));
   EXPECT_THAT(logs.out, HasSubstr("greeter-1: shutting down"));
+  // The same output is kept on disk under the state directory.
+  std::ifstream file(daemon.state_dir() + "/logs/hello/greeter-1.log");
+  std::stringstream on_disk;
+  on_disk << file.rdbuf();
+  EXPECT_EQ(on_disk.str(), logs.out);
 }
 
 TEST_F(Lifecycle, DownStopsEveryAgentAndRecordsWhy) {
