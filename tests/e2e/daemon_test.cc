@@ -31,11 +31,10 @@ TEST(Daemon, AgentsDieWithAKilledDaemon) {
   Daemon d(dir);
   ASSERT_EQ(d.ctl({"up", dir.write("hello.toml", kSpec)}).status, 0);
   std::vector<pid_t> agents = d.agent_pids("hello");
+  ASSERT_EQ(agents.size(), 3u);
   EXPECT_EQ(d.stop(SIGKILL), 128 + SIGKILL);
   // PR_SET_PDEATHSIG delivers SIGKILL to each agent; init reaps them.
-  for (pid_t p : agents) {
-    EXPECT_TRUE(eventually([&] { return !process_exists(p); })) << "agent " << p << " survived";
-  }
+  for (pid_t p : agents) EXPECT_TRUE(wait_gone(p)) << "agent " << p << " survived swarmd";
 }
 
 TEST(Daemon, RestartedDaemonListsOldSwarmsAsStopped) {

@@ -76,6 +76,12 @@ std::string http_get(const std::string& address, const std::string& path) {
 
 bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 
+bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
+  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!fd) return errno == ESRCH;  // already gone
+  return wait_exit(fd.get(), timeout);
+}
+
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -40,6 +40,8 @@ RunResult run(const std::vector<std::string>& argv, std::optional<uid_t> as_uid 
 std::string bin(const std::string& name);
 
 // Re-checks pred every few milliseconds until it holds or timeout passes.
+// Only for state the daemon exposes by query alone (e.g. restart counts);
+// prefer waiting for the event itself (wait_gone, `logs -f`).
 bool eventually(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
@@ -48,6 +50,10 @@ std::string http_get(const std::string& address, const std::string& path);
 
 // True while a process with this pid exists (zombies included).
 bool process_exists(pid_t pid);
+
+// Waits, through a pidfd, until the process has exited; false on timeout.
+// Works for any process, not only our children.
+bool wait_gone(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 class TempDir {
  public:
