@@ -1,10 +1,10 @@
 #include "supervisor/daemon.h"
 
-#include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <optional>
 
@@ -19,6 +19,7 @@
 #include "supervisor/control_socket.h"
 #include "supervisor/process_setup.h"
 #include "supervisor/swarm_factory.h"
+#include "supervisor/systemd_integration.h"
 
 namespace smol::supervisor {
 namespace {
@@ -101,34 +102,42 @@ int run_daemon(const config::Config& config) {
       log::notice("group '" + config.admin_group +
                   "' does not exist; only root may use the control socket");
     }
+    std::optional<UniqueFd> inherited = inherited_control_socket();
+    const bool activated = inherited.has_value();
+    UniqueFd listener = activated ? std::move(*inherited)
+                                  : bind_control_socket(config.socket_path, config.socket_mode,
+                                                        admin_gid);
+    if (activated) info.socket_path = unix_socket_path(listener.get());
     ControlServer server(
-        loop, bind_control_socket(config.socket_path, config.socket_mode, admin_gid), admin_gid,
+        loop, std::move(listener), admin_gid,
         [&](const PeerCred& peer, bool ok) -> capnp::Capability::Client {
           if (ok) return kj::heap<ControlService>(rt, factory, info);
           return kj::heap<RefusedControl>(metrics,
                                           refusal(peer, config.admin_group, admin_gid.has_value()));
         });
-    ShutdownSignals signals(loop);
+    std::optional<ShutdownSignals> signals(std::in_place, loop);
+    Watchdog watchdog(loop);
 
     log::notice(std::string("swarmd ") + SMOL_VERSION + " ready: control socket " +
-                config.socket_path + ", metrics " + info.metrics_address + ", state " +
-                config.state_dir);
+                info.socket_path + (activated ? " (from systemd)" : "") + ", metrics " +
+                info.metrics_address + ", state " + config.state_dir +
+                (watchdog.enabled() ? ", watchdog on" : ""));
     notify("READY=1\nSTATUS=serving: 0 swarms\nMAINPID=" + std::to_string(getpid()));
 
-    loop.run(signals.requested());
+    loop.run(signals->requested());
 
     notify("STOPPING=1\nSTATUS=stopping " + std::to_string(factory.swarms_running()) + " swarms");
     server.close();
     loop.run(factory.stop_all(config.stop_grace));
-    ::unlink(config.socket_path.c_str());
+    // A socket from systemd stays: systemd listens on it again for the next start.
+    if (!activated) ::unlink(config.socket_path.c_str());
     // From here on only destructors run (the metrics server takes up to 2 s
-    // to stop). libuv restores default dispositions as its signal watchers
-    // close, so a late Ctrl-C would kill a daemon that is exiting cleanly.
-    sigset_t late;
-    sigemptyset(&late);
-    sigaddset(&late, SIGINT);
-    sigaddset(&late, SIGTERM);
-    sigprocmask(SIG_BLOCK, &late, nullptr);
+    // to stop). Closing libuv's watchers restores default dispositions, and
+    // any thread may take a process-wide signal: ignore them from now on so
+    // a late Ctrl-C cannot kill a daemon that is exiting cleanly.
+    signals.reset();
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, SIG_IGN);
     log::notice("swarmd stopped");
     return 0;
   } catch (const std::exception& e) {

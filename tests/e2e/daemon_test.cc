@@ -2,6 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "tests/e2e/harness.h"
 
@@ -130,6 +134,47 @@ TEST(DaemonMetrics, ScrapeShowsSwarmsAgentsSpawnsExitsAndControlCalls) {
   EXPECT_THAT(body, HasSubstr("smolswarms_agent_exits_total{reason=\"crashed\",swarm=\"hello\"} 1"));
   EXPECT_THAT(body, HasSubstr("smolswarms_agent_spawn_seconds_count 3"));
   EXPECT_THAT(body, HasSubstr("smolswarms_control_requests_total{method=\"spawnSwarm\",result=\"ok\"} 1"));
+}
+
+}  // namespace
+}  // namespace smol::test
+
+namespace smol::test {
+namespace {
+
+TEST(DaemonUnderSystemd, UsesTheControlSocketSystemdPassesAndLeavesItBehind) {
+  TempDir dir;
+  DaemonOptions opt;
+  opt.socket_activated = true;
+  Daemon d(dir, opt);
+  auto st = d.ctl_json({"status"})["status"];
+  EXPECT_EQ(st["socket_path"], d.socket());
+  ASSERT_EQ(d.ctl({"up", dir.write("hello.toml", kSpec)}).status, 0);
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+  struct stat sb {};
+  EXPECT_EQ(::stat(d.socket().c_str(), &sb), 0) << "swarmd removed systemd's socket";
+  std::ifstream log(d.stderr_path());
+  std::stringstream ss;
+  ss << log.rdbuf();
+  EXPECT_THAT(ss.str(), HasSubstr("(from systemd)"));
+}
+
+TEST(DaemonUnderSystemd, SendsWatchdogPingsFromItsLoop) {
+  TempDir dir;
+  DaemonOptions opt;
+  opt.watchdog = std::chrono::milliseconds(200);
+  Daemon d(dir, opt);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(d.wait_notification("WATCHDOG=1", std::chrono::seconds(2))) << "ping " << i;
+  }
+}
+
+TEST(DaemonUnderSystemd, SaysStoppingWhenItShutsDown) {
+  TempDir dir;
+  Daemon d(dir);
+  ::kill(d.pid(), SIGTERM);
+  EXPECT_TRUE(d.wait_notification("STOPPING=1", std::chrono::seconds(10)));
+  EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -146,34 +147,62 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
 }
 
 Daemon::Daemon(const TempDir& dir, std::vector<std::string> extra_args, std::string state_dir)
-    : socket_(dir.path() + "/swarmd.sock"),
-      state_dir_(state_dir.empty() ? dir.path() + "/state" : std::move(state_dir)),
-      stderr_path_(dir.path() + "/swarmd.stderr") {
-  std::string notify_path = dir.path() + "/notify.sock";
-  ::unlink(notify_path.c_str());
-  UniqueFd notify(check_sys(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket"));
+    : Daemon(dir, DaemonOptions{std::move(extra_args), std::move(state_dir)}) {}
+
+namespace {
+
+UniqueFd bound_unix_socket(int type, const std::string& path) {
+  ::unlink(path.c_str());
+  UniqueFd fd(check_sys(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0), "socket", path));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, notify_path.c_str(), sizeof addr.sun_path - 1);
-  check_sys(::bind(notify.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "bind",
-            notify_path);
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  check_sys(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "bind", path);
+  return fd;
+}
+
+}  // namespace
+
+Daemon::Daemon(const TempDir& dir, DaemonOptions options)
+    : socket_(dir.path() + "/swarmd.sock"),
+      state_dir_(options.state_dir.empty() ? dir.path() + "/state" : std::move(options.state_dir)),
+      stderr_path_(dir.path() + "/swarmd.stderr") {
+  std::string notify_path = dir.path() + "/notify.sock";
+  notify_ = bound_unix_socket(SOCK_DGRAM, notify_path);
+  UniqueFd activation;
+  if (options.socket_activated) {
+    activation = bound_unix_socket(SOCK_STREAM, socket_);
+    check_sys(::listen(activation.get(), 16), "listen", socket_);
+  }
 
   std::vector<std::string> argv = {bin("swarmd"), "--state-dir", state_dir_, "--socket", socket_,
                                    "--metrics", "127.0.0.1:0"};
-  for (auto& a : extra_args) argv.push_back(a);
+  for (auto& a : options.extra_args) argv.push_back(a);
   std::vector<char*> cargv = c_strings(argv);
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
   }
   env.push_back("NOTIFY_SOCKET=" + notify_path);
+  if (options.watchdog) env.push_back("WATCHDOG_USEC=" + std::to_string(options.watchdog->count()));
+  // LISTEN_PID must name the daemon itself; the child fills in its pid.
+  constexpr const char* kListenPid = "LISTEN_PID=";
+  if (activation) {
+    env.push_back("LISTEN_FDS=1");
+    env.push_back(std::string(kListenPid) + std::string(20, ' '));
+  }
   std::vector<char*> cenv = c_strings(env);
+  char* listen_pid = activation ? cenv[cenv.size() - 2] : nullptr;
   int err_fd = check_sys(::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                                 0644), "open", stderr_path_);
   int pidfd = -1;
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0));
   if (pid == 0) {
     ::dup2(err_fd, 2);
+    if (listen_pid != nullptr) {
+      ::dup2(activation.get(), 3);  // SD_LISTEN_FDS_START; dup2 clears CLOEXEC
+      std::snprintf(listen_pid + std::strlen(kListenPid), 20, "%d", ::getpid());
+    }
     ::execve(cargv[0], cargv.data(), cenv.data());
     _exit(127);
   }
@@ -182,28 +211,35 @@ Daemon::Daemon(const TempDir& dir, std::vector<std::string> extra_args, std::str
   pid_ = pid;
   pidfd_.reset(pidfd);
 
-  // Ready when READY=1 arrives; failed if the daemon exits first.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  if (!wait_notification("READY=1", std::chrono::seconds(20))) {
+    bool exited = wait_exit(pidfd_.get(), std::chrono::milliseconds(0));
+    int st = stop(SIGKILL);
+    std::ifstream in(stderr_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    throw std::runtime_error(std::string(exited ? "swarmd exited (status " + std::to_string(st) +
+                                                      ") before it was ready"
+                                                : "swarmd did not report READY=1 within 20 s") +
+                             ":\n" + ss.str());
+  }
+}
+
+bool Daemon::wait_notification(const std::string& text, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    pollfd p[2] = {{notify.get(), POLLIN, 0}, {pidfd_.get(), POLLIN, 0}};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || ::poll(p, 2, static_cast<int>(left.count())) <= 0) {
-      throw std::runtime_error("swarmd did not report READY=1 within 20 s");
-    }
+    if (left.count() <= 0) return false;
+    pollfd p[2] = {{notify_.get(), POLLIN, 0}, {pidfd_.get(), POLLIN, 0}};
+    if (::poll(p, 2, static_cast<int>(left.count())) <= 0) return false;
     if (p[0].revents & POLLIN) {
       char buf[4096];
-      ssize_t n = ::recv(notify.get(), buf, sizeof buf, 0);
-      if (n > 0 && std::string(buf, static_cast<size_t>(n)).find("READY=1") != std::string::npos) {
-        return;
+      ssize_t n = ::recv(notify_.get(), buf, sizeof buf, 0);
+      if (n > 0 && std::string(buf, static_cast<size_t>(n)).find(text) != std::string::npos) {
+        return true;
       }
     } else if (p[1].revents & POLLIN) {
-      int st = stop(SIGKILL);
-      std::ifstream in(stderr_path_);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      throw std::runtime_error("swarmd exited (status " + std::to_string(st) +
-                               ") before it was ready:\n" + ss.str());
+      return false;  // the daemon exited
     }
   }
 }

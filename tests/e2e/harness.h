@@ -69,11 +69,20 @@ class TempDir {
   std::string path_;
 };
 
+// How to start swarmd, beyond its private paths.
+struct DaemonOptions {
+  std::vector<std::string> extra_args;
+  std::string state_dir;          // empty: a fresh one under the temp dir
+  bool socket_activated = false;  // pass the control socket as systemd would
+  std::optional<std::chrono::microseconds> watchdog;  // WATCHDOG_USEC, as systemd would
+};
+
 class Daemon {
  public:
   // Starts swarmd on state_dir (a fresh one under dir if empty).
   explicit Daemon(const TempDir& dir, std::vector<std::string> extra_args = {},
                   std::string state_dir = {});
+  Daemon(const TempDir& dir, DaemonOptions options);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -94,6 +103,9 @@ class Daemon {
   // Pids whose parent is the daemon.
   std::vector<pid_t> children() const;
 
+  // Waits for an sd_notify message containing `text` from the daemon.
+  bool wait_notification(const std::string& text, std::chrono::milliseconds timeout);
+
   // Sends sig and waits for the daemon to exit; returns its exit status.
   int stop(int sig = SIGTERM);
   bool running() const { return pid_ > 0; }
@@ -101,6 +113,7 @@ class Daemon {
  private:
   pid_t pid_ = -1;
   UniqueFd pidfd_;
+  UniqueFd notify_;
   std::string socket_;
   std::string state_dir_;
   std::string stderr_path_;

@@ -1,0 +1,65 @@
+#include "supervisor/systemd_integration.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "base/log.h"
+#include "base/sys_error.h"
+
+namespace smol::supervisor {
+
+std::optional<UniqueFd> inherited_control_socket() {
+  int n = sd_listen_fds(1);
+  if (n < 0) throw SysError(-n, "sd_listen_fds");
+  if (n == 0) return std::nullopt;
+  if (n > 1) {
+    throw std::runtime_error("systemd passed " + std::to_string(n) +
+                             " sockets; swarmd.socket must declare exactly one "
+                             "(ListenStream= the control socket)");
+  }
+  UniqueFd fd(SD_LISTEN_FDS_START);
+  if (sd_is_socket_unix(fd.get(), SOCK_STREAM, 1, nullptr, 0) <= 0) {
+    throw std::runtime_error("systemd passed fd 3, but it is not a listening Unix stream "
+                             "socket; check ListenStream= in swarmd.socket");
+  }
+  // Inherited fds are not close-on-exec; this one must never reach an agent.
+  check_sys(::fcntl(fd.get(), F_SETFD, FD_CLOEXEC), "fcntl(FD_CLOEXEC)", "fd 3");
+  int flags = check_sys(::fcntl(fd.get(), F_GETFL), "fcntl(F_GETFL)", "fd 3");
+  check_sys(::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK), "fcntl(O_NONBLOCK)", "fd 3");
+  return fd;
+}
+
+std::string unix_socket_path(int fd) {
+  sockaddr_un addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || addr.sun_family != AF_UNIX ||
+      addr.sun_path[0] == '\0') {
+    return {};
+  }
+  return std::string(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path));
+}
+
+Watchdog::Watchdog(ipc::EventLoop& loop) {
+  uint64_t usec = 0;
+  int rc = sd_watchdog_enabled(0, &usec);
+  if (rc < 0) {
+    log::warning(describe_errno(-rc, "sd_watchdog_enabled") + "; running without watchdog");
+    return;
+  }
+  if (rc == 0 || usec == 0) return;
+  enabled_ = true;
+  task_ = ping(loop, usec / 2 * kj::MICROSECONDS).eagerlyEvaluate(nullptr);
+}
+
+kj::Promise<void> Watchdog::ping(ipc::EventLoop& loop, kj::Duration every) {
+  sd_notify(0, "WATCHDOG=1");
+  return loop.timer().afterDelay(every).then([this, &loop, every] { return ping(loop, every); });
+}
+
+}  // namespace smol::supervisor
