@@ -122,7 +122,12 @@ int run_daemon(const config::Config& config) {
                 info.socket_path + (activated ? " (from systemd)" : "") + ", metrics " +
                 info.metrics_address + ", state " + config.state_dir +
                 (watchdog.enabled() ? ", watchdog on" : ""));
-    notify("READY=1\nSTATUS=serving: 0 swarms\nMAINPID=" + std::to_string(getpid()));
+    auto status_line = [&factory] {
+      return "STATUS=serving: " + std::to_string(factory.swarms_running()) + " swarms, " +
+             std::to_string(factory.agents_running()) + " agents running";
+    };
+    notify("READY=1\n" + status_line() + "\nMAINPID=" + std::to_string(getpid()));
+    factory.on_change([&] { notify(status_line()); });
 
     loop.run(signals->requested());
 

@@ -106,8 +106,6 @@ void Swarm::agent_ready(Agent&) {
                                                           start_time_)
                     .count();
     ready_fulfiller_->fulfill(kj::mv(ms));
-  } else {
-    listener_.swarm_changed(*this);
   }
 }
 
@@ -134,7 +132,6 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
       } else if (running_agents() == 0) {
         last_error_ = "every agent has exited";
         set_state(SwarmState::stopped);
-        return;
       }
       break;
     case SwarmState::stopping:
@@ -142,7 +139,6 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
     case SwarmState::failed:
       break;
   }
-  listener_.swarm_changed(*this);
 }
 
 void Swarm::fail_start(std::string message) {
@@ -193,7 +189,6 @@ void Swarm::schedule_restart(Member& m) {
                             log::error("swarm " + name() + ": restarting agent " + agent->id() +
                                        " failed: " + e.what() + "; it stays down");
                           }
-                          listener_.swarm_changed(*this);
                         })
                         .eagerlyEvaluate(nullptr);
   log::notice("swarm " + name() + ": agent " + agent->id() + " " + agent->last_exit().detail +

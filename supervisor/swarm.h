@@ -32,7 +32,7 @@ class Swarm final : public Agent::Listener {
  public:
   class Listener {
    public:
-    // The swarm's state or error changed (persist it, update gauges).
+    // The swarm moved to another SwarmState (persist it, update gauges).
     virtual void swarm_changed(Swarm& s) = 0;
 
    protected:

@@ -138,7 +138,8 @@ SwarmFactory::Started SwarmFactory::spawn(std::string_view spec_toml,
 }
 
 void SwarmFactory::swarm_changed(Swarm& s) {
-  rt_.metrics.set_swarms(static_cast<double>(swarms_running()));
+  rt_.metrics.set_swarms(swarms_running());
+  if (on_change_) on_change_();
   storage::SwarmStatus status = persisted_status(s.state());
   auto it = persisted_.find(s.name());
   if (it != persisted_.end() && it->second == status) return;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -67,6 +68,9 @@ class SwarmFactory final : public Swarm::Listener {
   size_t swarms_running() const;
   size_t agents_running() const;
 
+  // Called after any swarm changes state (e.g. to update systemd's STATUS=).
+  void on_change(std::function<void()> f) { on_change_ = std::move(f); }
+
  private:
   void swarm_changed(Swarm& s) override;
   std::vector<AgentPlan> plan_agents(const spec::SwarmSpec& spec, const std::string& base_dir);
@@ -76,6 +80,7 @@ class SwarmFactory final : public Swarm::Listener {
   std::vector<std::string> search_dirs_;
   std::map<std::string, std::unique_ptr<Swarm>, std::less<>> swarms_;
   std::map<std::string, storage::SwarmStatus, std::less<>> persisted_;
+  std::function<void()> on_change_;
 };
 
 SwarmSummary summarize(const Swarm& s);

@@ -169,6 +169,17 @@ TEST(DaemonUnderSystemd, SendsWatchdogPingsFromItsLoop) {
   }
 }
 
+TEST(DaemonUnderSystemd, StatusLineCountsSwarmsAndAgents) {
+  TempDir dir;
+  Daemon d(dir);
+  ASSERT_EQ(d.ctl({"up", dir.write("hello.toml", kSpec)}).status, 0);
+  EXPECT_TRUE(d.wait_notification("STATUS=serving: 1 swarms, 3 agents running",
+                                   std::chrono::seconds(5)));
+  ASSERT_EQ(d.ctl({"down", "hello"}).status, 0);
+  EXPECT_TRUE(d.wait_notification("STATUS=serving: 0 swarms, 0 agents running",
+                                  std::chrono::seconds(5)));
+}
+
 TEST(DaemonUnderSystemd, SaysStoppingWhenItShutsDown) {
   TempDir dir;
   Daemon d(dir);
