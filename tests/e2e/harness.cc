@@ -146,8 +146,19 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return p;
 }
 
+namespace {
+
+DaemonOptions plain_options(std::vector<std::string> extra_args, std::string state_dir) {
+  DaemonOptions o;
+  o.extra_args = std::move(extra_args);
+  o.state_dir = std::move(state_dir);
+  return o;
+}
+
+}  // namespace
+
 Daemon::Daemon(const TempDir& dir, std::vector<std::string> extra_args, std::string state_dir)
-    : Daemon(dir, DaemonOptions{std::move(extra_args), std::move(state_dir)}) {}
+    : Daemon(dir, plain_options(std::move(extra_args), std::move(state_dir))) {}
 
 namespace {
 
