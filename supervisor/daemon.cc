@@ -4,7 +4,6 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <filesystem>
 #include <optional>
 
@@ -31,35 +30,22 @@ void make_state_dir(const std::string& dir) {
   check_sys(::chmod(dir.c_str(), 0750), "chmod", dir);
 }
 
-// Resolves on the first SIGTERM or SIGINT.
-class ShutdownSignals {
- public:
-  explicit ShutdownSignals(ipc::EventLoop& loop) {
-    auto paf = kj::newPromiseAndFulfiller<void>();
-    requested_ = paf.promise.fork();
-    fulfiller_ = kj::mv(paf.fulfiller);
-    for (int sig : {SIGTERM, SIGINT}) {
-      ipc::UvHandle<uv_signal_t> h(loop);
-      uv_signal_init(loop.uv(), h.get());
-      h.mark_initialized();
-      h->data = this;
-      uv_signal_start(h.get(), [](uv_signal_t* s, int signum) {
-        auto* self = static_cast<ShutdownSignals*>(s->data);
-        log::notice(std::string("received ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT") +
-                    "; shutting down");
-        if (self->fulfiller_->isWaiting()) self->fulfiller_->fulfill();
-      }, sig);
-      handles_.push_back(std::move(h));
-    }
-    loop.wake();
-  }
-  kj::Promise<void> requested() { return requested_.addBranch(); }
+// SIGTERM and SIGINT stay blocked in every thread for the daemon's whole
+// life and are read on the loop (signalfd) only while it waits for the first
+// one. A second signal during the graceful stop then stays pending instead
+// of killing a daemon that is already on its way out.
+void capture_shutdown_signals() {
+  kj::UnixEventPort::captureSignal(SIGTERM);
+  kj::UnixEventPort::captureSignal(SIGINT);
+}
 
- private:
-  std::vector<ipc::UvHandle<uv_signal_t>> handles_;
-  kj::ForkedPromise<void> requested_{nullptr};
-  kj::Own<kj::PromiseFulfiller<void>> fulfiller_;
-};
+kj::Promise<void> shutdown_requested(ipc::EventLoop& loop) {
+  auto& port = loop.io().unixEventPort;
+  return port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT)).then([](siginfo_t si) {
+    log::notice(std::string("received ") + (si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT") +
+                "; shutting down");
+  });
+}
 
 std::string refusal(const PeerCred& peer, const std::string& group, bool group_exists) {
   std::string who = "uid " + std::to_string(peer.uid);
@@ -77,6 +63,7 @@ void notify(const std::string& state) { sd_notify(0, state.c_str()); }
 
 int run_daemon(const config::Config& config) {
   try {
+    capture_shutdown_signals();  // before any thread exists, so all inherit the mask
     prepare_process();
     make_state_dir(config.state_dir);
     storage::LmdbEnv env = storage::LmdbEnv::open(config.state_dir + "/swarmd.mdb", {});
@@ -115,7 +102,6 @@ int run_daemon(const config::Config& config) {
           return kj::heap<RefusedControl>(metrics,
                                           refusal(peer, config.admin_group, admin_gid.has_value()));
         });
-    std::optional<ShutdownSignals> signals(std::in_place, loop);
     Watchdog watchdog(loop);
 
     log::notice(std::string("swarmd ") + SMOL_VERSION + " ready: control socket " +
@@ -129,20 +115,13 @@ int run_daemon(const config::Config& config) {
     notify("READY=1\n" + status_line() + "\nMAINPID=" + std::to_string(getpid()));
     factory.on_change([&] { notify(status_line()); });
 
-    loop.run(signals->requested());
+    loop.run(shutdown_requested(loop));
 
     notify("STOPPING=1\nSTATUS=stopping " + std::to_string(factory.swarms_running()) + " swarms");
     server.close();
     loop.run(factory.stop_all(config.stop_grace));
     // A socket from systemd stays: systemd listens on it again for the next start.
     if (!activated) ::unlink(config.socket_path.c_str());
-    // From here on only destructors run (the metrics server takes up to 2 s
-    // to stop). Closing libuv's watchers restores default dispositions, and
-    // any thread may take a process-wide signal: ignore them from now on so
-    // a late Ctrl-C cannot kill a daemon that is exiting cleanly.
-    signals.reset();
-    std::signal(SIGINT, SIG_IGN);
-    std::signal(SIGTERM, SIG_IGN);
     log::notice("swarmd stopped");
     return 0;
   } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "tests/e2e/harness.h"
@@ -50,6 +51,27 @@ TEST_F(Lifecycle, UpReportsReadyAgentsAndLsPsShowThem) {
   }
   RunResult table = daemon.ctl({"ps", "hello"});
   EXPECT_THAT(table.out, HasSubstr("greeter-3"));
+}
+
+// Whatever the daemon blocks or ignores for itself (it blocks SIGTERM and
+// SIGINT, ignores SIGPIPE, and spawns with every signal blocked), agents
+// start clean. The echo agent's own KJ loop ignores SIGPIPE, so that one bit
+// is the agent's doing and is let through.
+TEST_F(Lifecycle, AgentsStartWithNoSignalsBlockedOrIgnored) {
+  ASSERT_EQ(daemon.ctl({"up", dir.write("hello.toml", echo_spec("hello", 2))}).status, 0);
+  const unsigned long long kSigpipe = 1ull << (SIGPIPE - 1);
+  for (pid_t pid : daemon.agent_pids("hello")) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::map<std::string, unsigned long long> masks;
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigIgn:", 0) == 0) {
+        masks[line.substr(0, 6)] = std::stoull(line.substr(8), nullptr, 16);
+      }
+    }
+    ASSERT_EQ(masks.size(), 2u) << "agent " << pid;
+    EXPECT_EQ(masks["SigBlk"], 0u) << "agent " << pid;
+    EXPECT_EQ(masks["SigIgn"] & ~kSigpipe, 0u) << "agent " << pid;
+  }
 }
 
 TEST_F(Lifecycle, LogsShowWhatTheAgentPrinted) {
