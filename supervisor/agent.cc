@@ -74,6 +74,8 @@ Agent::~Agent() {
     retry_eintr([&] { return waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
   }
   if (counted_) rt_.metrics.agent_state_changed(plan_.swarm, state_name(state_), std::nullopt);
+  // Followers hold the log; tell them nothing more will come.
+  if (!log_->ended()) log_->end("agent removed");
 }
 
 void Agent::set_state(AgentState s) {
@@ -186,7 +188,11 @@ void Agent::watch_log(UniqueFd read_end) {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* self = static_cast<Agent*>(s->data);
         if (n > 0) {
-          self->record_output(std::string_view(buf->base, static_cast<size_t>(n)));
+          try {
+            self->record_output(std::string_view(buf->base, static_cast<size_t>(n)));
+          } catch (const std::exception& e) {
+            log::error("agent " + self->id_ + ": output dropped: " + e.what());
+          }
         } else if (n < 0) {
           uv_read_stop(s);  // EOF or error: whoever wrote has gone
         }
@@ -251,7 +257,7 @@ void Agent::finish_exit(ExitInfo info) {
   bool was_ready = said_hello_;
   set_state(AgentState::exited);
   rt_.metrics.agent_exited(plan_.swarm, reason_name(last_exit_.reason));
-  log_->end(last_exit_.detail);
+  if (log_file_) log_file_->close();  // a stopped agent holds no fd; a restart reopens it
   exit_fulfiller_->fulfill();
   listener_.agent_exited(*this, was_ready);
 }
@@ -290,7 +296,11 @@ kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
     send_signal(SIGTERM);
     escalate = kj::READY_NOW;
   }
-  timer_ = escalate.then(after_grace).then([this] { send_signal(SIGKILL); }).eagerlyEvaluate(nullptr);
+  // kj::cp: then() keeps a reference to an lvalue callback, and after_grace
+  // dies with this frame.
+  timer_ = escalate.then(kj::cp(after_grace))
+               .then([this] { send_signal(SIGKILL); })
+               .eagerlyEvaluate(nullptr);
   // Done means done: whoever stopped the agent can read its whole log file.
   return when_exited().then([this]() -> kj::Promise<void> {
     return log_file_ ? log_file_->flushed() : kj::READY_NOW;

@@ -82,6 +82,9 @@ class Agent {
   // SIGKILL now; the exit counts as stopped on request.
   void kill();
 
+  // The log's end (for `logs -f` followers) is the owner's call: only it
+  // knows whether a restart follows. ~Agent ends it if nobody did.
+
   // Resolves when the current process exits (at once if none is running).
   kj::Promise<void> when_exited();
 

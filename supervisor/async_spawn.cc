@@ -1,7 +1,9 @@
 #include "supervisor/async_spawn.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <exception>
 #include <memory>
@@ -39,8 +41,8 @@ void finish_job(uv_work_t* req, int status) {
   job->keep_open.clear();
   if (!job->fulfiller->isWaiting()) {
     if (job->child) {
-      // Nobody wants this child any more.
-      sandbox::signal_child(job->child->pidfd.get(), SIGKILL);
+      // Nobody wants this child any more. (Raw call: nothing may throw here.)
+      ::syscall(SYS_pidfd_send_signal, job->child->pidfd.get(), SIGKILL, nullptr, 0);
       siginfo_t info;
       waitid(P_PIDFD, static_cast<id_t>(job->child->pidfd.get()), &info, WEXITED);
     }

@@ -23,7 +23,8 @@ struct LogFile::State : std::enable_shared_from_this<State> {
   std::string pending;
   std::string writing;
   uint64_t dropped = 0;
-  bool rotating = false;  // closed for rotation; rename comes next
+  bool rotate_on_close = false;  // the close in flight is for rotation
+  bool rotating = false;         // closed for rotation; rename comes next
   bool closing = false;
   bool failed = false;
   std::vector<kj::Own<kj::PromiseFulfiller<void>>> flush_waiters;
@@ -49,6 +50,7 @@ struct LogFile::State : std::enable_shared_from_this<State> {
     }
     if (!stat_done) return start(uv_fs_fstat(loop->uv(), &req, fd, done), "fstat");
     if (size > 0 && size + pending.size() > max_bytes) {
+      rotate_on_close = true;
       return start(uv_fs_close(loop->uv(), &req, fd, done), "close");
     }
     writing = std::move(pending);
@@ -101,7 +103,8 @@ struct LogFile::State : std::enable_shared_from_this<State> {
       case UV_FS_CLOSE:
         fd = -1;
         stat_done = false;
-        rotating = !closing && !failed;
+        rotating = rotate_on_close && !failed;
+        rotate_on_close = false;
         break;
       case UV_FS_RENAME:
         rotating = false;
@@ -145,7 +148,9 @@ LogFile::LogFile(ipc::EventLoop& loop, std::string path, uint64_t max_bytes)
   state_->max_bytes = max_bytes;
 }
 
-LogFile::~LogFile() {
+LogFile::~LogFile() { close(); }
+
+void LogFile::close() {
   state_->closing = true;
   state_->next();
 }
@@ -153,6 +158,7 @@ LogFile::~LogFile() {
 void LogFile::append(std::string_view data) {
   State& s = *state_;
   if (s.failed || data.empty()) return;
+  s.closing = false;
   s.pending.append(data);
   if (s.pending.size() > kMaxPending) {
     size_t drop = s.pending.size() - kMaxPending / 2;

@@ -41,6 +41,9 @@ class LogFile {
 
   void append(std::string_view data);
 
+  // Writes what is queued, then closes the file; a later append reopens it.
+  void close();
+
   // Resolves once everything appended so far is in the file (or has failed).
   kj::Promise<void> flushed();
 

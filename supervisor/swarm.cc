@@ -72,7 +72,9 @@ kj::Promise<double> Swarm::start() {
   auto paf = kj::newPromiseAndFulfiller<double>();
   ready_fulfiller_ = kj::mv(paf.fulfiller);
   set_state(SwarmState::starting);
-  spawning_ = spawn_from(0).eagerlyEvaluate([this](kj::Exception&& e) {
+  // Through evalLater, so spawning_ is in place before any agent can fail
+  // (fail_start must never replace the promise that is running it).
+  spawning_ = kj::evalLater([this] { return spawn_from(0); }).eagerlyEvaluate([this](kj::Exception&& e) {
     fail_start(std::string("spawning failed: ") + e.getDescription().cStr());
   });
   return kj::mv(paf.promise);
@@ -112,6 +114,9 @@ void Swarm::agent_ready(Agent&) {
 void Swarm::agent_exited(Agent& a, bool was_ready) {
   if (was_ready) --ready_;
   Member& m = member_of(a);
+  bool restarting = state_ == SwarmState::ready && should_restart(m);
+  // Followers of this agent's log keep following across a restart.
+  if (!restarting) a.log().end(a.last_exit().detail);
   switch (state_) {
     case SwarmState::starting: {
       const ExitInfo& e = a.last_exit();
@@ -127,7 +132,7 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
       return;
     }
     case SwarmState::ready:
-      if (should_restart(m)) {
+      if (restarting) {
         schedule_restart(m);
       } else if (running_agents() == 0) {
         last_error_ = "every agent has exited";
@@ -144,7 +149,7 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
 void Swarm::fail_start(std::string message) {
   if (state_ != SwarmState::starting) return;
   last_error_ = message;
-  spawning_ = nullptr;
+  // spawn_from stops at its next step: the state is no longer starting.
   state_ = SwarmState::failed;  // before the kills, so their exits are not failures again
   kj::Vector<kj::Promise<void>> exits;
   for (auto& m : members_) {
@@ -155,11 +160,11 @@ void Swarm::fail_start(std::string message) {
   auto fulfiller = kj::mv(ready_fulfiller_);
   // Reject only once nothing is left running, so the caller's next look
   // (ps, or a retry of up) sees a clean slate.
-  spawning_ = kj::joinPromises(exits.releaseAsArray())
-                  .then([f = kj::mv(fulfiller), message]() mutable {
-                    f->reject(ipc::rpc_error(message));
-                  })
-                  .eagerlyEvaluate(nullptr);
+  failing_ = kj::joinPromises(exits.releaseAsArray())
+                 .then([f = kj::mv(fulfiller), message]() mutable {
+                   f->reject(ipc::rpc_error(message));
+                 })
+                 .eagerlyEvaluate(nullptr);
 }
 
 bool Swarm::should_restart(const Member& m) const {
@@ -178,9 +183,11 @@ bool Swarm::should_restart(const Member& m) const {
 void Swarm::schedule_restart(Member& m) {
   auto backoff = std::min(kMaxBackoff, kFirstBackoff * (1u << std::min(m.agent->restarts(), 16u)));
   Agent* agent = m.agent.get();
+  m.restart_pending = true;
   m.restart_timer = rt_.loop.timer()
                         .afterDelay(backoff.count() * kj::MILLISECONDS)
-                        .then([this, agent] {
+                        .then([this, agent, &m] {
+                          m.restart_pending = false;
                           if (state_ != SwarmState::ready) return;
                           agent->count_restart();
                           try {
@@ -206,6 +213,10 @@ kj::Promise<void> Swarm::stop(std::chrono::milliseconds grace) {
   kj::Vector<kj::Promise<void>> exits;
   for (auto& m : members_) {
     m.restart_timer = nullptr;
+    if (m.restart_pending) {
+      m.restart_pending = false;
+      m.agent->log().end(m.agent->last_exit().detail);  // it will not come back
+    }
     exits.add(m.agent->stop(grace));
   }
   return kj::joinPromises(exits.releaseAsArray()).then([this] {
@@ -231,7 +242,7 @@ Swarm::Member& Swarm::member_of(const Agent& a) {
 
 size_t Swarm::running_agents() const {
   return static_cast<size_t>(std::count_if(members_.begin(), members_.end(), [](const Member& m) {
-    return m.agent->state() != AgentState::exited;
+    return m.agent->state() != AgentState::exited || m.restart_pending;
   }));
 }
 

@@ -72,6 +72,7 @@ class Swarm final : public Agent::Listener {
     std::unique_ptr<Agent> agent;
     const spec::AgentGroupSpec* group;
     kj::Promise<void> restart_timer{nullptr};
+    bool restart_pending = false;  // exited, and coming back after a backoff
   };
 
   void agent_ready(Agent& a) override;
@@ -96,7 +97,8 @@ class Swarm final : public Agent::Listener {
   uint32_t ready_ = 0;
   std::string last_error_;
   std::chrono::steady_clock::time_point start_time_;
-  kj::Promise<void> spawning_{nullptr};
+  kj::Promise<void> spawning_{nullptr};  // the batches of spawn_from
+  kj::Promise<void> failing_{nullptr};   // a failed start: kill all, then reject
   kj::Own<kj::PromiseFulfiller<double>> ready_fulfiller_;
 };
 
