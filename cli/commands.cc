@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
@@ -166,6 +167,36 @@ void down(const GlobalOptions& g, const std::string& swarm, uint32_t grace_milli
   auto s = res.getSwarm();
   print("swarm " + str(s.getName()) + " " + enum_name(s.getState()) + " (" +
         agents(s.getAgentsTotal()) + ") in " + format_elapsed(took.count()) + "\n");
+}
+
+int run(const GlobalOptions& g, const RunOptions& opts) {
+  Connection conn = open_connection(g);
+  auto req = conn.control().runCommandRequest();
+  auto argv = req.initArgv(static_cast<unsigned>(opts.argv.size()));
+  for (unsigned i = 0; i < opts.argv.size(); ++i) argv.set(i, opts.argv[i]);
+  req.setProfile(opts.profile);
+  std::error_code ec;
+  auto cwd = std::filesystem::current_path(ec);
+  if (!opts.workdir.empty()) req.setWorkdir(std::filesystem::absolute(opts.workdir, ec).string());
+  req.setBaseDir(cwd.string());
+  FollowedLog followed(g.json);
+  req.setSink(followed.make_sink());
+  std::optional<capnp::Response<rpc::Control::RunCommandResults>> result;
+  auto answered = req.send().then([&](auto res) { result = kj::mv(res); });
+  kj::Maybe<FollowEnd> ended = conn.wait_interruptible(followed.until_end(kj::mv(answered)));
+  if (ended == nullptr) {
+    std::cerr << "swarmctl: interrupted; the command was killed" << std::endl;
+    return 130;
+  }
+  KJ_IF_MAYBE(end, ended) {
+    if (end->how != FollowEnd::How::ended) throw Failure(end->reason);
+  }
+  auto exit = result->getExit();
+  if (g.json) print_json(to_json(*result));
+  else std::cerr << "swarmctl: " << str(exit.getDetail()) << std::endl;
+  if (exit.getReason() == rpc::ExitReason::SPAWN_FAILED) return 127;
+  if (exit.getSignal() != 0) return 128 + exit.getSignal();
+  return exit.getCode();
 }
 
 void status(const GlobalOptions& g) {

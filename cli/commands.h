@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace smol::cli {
 
@@ -44,5 +45,19 @@ void down(const GlobalOptions& g, const std::string& swarm, uint32_t grace_milli
 
 // Shows the daemon's version, pid, uptime, paths and counts.
 void status(const GlobalOptions& g);
+
+// What `swarmctl run` asks for.
+struct RunOptions {
+  std::vector<std::string> argv;
+  std::string profile;  // empty: swarmd's default
+  std::string workdir;  // empty: a fresh one; made absolute here otherwise
+};
+
+// Runs one command in the agent sandbox, streaming its stdout and stderr to
+// stdout until it ends, with no timeout (Ctrl-C kills it). Prints how it
+// ended on stderr ("swarmctl: killed: seccomp violation: ptrace") and
+// returns the status to exit with: its exit code, 128+signal when killed,
+// 127 when it could not be started, 130 on Ctrl-C.
+int run(const GlobalOptions& g, const RunOptions& opts);
 
 }  // namespace smol::cli

@@ -107,6 +107,19 @@ int run(int argc, char** argv) {
       app.add_subcommand("status", "Show the daemon's version, uptime, paths and counts");
   status->callback([&] { command = [&] { smol::cli::status(g); }; });
 
+  int exit_status = 0;
+  smol::cli::RunOptions run_opts;
+  auto* run = app.add_subcommand(
+      "run", "Run one command in the agent sandbox; exit with its status (128+signal if killed)");
+  run->add_option("--profile", run_opts.profile, "Sandbox profile (default: swarmd's default)")
+      ->type_name("NAME");
+  run->add_option("--workdir", run_opts.workdir,
+                  "Host directory to work in, used as it is (default: a fresh one)")
+      ->type_name("DIR");
+  run->add_option("COMMAND", run_opts.argv, "The command and its arguments, after --")
+      ->required();
+  run->callback([&] { command = [&] { exit_status = smol::cli::run(g, run_opts); }; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -114,7 +127,7 @@ int run(int argc, char** argv) {
     return code == 0 ? 0 : Failure::kUsage;
   }
   command();
-  return 0;
+  return exit_status;
 }
 
 }  // namespace

@@ -30,6 +30,16 @@ interface Control {
                 sink :LogSink) -> (data :Data);
 
   status @5 () -> (status :DaemonStatus);
+
+  # Runs one command in the agent sandbox (`swarmctl run`); no hello is
+  # needed. profile names a shipped sandbox profile ("" for the default);
+  # workdir is a host directory to work in, used as it is ("" for a fresh
+  # one, removed afterwards); baseDir resolves a relative argv[0]. Its
+  # stdout and stderr, interleaved as written, are pushed to sink, then
+  # sink.end(how it ended); the call returns how it ended. Dropping the call
+  # kills the command.
+  runCommand @6 (argv :List(Text), profile :Text, workdir :Text, baseDir :Text,
+                 sink :LogSink) -> (exit :ExitInfo);
 }
 
 interface LogSink {
@@ -70,6 +80,8 @@ enum ExitReason {
   startTimeout @3;  # never said hello within ready_timeout
   stopped @4;       # stopped on request
   spawnFailed @5;   # could not be started at all; see detail
+  seccomp @6;       # killed for a forbidden system call; see syscall
+  timeout @7;       # killed for running longer than its max_runtime
 }
 
 struct ExitInfo {
@@ -78,6 +90,7 @@ struct ExitInfo {
   signal @2 :Int32;     # terminating signal, 0 if none
   detail @3 :Text;      # human summary, e.g. "killed by SIGKILL"
   atUnixMillis @4 :Int64;
+  syscall @5 :Text;     # reason seccomp: the forbidden system call, if known
 }
 
 struct AgentInfo {

@@ -12,6 +12,11 @@ constexpr std::string_view kAgentStates[] = {"starting", "ready", "stopping", "e
 const prometheus::Histogram::BucketBoundaries kSpawnBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
+// Confining an agent takes around a millisecond; tens of milliseconds mean
+// a loaded host or a slow filesystem under the state dir.
+const prometheus::Histogram::BucketBoundaries kSetupBuckets = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+
 // The series {swarm, label=value} of family, remembered in cache so that
 // forget_swarm() can find it again.
 template <typename T>
@@ -52,7 +57,18 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                             .Name("smolswarms_control_requests_total")
                             .Help("Control socket requests by method and result: ok, error, "
                                   "denied.")
-                            .Register(*registry_)) {
+                            .Register(*registry_)),
+      violations_(prometheus::BuildCounter()
+                      .Name("smolswarms_seccomp_violations_total")
+                      .Help("System calls agents made that their seccomp policy forbids, by "
+                            "swarm, syscall and action taken (kill or errno).")
+                      .Register(*registry_)),
+      sandbox_setup_seconds_(prometheus::BuildHistogram()
+                                 .Name("smolswarms_sandbox_setup_seconds")
+                                 .Help("Time to prepare, clone and confine one agent, up to "
+                                       "its exec, in seconds.")
+                                 .Register(*registry_)
+                                 .Add({}, kSetupBuckets)) {
   prometheus::BuildGauge()
       .Name("smolswarms_build_info")
       .Help("Always 1; the version label says which swarmd is running.")
@@ -86,6 +102,7 @@ void Metrics::forget_swarm(std::string_view swarm) {
   if (it == by_swarm_.end()) return;
   for (auto& [state, gauge] : it->second.agents) agents_.Remove(gauge);
   for (auto& [reason, counter] : it->second.exits) agent_exits_.Remove(counter);
+  for (auto& [key, counter] : it->second.violations) violations_.Remove(counter);
   by_swarm_.erase(it);
 }
 
@@ -94,6 +111,22 @@ void Metrics::observe_spawn(double seconds) { spawn_seconds_.Observe(seconds); }
 void Metrics::agent_exited(std::string_view swarm, std::string_view reason) {
   swarm_series(series_of(swarm).exits, agent_exits_, swarm, "reason", reason).Increment();
 }
+
+void Metrics::seccomp_violation(std::string_view swarm, std::string_view syscall,
+                                std::string_view action) {
+  auto& cache = series_of(swarm).violations;
+  std::string key = std::string(syscall) + "/" + std::string(action);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    auto& series = violations_.Add({{"swarm", std::string(swarm)},
+                                    {"syscall", std::string(syscall)},
+                                    {"action", std::string(action)}});
+    it = cache.emplace(std::move(key), &series).first;
+  }
+  it->second->Increment();
+}
+
+void Metrics::observe_sandbox_setup(double seconds) { sandbox_setup_seconds_.Observe(seconds); }
 
 void Metrics::control_request(std::string_view method, std::string_view result) {
   control_requests_.Add({{"method", std::string(method)}, {"result", std::string(result)}})

@@ -19,6 +19,12 @@
 //   agent_exits_total{swarm,reason} counter: agent exits by cause, reason one
 //                                   of exited|crashed|start_timeout|stopped
 //                                   (an open set: more causes will come).
+//   seccomp_violations_total{swarm,syscall,action}
+//                                   counter: system calls an agent's policy
+//                                   forbids, by name, and what was done:
+//                                   kill or errno.
+//   sandbox_setup_seconds           histogram: preparing, cloning and
+//                                   confining one agent, up to its exec.
 //   control_requests_total{method,result}
 //                                   counter: control socket requests by method
 //                                   and result, ok|error|denied.
@@ -70,6 +76,11 @@ class Metrics {
 
   void agent_exited(std::string_view swarm, std::string_view reason);
 
+  void seccomp_violation(std::string_view swarm, std::string_view syscall,
+                         std::string_view action);
+
+  void observe_sandbox_setup(double seconds);
+
   // result is ok, error or denied.
   void control_request(std::string_view method, std::string_view result);
 
@@ -79,6 +90,7 @@ class Metrics {
   struct SwarmSeries {
     std::map<std::string, prometheus::Gauge*, std::less<>> agents;
     std::map<std::string, prometheus::Counter*, std::less<>> exits;
+    std::map<std::string, prometheus::Counter*, std::less<>> violations;  // "syscall/action"
   };
 
   // The swarm's series, created (with its four agent states at 0) if new.
@@ -90,6 +102,8 @@ class Metrics {
   prometheus::Histogram& spawn_seconds_;
   prometheus::Family<prometheus::Counter>& agent_exits_;
   prometheus::Family<prometheus::Counter>& control_requests_;
+  prometheus::Family<prometheus::Counter>& violations_;
+  prometheus::Histogram& sandbox_setup_seconds_;
   std::map<std::string, SwarmSeries, std::less<>> by_swarm_;
 };
 

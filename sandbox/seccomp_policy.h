@@ -3,7 +3,8 @@
 // A policy is plain data: the syscalls allowed, the syscalls denied even if
 // allowed (deny wins), and what happens on a violation. The daemon turns it
 // into a BPF program once (SeccompProgram, seccomp_filter.h) and applies that
-// program in every agent it spawns with this policy.
+// program in every agent it spawns with this policy. The shipped allowlists
+// are data too, in profiles/*.toml (supervisor/sandbox_profiles.h).
 //
 // Names are libseccomp's (the kernel's, without "sys_"). A few names mean more
 // than "this syscall" because the filter looks at their arguments; every rule
@@ -61,17 +62,6 @@ struct SeccompPolicy {
   bool operator==(const SeccompPolicy&) const = default;
 };
 
-// What ordinary programs need: a dynamically linked C/C++ program, python3,
-// /bin/sh with coreutils. Files, AF_UNIX sockets, threads, processes, exec,
-// timers, epoll, signals, mmap/mprotect, futex, getrandom, SysV IPC (the
-// agent has an IPC namespace of its own).
-SeccompPolicy default_profile();
-
-// A smaller set for agents that only compute and talk to the daemon over
-// fd 3: no fork or processes of any kind (threads are fine), no execve after
-// start, no socket creation, no chmod/chown, no SysV IPC.
-SeccompPolicy strict_profile();
-
 // Denied whatever a policy allows: io_uring_*, ptrace, process_vm_*, keys,
 // userfaultfd, bpf, perf_event_open, the mount family, pivot_root, chroot,
 // kexec_*, modules, reboot, swap, acct, unshare, setns, and a few more
@@ -83,10 +73,11 @@ std::span<const std::string_view> always_denied_syscalls();
 // there would park the child on a notification nobody can answer yet.
 std::span<const std::string_view> spawn_path_syscalls();
 
-// The first name libseccomp does not know on any architecture, or nullopt if
-// it knows them all. Names of other architectures' syscalls ("socketcall")
-// are known: a policy may list them, they simply match nothing here. The
-// spec parser calls this to point at the offending name.
+// The first name libseccomp does not know on any architecture (or holding a
+// NUL byte), or nullopt if it knows them all. Names of other architectures'
+// syscalls ("socketcall") are known: a policy may list them, they simply
+// match nothing here. The spec parser calls this to point at the offending
+// name.
 std::optional<std::string> unknown_syscall(std::span<const std::string> names);
 
 }  // namespace smol::sandbox

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -11,7 +12,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
+
+#include "sandbox/namespaces.h"
 
 namespace smol::sandbox {
 namespace {
@@ -32,8 +36,15 @@ struct ChildPlan {
   int null_fd;
   int rpc_fd;
   int log_fd;
-  pid_t parent;
+  int daemon_pidfd;  // readable once the daemon has died
+  const Confinement* confinement;  // null: unconfined
   ChildFailure* failure;
+};
+
+// Where the child's own fds of the confinement ended up after step 2.
+struct ConfinementFds {
+  int landlock = -1;
+  int handoff = -1;
 };
 
 constexpr int kFirstSpareFd = 10;  // above every fd the child will end up with
@@ -50,11 +61,29 @@ void child_detach(const ChildPlan& p) {
   if (setsid() < 0) child_fail(p, "setsid");
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, "prctl(PR_SET_PDEATHSIG)");
   // The daemon may have died between clone and prctl; then nobody would
-  // ever send the death signal.
-  if (getppid() != p.parent) child_fail(p, "getppid");
+  // ever send the death signal. (getppid() cannot tell: in a new PID
+  // namespace it is always 0.)
+  pollfd daemon{p.daemon_pidfd, POLLIN, 0};
+  if (poll(&daemon, 1, 0) != 0) {
+    errno = ESRCH;
+    child_fail(p, "poll(daemon pidfd)");
+  }
 }
 
-// Step 2: put /dev/null, the log pipe and the RPC socket at 0..3. Sources are
+// Step 2a: the confinement's own fds go above 3 before anything lands there.
+ConfinementFds child_lift_confinement_fds(const ChildPlan& p) {
+  ConfinementFds fds;
+  if (p.confinement == nullptr) return fds;
+  if (p.confinement->landlock_fd() >= 0) {
+    fds.landlock = fcntl(p.confinement->landlock_fd(), F_DUPFD_CLOEXEC, kFirstSpareFd);
+    if (fds.landlock < 0) child_fail(p, "fcntl(F_DUPFD, landlock)");
+  }
+  fds.handoff = fcntl(p.confinement->handoff_fd(), F_DUPFD_CLOEXEC, kFirstSpareFd);
+  if (fds.handoff < 0) child_fail(p, "fcntl(F_DUPFD, handoff)");
+  return fds;
+}
+
+// Step 2b: put /dev/null, the log pipe and the RPC socket at 0..3. Sources are
 // first moved above 3 so that no dup2 can overwrite a source not yet copied.
 void child_place_fds(const ChildPlan& p) {
   const int sources[] = {p.null_fd, p.log_fd, p.rpc_fd};
@@ -103,10 +132,18 @@ int child_main(void* arg) {
   const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
   child_reset_signals(p);
   child_detach(p);
+  const ConfinementFds fds = child_lift_confinement_fds(p);
   child_place_fds(p);
+  if (p.confinement == nullptr) {
+    child_close_other_fds(p);
+    execve(p.path, p.argv, p.envp);
+    child_fail(p, "execve");
+  }
+  if (const char* failed = p.confinement->apply_until_seccomp(fds.landlock)) {
+    child_fail(p, failed);
+  }
   child_close_other_fds(p);
-  execve(p.path, p.argv, p.envp);
-  child_fail(p, "execve");
+  child_fail(p, p.confinement->apply_seccomp_and_exec(fds.handoff, p.path, p.argv, p.envp));
 }
 
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
@@ -159,31 +196,80 @@ SpawnError::SpawnError(int code, std::string step, std::string_view what_on)
     : SysError(code, step, what_on), step_(std::move(step)) {}
 
 Child spawn(const SpawnRequest& req) {
+  const auto began = std::chrono::steady_clock::now();
   thread_local ChildStack stack;
   thread_local UniqueFd null_fd(
       check_sys(::open("/dev/null", O_RDONLY | O_CLOEXEC), "open", "/dev/null"));
+  static const UniqueFd daemon_pidfd(check_sys(
+      static_cast<int>(::syscall(SYS_pidfd_open, getpid(), 0)), "pidfd_open", "swarmd"));
+  std::optional<Confinement> confinement;
+  if (req.confine) confinement.emplace(*req.confine, req.path);
   std::vector<char*> argv = c_strings(req.argv);
   std::vector<char*> envp = c_strings(req.env);
   ChildFailure failure;
-  ChildPlan plan{req.path.c_str(), argv.data(), envp.data(), null_fd.get(),
-                 req.rpc_fd,       req.log_fd,  getpid(),    &failure};
+  ChildPlan plan{req.path.c_str(),   argv.data(),
+                 envp.data(),        null_fd.get(),
+                 req.rpc_fd,         req.log_fd,
+                 daemon_pidfd.get(), confinement ? &*confinement : nullptr,
+                 &failure};
 
+  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  if (confinement) flags |= kAgentNamespaces;
   int pidfd = -1;
   pid_t pid;
   {
     AllSignalsBlocked blocked;
-    pid = clone(child_main, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
-                &pidfd);
+    pid = clone(child_main, stack.top(), flags, &plan, &pidfd);
   }
   if (pid < 0) throw SysError(errno, "clone", req.path);
-  Child child{pid, UniqueFd(pidfd)};
+  Child child;
+  child.pid = pid;
+  child.pidfd.reset(pidfd);
   if (failure.step != nullptr) {
     // The child has already _exit()ed; reap it so no zombie is left.
     siginfo_t info;
     waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);
     throw SpawnError(failure.err, failure.step, req.path);
   }
+  if (confinement) {
+    try {
+      child.seccomp_listener = confinement->take_listener();
+      if (!child.seccomp_listener) throw SysError(EPROTO, "recvmsg", "seccomp listener");
+    } catch (...) {
+      // Without its listener nobody could answer the agent's violations.
+      signal_child(child.pidfd.get(), SIGKILL);
+      siginfo_t info;
+      waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);
+      throw;
+    }
+    child.landlock = confinement->landlock_summary();
+  }
+  child.setup_time = std::chrono::steady_clock::now() - began;
   return child;
+}
+
+namespace {
+
+// Whether /proc/PID/status lists sig among the caught signals (SigCgt, a hex
+// mask with bit sig-1 for each). Unreadable counts as not caught.
+bool catches(pid_t pid, int sig) {
+  std::string path = "/proc/" + std::to_string(pid) + "/status";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  char buf[4096];
+  ssize_t n = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf - 1); });
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* line = std::strstr(buf, "\nSigCgt:");
+  if (line == nullptr) return false;
+  unsigned long long mask = std::strtoull(line + 8, nullptr, 16);
+  return (mask >> (sig - 1)) & 1;
+}
+
+}  // namespace
+
+bool terminate_child(int pidfd, pid_t pid) {
+  return signal_child(pidfd, catches(pid, SIGTERM) ? SIGTERM : SIGKILL);
 }
 
 bool signal_child(int pidfd, int sig) {

@@ -14,6 +14,11 @@
 // Everything the child touches is prepared by the parent beforehand: the
 // child never allocates.
 //
+// With a ConfineSpec the child is an agent in its sandbox (confinement.h):
+// cloned into fresh namespaces (namespaces.h), and confined step by step
+// between placing its fds and exec. Without one it is a plain child, which
+// is what benchmarks measure the sandbox against.
+//
 // Thread: any thread, several at once. The calling thread is suspended until
 // the child has exec'd, which is why the daemon calls this from worker
 // threads and not from its loop. PR_SET_PDEATHSIG is tied to the thread that
@@ -22,11 +27,14 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
+#include "sandbox/confinement.h"
 
 namespace smol::sandbox {
 
@@ -36,11 +44,16 @@ struct SpawnRequest {
   std::vector<std::string> env;   // "KEY=VALUE" entries; nothing is inherited
   int rpc_fd = -1;                // becomes fd 3 in the child
   int log_fd = -1;                // becomes fds 1 and 2 in the child
+  std::optional<ConfineSpec> confine;  // nullopt: an unconfined child
 };
 
 struct Child {
   pid_t pid = -1;
   UniqueFd pidfd;  // readable once the child has exited; reap with waitid(P_PIDFD)
+  // Confined children only:
+  UniqueFd seccomp_listener;             // the daemon's end of its filter
+  std::string landlock;                  // Confinement::landlock_summary()
+  std::chrono::nanoseconds setup_time{};  // preparing, cloning and confining, up to exec
 };
 
 // A step inside the child failed: step() names it ("execve", "dup2", ...),
@@ -55,11 +68,21 @@ class SpawnError : public SysError {
 };
 
 // Starts the child. Throws SysError if the daemon-side preparation fails
-// (e.g. clone: EAGAIN at a pids limit) and SpawnError if a step inside the
-// child fails; in both cases no child is left behind.
+// (e.g. clone: EAGAIN at a pids limit), std::invalid_argument or
+// LandlockUnavailable for a confinement that cannot be honoured, and
+// SpawnError if a step inside the child fails; in every case no child is
+// left behind.
 Child spawn(const SpawnRequest& req);
 
 // Sends sig to the process behind pidfd; false if it has already exited.
 bool signal_child(int pidfd, int sig);
+
+// Asks a confined child to end: SIGTERM if it has a handler for SIGTERM,
+// else SIGKILL. A confined child is PID 1 of its namespace, where the kernel
+// drops an unhandled SIGTERM from outside instead of letting it kill, so
+// SIGKILL is what "the default action of SIGTERM" means for it. pid must be
+// the pidfd's (the daemon has not reaped it, so it cannot be reused).
+// false if it has already exited.
+bool terminate_child(int pidfd, pid_t pid);
 
 }  // namespace smol::sandbox

@@ -59,6 +59,7 @@ Agent::Agent(Runtime& rt, Listener& listener, AgentPlan plan)
       listener_(listener),
       plan_(std::move(plan)),
       id_(plan_.role + "-" + std::to_string(plan_.index)),
+      uid_(rt.sandboxes.uids()),
       log_(std::make_shared<AgentLog>(rt.config.log_ring_bytes)) {
   if (!plan_.log_path.empty() && rt.config.log_file_bytes > 0) {
     log_file_ = std::make_unique<LogFile>(rt.loop, plan_.log_path, rt.config.log_file_bytes);
@@ -66,6 +67,7 @@ Agent::Agent(Runtime& rt, Listener& listener, AgentPlan plan)
 }
 
 Agent::~Agent() {
+  stop_watching_violations();
   if (pidfd_) {
     // The process must not outlive its record: kill and reap it now. SIGKILL
     // cannot be caught, so this wait is short.
@@ -105,6 +107,7 @@ void Agent::start() {
   spawned_at_ = std::chrono::steady_clock::now();
   started_unix_ms_ = unix_now_ms();
   intent_ = Intent::none;
+  killed_for_.clear();
   said_hello_ = false;
   last_exit_ = {};
   log_->reopen();
@@ -113,7 +116,10 @@ void Agent::start() {
   exit_fulfiller_ = kj::mv(exited.fulfiller);
   set_state(AgentState::starting);
 
-  sandbox::SpawnRequest req{plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get()};
+  KJ_REQUIRE(plan_.sandbox != nullptr, "agent without a sandbox policy", id_);
+  sandbox::SpawnRequest req{plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get(),
+                            rt_.sandboxes.confine(*plan_.sandbox, uid_.uid(), plan_.swarm, id_,
+                                                  plan_.own_work_dir)};
   std::vector<UniqueFd> keep_open;
   keep_open.push_back(std::move(agent_end));
   keep_open.push_back(std::move(log_write));
@@ -121,6 +127,7 @@ void Agent::start() {
                   .then([this](sandbox::Child child) { on_spawned(std::move(child)); },
                         [this](kj::Exception&& e) { on_spawn_failed(e.getDescription().cStr()); })
                   .eagerlyEvaluate(nullptr);
+  if (!plan_.needs_hello) return;
   timer_ = rt_.loop.timer()
                .afterDelay(plan_.ready_timeout.count() * kj::MILLISECONDS)
                .then([this] { on_start_timeout(); })
@@ -130,22 +137,43 @@ void Agent::start() {
 void Agent::on_spawned(sandbox::Child child) {
   pid_ = child.pid;
   pidfd_ = std::move(child.pidfd);
+  rt_.metrics.observe_sandbox_setup(std::chrono::duration<double>(child.setup_time).count());
+  log::debug("agent " + id_ + " of swarm " + plan_.swarm + ": pid " + std::to_string(pid_) +
+             ", uid " + std::to_string(uid_.uid()) + ", " + child.landlock);
+  if (plan_.sandbox->max_runtime.count() > 0) {
+    runtime_limit_ = rt_.loop.timer()
+                         .afterDelay(plan_.sandbox->max_runtime.count() * kj::MILLISECONDS)
+                         .then([this] {
+                           intent_ = Intent::runtime_exceeded;
+                           send_signal(SIGKILL);
+                         })
+                         .eagerlyEvaluate(nullptr);
+  }
   try {
     watch_exit();
+    watch_violations(std::move(child.seccomp_listener));
     watch_log(std::move(pending_log_read_));
   } catch (const std::exception& e) {
     log::error("agent " + id_ + ": cannot watch the new process: " + e.what() + "; killing it");
     intent_ = Intent::stop_requested;
   }
   // Stopped or timed out while it was being spawned: it never gets to run.
-  if (intent_ != Intent::none) send_signal(SIGKILL);
+  if (intent_ != Intent::none) {
+    send_signal(SIGKILL);
+    return;
+  }
+  if (!plan_.needs_hello) {
+    said_hello_ = true;
+    set_state(AgentState::ready);
+    listener_.agent_ready(*this);
+  }
 }
 
 void Agent::on_spawn_failed(std::string why) {
   rpc_ = nullptr;
   pending_log_read_.reset();
   finish_exit({ExitReason::spawn_failed, 0, 0, "cannot start " + plan_.exe + ": " + why,
-               unix_now_ms()});
+               unix_now_ms(), {}});
 }
 
 void Agent::watch_exit() {
@@ -243,12 +271,14 @@ void Agent::on_exit() {
                 info.si_code == CLD_DUMPED};
   drain_log();
   exit_watch_.reset();
+  stop_watching_violations();
+  runtime_limit_ = nullptr;
   log_pipe_.reset();
   rpc_ = nullptr;
   client_ = nullptr;
   pidfd_.reset();
   pid_ = -1;
-  finish_exit(classify_exit(ws, intent_, unix_now_ms()));
+  finish_exit(classify_exit(ws, intent_, unix_now_ms(), killed_for_));
 }
 
 void Agent::finish_exit(ExitInfo info) {
@@ -276,6 +306,66 @@ void Agent::send_signal(int sig) {
   }
 }
 
+void Agent::terminate() {
+  if (!pidfd_) return;
+  try {
+    sandbox::terminate_child(pidfd_.get(), pid_);
+  } catch (const SysError& e) {
+    log::error("agent " + id_ + ": " + e.what());
+  }
+}
+
+void Agent::watch_violations(UniqueFd listener) {
+  seccomp_.emplace(std::move(listener));
+  violation_watch_ = ipc::UvHandle<uv_poll_t>(rt_.loop);
+  violation_watch_->data = this;
+  if (int rc = uv_poll_init(rt_.loop.uv(), violation_watch_.get(), seccomp_->fd()); rc != 0) {
+    throw SysError(-rc, "uv_poll_init", "seccomp listener of " + id_);
+  }
+  violation_watch_.mark_initialized();
+  uv_poll_start(violation_watch_.get(), UV_READABLE | UV_DISCONNECT, [](uv_poll_t* h, int, int) {
+    auto* self = static_cast<Agent*>(h->data);
+    try {
+      self->on_violations();
+    } catch (const std::exception& e) {
+      log::error("agent " + self->id_ + ": reading its seccomp listener failed: " + e.what() +
+                 "; killing it");
+      self->stop_watching_violations();
+      self->send_signal(SIGKILL);
+    }
+  });
+  rt_.loop.wake();
+}
+
+// The kernel parked a thread of the agent on a forbidden syscall. Every
+// pending notification is read: several threads may have tripped at once.
+void Agent::on_violations() {
+  const sandbox::ViolationAction action = plan_.sandbox->seccomp.action;
+  const std::string_view action_name = sandbox::violation_action_name(action);
+  while (auto v = seccomp_->receive()) {
+    rt_.metrics.seccomp_violation(plan_.swarm, v->syscall, action_name);
+    if (action == sandbox::ViolationAction::eperm) {
+      log::notice("agent " + id_ + " of swarm " + plan_.swarm + ": seccomp violation: " +
+                  v->syscall + " (failed with EPERM)");
+      seccomp_->respond_errno(v->id, EPERM);
+      continue;
+    }
+    log::warning("agent " + id_ + " of swarm " + plan_.swarm + ": seccomp violation: " +
+                 v->syscall + "; killing it");
+    if (killed_for_.empty()) killed_for_ = v->syscall;
+    intent_ = Intent::seccomp_killed;
+    send_signal(SIGKILL);
+  }
+  // Nobody is left using the filter: stop watching, or the loop spins on
+  // POLLHUP.
+  if (seccomp_->all_targets_exited()) stop_watching_violations();
+}
+
+void Agent::stop_watching_violations() {
+  violation_watch_.reset();
+  seccomp_.reset();
+}
+
 kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
   if (state_ == AgentState::exited) return kj::READY_NOW;
   intent_ = Intent::stop_requested;
@@ -291,9 +381,9 @@ kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
     auto asked = req.send().ignoreResult().catch_([](kj::Exception&&) {});
     escalate = asked.then([]() -> kj::Promise<void> { return kj::NEVER_DONE; })
                    .exclusiveJoin(after_grace())
-                   .then([this] { send_signal(SIGTERM); });
+                   .then([this] { terminate(); });
   } else {
-    send_signal(SIGTERM);
+    terminate();
     escalate = kj::READY_NOW;
   }
   // kj::cp: then() keeps a reference to an lvalue callback, and after_grace

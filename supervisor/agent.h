@@ -8,9 +8,17 @@
 // owner (a Swarm) hears of ready and exit through Agent::Listener and
 // decides about restarts; an Agent can be started again after it exited.
 //
-// Owns: the pidfd and its libuv watcher, the log pipe, the RPC connection,
-// the log, and every timer it set. Destroying a running Agent kills it with
-// SIGKILL (the process can never outlive its record in the daemon).
+// Confinement: every process runs in the sandbox its plan's policy
+// describes (sandbox/confinement.h), as a uid of its own held for the
+// Agent's whole life. The daemon holds the listener of its seccomp filter:
+// a forbidden syscall is counted and logged by name, then either kills the
+// agent (exit reason seccomp) or fails with EPERM, as the policy says. An
+// agent that outlives its max_runtime is killed (exit reason timeout).
+//
+// Owns: the pidfd and its libuv watcher, the seccomp listener and its
+// watcher, the log pipe, the RPC connection, the log, its uid, and every
+// timer it set. Destroying a running Agent kills it with SIGKILL (the
+// process can never outlive its record in the daemon).
 //
 // Thread: the loop thread.
 #pragma once
@@ -18,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,11 +36,14 @@
 #include "ipc/agent.capnp.h"
 #include "ipc/event_loop.h"
 #include "ipc/rpc_connection.h"
+#include "sandbox/sandbox_policy.h"
+#include "sandbox/seccomp_notify.h"
 #include "sandbox/spawn.h"
 #include "supervisor/agent_log.h"
 #include "supervisor/log_file.h"
 #include "supervisor/exit_status.h"
 #include "supervisor/runtime.h"
+#include "supervisor/uid_pool.h"
 
 namespace smol::supervisor {
 
@@ -48,6 +60,13 @@ struct AgentPlan {
   std::vector<std::string> env;  // complete environment, "K=V"
   std::chrono::milliseconds ready_timeout{10000};
   std::string log_path;          // empty: no log file
+  std::shared_ptr<const sandbox::SandboxPolicy> sandbox;  // shared by the group's agents
+  // False for a plain command (`swarmctl run`): ready once spawned, with no
+  // hello awaited and no ready timeout.
+  bool needs_hello = true;
+  // A host directory of the caller's to work in, used as it is (neither
+  // created nor chowned); empty: the agent's own under the state dir.
+  std::string own_work_dir;
 };
 
 class Agent {
@@ -117,11 +136,16 @@ class Agent {
   void on_exit();
   void on_start_timeout();
   void send_signal(int sig);
+  void terminate();
+  void watch_violations(UniqueFd listener);
+  void on_violations();
+  void stop_watching_violations();
 
   Runtime& rt_;
   Listener& listener_;
   AgentPlan plan_;
   std::string id_;
+  UidLease uid_;
 
   AgentState state_ = AgentState::exited;
   bool counted_ = false;  // in the agents-by-state gauge since the first start
@@ -137,6 +161,10 @@ class Agent {
   std::unique_ptr<LogFile> log_file_;  // null when logs are not kept on disk
 
   ipc::UvHandle<uv_poll_t> exit_watch_;
+  std::optional<sandbox::SeccompListener> seccomp_;
+  ipc::UvHandle<uv_poll_t> violation_watch_;
+  std::string killed_for_;  // the syscall a violation killed it for
+  kj::Promise<void> runtime_limit_{nullptr};
   ipc::UvHandle<uv_pipe_t> log_pipe_;
   kj::Own<ipc::RpcConnection> rpc_;
   UniqueFd pending_log_read_;      // the log pipe, until the spawn completes

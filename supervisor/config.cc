@@ -30,6 +30,13 @@ constexpr uint32_t kMaxSocketMode = 0777;
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
 constexpr size_t kMaxGroupName = 32;
 
+// Agents' uids start at or above this: below are the system's own accounts
+// (Debian's policy), whose files an agent must not own.
+constexpr int64_t kMinAgentUid = 1000;
+// Agents' uids end below this: (uid_t)-1 means "no uid" to setresuid and
+// chown, and (uid_t)-2 was "nfsnobody" on older systems.
+constexpr int64_t kAgentUidLimit = 0xFFFF'FFFE;
+
 const std::initializer_list<std::string_view> kLogLevels = {"error", "warning", "notice", "info",
                                                             "debug"};
 
@@ -165,13 +172,28 @@ void read_agents(const TableReader& agents, Config& c) {
   read_size(agents, "log_file_max", 64 * kKiB, kGiB, true, c.log_file_bytes);
 }
 
+void read_sandbox(const TableReader& sandbox, Config& c) {
+  std::optional<int64_t> base = sandbox.integer("uid_base", kMinAgentUid, kAgentUidLimit - 1);
+  std::optional<int64_t> count = sandbox.integer("uid_count", 1, kAgentUidLimit - kMinAgentUid);
+  // Each layer may move either end, so the range is checked as it results.
+  if (base.value_or(c.agent_uid_base) + count.value_or(c.agent_uid_count) > kAgentUidLimit) {
+    std::string rule = "uid_base + uid_count must be at most " + std::to_string(kAgentUidLimit) +
+                       ": the last two uids are not usable";
+    sandbox.bad(count ? "uid_count" : "uid_base", rule);
+    return;
+  }
+  if (base) c.agent_uid_base = static_cast<uint32_t>(*base);
+  if (count) c.agent_uid_count = static_cast<uint32_t>(*count);
+}
+
 }  // namespace
 
 Config parse_config(std::string_view toml_text, std::string_view source_name, Config base) {
   Problems problems(source_name);
   if (std::optional<toml::table> doc =
           toml_check::parse_document(toml_text, source_name, problems)) {
-    TableReader top(*doc, "", {"state_dir", "log_level", "control", "metrics", "agents"}, problems);
+    TableReader top(*doc, "", {"state_dir", "log_level", "control", "metrics", "agents", "sandbox"},
+                    problems);
     read_top(top, base);
     if (const toml::table* t = top.table("control")) {
       read_control(TableReader(*t, "control", {"socket", "group", "socket_mode"}, problems), base);
@@ -185,6 +207,9 @@ Config parse_config(std::string_view toml_text, std::string_view source_name, Co
                       problems),
           base);
     }
+    if (const toml::table* t = top.table("sandbox")) {
+      read_sandbox(TableReader(*t, "sandbox", {"uid_base", "uid_count"}, problems), base);
+    }
   }
   if (!problems.empty()) throw ConfigError(toml_check::join_lines(problems.lines()));
   return base;
@@ -194,14 +219,18 @@ std::string to_toml(const Config& c) {
   std::string out =
       "# swarmd configuration. Every key is optional: a key left out keeps its default.\n";
   std::string_view section = "-";
-  auto put = [&](std::string_view in, std::string_view comment, std::string_view key,
-                 const std::string& value) {
+  // value_toml is the value as TOML: quoted for a string, bare for a number.
+  auto put_toml = [&](std::string_view in, std::string_view comment, std::string_view key,
+                      const std::string& value_toml) {
     if (in != section) {
       out += in.empty() ? "\n" : "\n[" + std::string(in) + "]\n";
       section = in;
     }
-    out += "# " + std::string(comment) + "\n" + std::string(key) + " = " +
-           toml_check::quote(value) + "\n";
+    out += "# " + std::string(comment) + "\n" + std::string(key) + " = " + value_toml + "\n";
+  };
+  auto put = [&](std::string_view in, std::string_view comment, std::string_view key,
+                 const std::string& value) {
+    put_toml(in, comment, key, toml_check::quote(value));
   };
   char mode[8];
   std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(c.socket_mode));
@@ -223,6 +252,10 @@ std::string to_toml(const Config& c) {
       format_bytes(c.log_ring_bytes));
   put("agents", "Each agent's output kept on disk, with one rotation; 0 keeps no file.",
       "log_file_max", format_bytes(c.log_file_bytes));
+  put_toml("sandbox", "Agents run as uids and gids from here, one each; no account may use them.",
+           "uid_base", std::to_string(c.agent_uid_base));
+  put_toml("sandbox", "How many such uids: the most agents that can run at once.", "uid_count",
+           std::to_string(c.agent_uid_count));
   return out;
 }
 

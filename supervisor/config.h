@@ -17,6 +17,9 @@
 //   stop_grace = "5s"                   # at least 10ms
 //   log_ring = "64KiB"                  # 4KiB..16MiB
 //   log_file_max = "1MiB"               # 0 (no file) or 64KiB..1GiB
+//   [sandbox]
+//   uid_base = 1879048192               # agents run as uids and gids
+//   uid_count = 65536                   # uid_base .. uid_base + uid_count - 1
 //
 // main() builds the Config once and passes it down; nothing here is global.
 #pragma once
@@ -40,6 +43,13 @@ struct Config {
   std::chrono::milliseconds stop_grace{5000};
   uint64_t log_ring_bytes = 64 * 1024;    // per agent, in memory
   uint64_t log_file_bytes = 1024 * 1024;  // per agent, on disk (one rotation kept); 0: none
+  // The host uids (and gids, the same numbers) agents run as, one per
+  // running agent: [agent_uid_base, agent_uid_base + agent_uid_count). No
+  // account and no /etc/subuid range of the host may use any of them, or an
+  // agent could reach files that are not its own. Never below 1000 (system
+  // accounts), never past 4294967293.
+  uint32_t agent_uid_base = 1879048192;
+  uint32_t agent_uid_count = 65536;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

@@ -5,6 +5,7 @@
 #include <capnp/schema.h>
 
 #include "ipc/rpc_error.h"
+#include "supervisor/command_run.h"
 #include "base/units.h"
 
 namespace smol::supervisor {
@@ -41,6 +42,8 @@ rpc::ExitReason to_rpc(ExitReason r) {
     case ExitReason::start_timeout: return rpc::ExitReason::START_TIMEOUT;
     case ExitReason::stopped: return rpc::ExitReason::STOPPED;
     case ExitReason::spawn_failed: return rpc::ExitReason::SPAWN_FAILED;
+    case ExitReason::seccomp: return rpc::ExitReason::SECCOMP;
+    case ExitReason::timeout: return rpc::ExitReason::TIMEOUT;
   }
   return rpc::ExitReason::NONE;
 }
@@ -55,6 +58,15 @@ void fill(rpc::SwarmInfo::Builder b, const SwarmSummary& s) {
   b.setLastError(s.last_error);
 }
 
+void fill(rpc::ExitInfo::Builder e, const ExitInfo& x) {
+  e.setReason(to_rpc(x.reason));
+  e.setCode(x.code);
+  e.setSignal(x.signal);
+  e.setDetail(x.detail);
+  e.setAtUnixMillis(x.at_unix_ms);
+  e.setSyscall(x.syscall);
+}
+
 void fill(rpc::AgentInfo::Builder b, const Agent& a) {
   b.setId(a.id());
   b.setRole(a.plan().role);
@@ -62,13 +74,7 @@ void fill(rpc::AgentInfo::Builder b, const Agent& a) {
   b.setState(to_rpc(a.state()));
   b.setStartedUnixMillis(a.started_unix_ms());
   b.setRestarts(a.restarts());
-  auto e = b.initLastExit();
-  const ExitInfo& x = a.last_exit();
-  e.setReason(to_rpc(x.reason));
-  e.setCode(x.code);
-  e.setSignal(x.signal);
-  e.setDetail(x.detail);
-  e.setAtUnixMillis(x.at_unix_ms);
+  fill(b.initLastExit(), a.last_exit());
 }
 
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
@@ -201,6 +207,24 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
       return kj::READY_NOW;
     }
     return follow_log(log, p.getSink(), from);
+  });
+}
+
+kj::Promise<void> ControlService::runCommand(RunCommandContext ctx) {
+  return counted("runCommand", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    RunRequest req;
+    for (auto arg : p.getArgv()) req.argv.push_back(text(arg));
+    req.profile = text(p.getProfile());
+    req.workdir = text(p.getWorkdir());
+    req.base_dir = text(p.getBaseDir());
+    auto run = kj::heap<CommandRun>(rt_, std::move(req));
+    Agent& agent = run->agent();
+    // The output is delivered in full before the call returns: the log ends
+    // only once the command has exited.
+    return follow_log(agent.shared_log(), p.getSink(), 0)
+        .then([ctx, &agent]() mutable { fill(ctx.getResults().initExit(), agent.last_exit()); })
+        .attach(kj::mv(run));
   });
 }
 

@@ -79,7 +79,8 @@ int run_daemon(const config::Config& config) {
     if (config.metrics_listen != "off") exposer.emplace(config.metrics_listen, registry);
 
     ipc::EventLoop loop;
-    Runtime rt{loop, metrics, config};
+    Sandboxes sandboxes(config);
+    Runtime rt{loop, metrics, config, sandboxes};
     SwarmFactory factory(rt, table);
     DaemonInfo info{config.socket_path, config.state_dir, exposer ? exposer->address() : "off",
                     std::chrono::steady_clock::now()};

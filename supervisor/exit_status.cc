@@ -1,5 +1,6 @@
 #include "supervisor/exit_status.h"
 
+#include <signal.h>
 #include <string.h>
 
 namespace smol::supervisor {
@@ -12,6 +13,8 @@ std::string_view reason_name(ExitReason r) {
     case ExitReason::start_timeout: return "start_timeout";
     case ExitReason::stopped: return "stopped";
     case ExitReason::spawn_failed: return "spawn_failed";
+    case ExitReason::seccomp: return "seccomp";
+    case ExitReason::timeout: return "timeout";
   }
   return "none";
 }
@@ -21,7 +24,8 @@ std::string signal_name(int sig) {
   return "signal " + std::to_string(sig);
 }
 
-ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_ms) {
+ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_ms,
+                       std::string_view violation) {
   ExitInfo info;
   info.at_unix_ms = at_unix_ms;
   if (status.signaled) {
@@ -41,8 +45,24 @@ ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_
       info.reason = ExitReason::start_timeout;
       info.detail = "never said hello; " + info.detail;
       break;
+    case Intent::seccomp_killed:
+      info.reason = ExitReason::seccomp;
+      info.syscall = std::string(violation);
+      info.detail = "killed: seccomp violation: " + info.syscall;
+      break;
+    case Intent::runtime_exceeded:
+      info.reason = ExitReason::timeout;
+      info.detail = "killed: ran longer than its max_runtime; " + info.detail;
+      break;
     case Intent::none:
-      info.reason = status.signaled ? ExitReason::crashed : ExitReason::exited;
+      // The filter itself kills only for a foreign syscall ABI (x32, int
+      // 0x80); every other violation goes through the daemon.
+      if (status.signaled && status.code == SIGSYS) {
+        info.reason = ExitReason::seccomp;
+        info.detail = "killed: seccomp violation: a syscall of a foreign ABI (x32 or int 0x80)";
+      } else {
+        info.reason = status.signaled ? ExitReason::crashed : ExitReason::exited;
+      }
       break;
   }
   return info;

@@ -19,6 +19,8 @@ enum class ExitReason {
   start_timeout,  // killed because it never said hello in time
   stopped,        // stopped on request (down, daemon shutdown, failed start)
   spawn_failed,   // never ran: a step of starting it failed
+  seccomp,        // killed for a system call its policy forbids
+  timeout,        // killed for running longer than its max_runtime
 };
 
 // The metric label and JSON spelling: "exited", "crashed", "start_timeout"...
@@ -32,7 +34,7 @@ struct WaitStatus {
 };
 
 // What the daemon had done to the process before it ended.
-enum class Intent { none, stop_requested, start_timed_out };
+enum class Intent { none, stop_requested, start_timed_out, seccomp_killed, runtime_exceeded };
 
 struct ExitInfo {
   ExitReason reason = ExitReason::none;
@@ -40,9 +42,12 @@ struct ExitInfo {
   int signal = 0;  // terminating signal, 0 if it exited
   std::string detail;  // "exited with code 1", "killed by SIGSEGV (core dumped)"
   int64_t at_unix_ms = 0;
+  std::string syscall;  // reason seccomp: the forbidden system call, if known
 };
 
-ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_ms);
+// `violation` names the system call behind Intent::seccomp_killed.
+ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_ms,
+                       std::string_view violation = {});
 
 // "SIGKILL" for 9; "signal 42" for signals without a name.
 std::string signal_name(int sig);

@@ -8,6 +8,7 @@
 #include "ipc/event_loop.h"
 #include "metrics/metrics.h"
 #include "supervisor/config.h"
+#include "supervisor/sandboxes.h"
 
 namespace smol::supervisor {
 
@@ -15,6 +16,7 @@ struct Runtime {
   ipc::EventLoop& loop;
   metrics::Metrics& metrics;
   const config::Config& config;
+  Sandboxes& sandboxes;
 };
 
 // Milliseconds since the Unix epoch, for timestamps shown to people.

@@ -50,6 +50,28 @@ std::vector<std::string> agent_env(const spec::AgentGroupSpec& g, const std::str
   return env;
 }
 
+// Whether one of the two paths lies within the other ("/var" and
+// "/var/lib/x" overlap; "/var/l" and "/var/lib" do not).
+bool overlaps(const std::string& a, const std::string& b) {
+  auto within = [](const std::string& inner, const std::string& outer) {
+    return inner == outer || (inner.starts_with(outer) && inner[outer.size()] == '/');
+  };
+  return within(a, b) || within(b, a);
+}
+
+// An extra read-only path must not bring the daemon's own files into view.
+void check_read_only_paths(const spec::AgentGroupSpec& g, size_t gi, const config::Config& c) {
+  for (const auto& path : g.sandbox.read_only) {
+    for (const std::string& secret : {c.state_dir, c.socket_path}) {
+      if (overlaps(path, secret)) {
+        throw std::runtime_error("agents[" + std::to_string(gi) + "] (role " + g.role +
+                                 "): sandbox.read_only path " + path + " would expose " +
+                                 secret + " (swarmd's own files) to the agents");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 SwarmSummary summarize(const Swarm& s) {
@@ -83,8 +105,17 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
       throw std::runtime_error("agents[" + std::to_string(gi) + "] (role " + g.role +
                                "): " + e.what());
     }
+    check_read_only_paths(g, gi, rt_.config);
+    auto policy = std::make_shared<const sandbox::SandboxPolicy>(g.sandbox);
+    try {
+      rt_.sandboxes.program(policy->seccomp);  // compiled once, here, so errors show at `up`
+    } catch (const std::exception& e) {
+      throw std::runtime_error("agents[" + std::to_string(gi) + "] (role " + g.role +
+                               "): seccomp policy: " + e.what());
+    }
     for (uint32_t i = 0; i < g.count; ++i) {
       AgentPlan p;
+      p.sandbox = policy;
       p.swarm = spec.name;
       p.role = g.role;
       p.index = i;

@@ -10,6 +10,8 @@
 //   restart = "on-failure"        # "never" (default), "on-failure", "always"
 //   max_restarts = 5              # 0..1000
 //   ready_timeout = "10s"         # 10ms..1h; default: the daemon's
+//   [agents.sandbox]              # this group's confinement (sandbox_spec.h),
+//   profile = "strict"            # over the swarm's [sandbox] table
 //
 // parse_swarm_spec() is the only way in: it checks everything that can be
 // checked without touching the filesystem, so a SwarmSpec is always valid
@@ -25,6 +27,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "sandbox/sandbox_policy.h"
 
 namespace smol::spec {
 
@@ -47,6 +51,9 @@ struct AgentGroupSpec {
   RestartPolicy restart = RestartPolicy::never;
   uint32_t max_restarts = 5;  // within the restart window; then the agent stays down
   std::optional<std::chrono::milliseconds> ready_timeout;  // unset = daemon default
+  // Resolved from the profile and the swarm's and the group's [sandbox]
+  // tables (sandbox_profiles.h resolve_sandbox()).
+  sandbox::SandboxPolicy sandbox;
 
   friend bool operator==(const AgentGroupSpec&, const AgentGroupSpec&) = default;
 };

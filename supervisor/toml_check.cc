@@ -138,12 +138,14 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// "a, b or c", or with quoted: "\"a\", \"b\" or \"c\"".
-std::string alternatives(std::initializer_list<std::string_view> items, bool quoted) {
+// "a, b or c", or with quoted: "\"a\", \"b\" or \"c\"". Items are
+// string_views or strings.
+template <typename Items>
+std::string alternatives(const Items& items, bool quoted) {
   std::string text;
   size_t i = 0;
   for (std::string_view item : items) {
-    if (i > 0) text += i + 1 == items.size() ? " or " : ", ";
+    if (i > 0) text += i + 1 == std::size(items) ? " or " : ", ";
     text += quoted ? quote(item) : std::string(item);
     ++i;
   }
@@ -297,16 +299,31 @@ std::optional<int64_t> TableReader::integer(std::string_view key, int64_t min, i
   return value;
 }
 
-std::optional<size_t> TableReader::one_of(std::string_view key,
-                                          std::initializer_list<std::string_view> choices) const {
+const toml::array* TableReader::array(std::string_view key) const {
+  const toml::node* node = of_type(key, Need::optional, toml::node_type::array, "an array");
+  return node ? node->as_array() : nullptr;
+}
+
+template <typename Choices>
+std::optional<size_t> TableReader::choice(std::string_view key, const Choices& choices) const {
   const std::string* value = string(key);
   if (!value) return std::nullopt;
-  auto it = std::find(choices.begin(), choices.end(), *value);
-  if (it == choices.end()) {
+  auto it = std::find(std::begin(choices), std::end(choices), *value);
+  if (it == std::end(choices)) {
     bad(key, "must be " + alternatives(choices, true));
     return std::nullopt;
   }
-  return static_cast<size_t>(it - choices.begin());
+  return static_cast<size_t>(it - std::begin(choices));
+}
+
+std::optional<size_t> TableReader::one_of(std::string_view key,
+                                          std::initializer_list<std::string_view> choices) const {
+  return choice(key, choices);
+}
+
+std::optional<size_t> TableReader::one_of(std::string_view key,
+                                          std::span<const std::string> choices) const {
+  return choice(key, choices);
 }
 
 std::optional<std::chrono::milliseconds> TableReader::duration(
@@ -337,6 +354,15 @@ std::optional<uint64_t> TableReader::bytes(std::string_view key) const {
     value = parse_bytes(s->get());
   }
   if (!value) bad(key, "must be a size like \"64KiB\" or \"1MiB\", or a number of bytes");
+  return value;
+}
+
+std::optional<uint64_t> TableReader::bytes(std::string_view key, uint64_t min, uint64_t max) const {
+  std::optional<uint64_t> value = bytes(key);
+  if (value && (*value < min || *value > max)) {
+    bad(key, "must be between " + format_bytes(min) + " and " + format_bytes(max));
+    return std::nullopt;
+  }
   return value;
 }
 

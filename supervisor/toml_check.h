@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -106,15 +107,20 @@ class TableReader {
   const toml::table* table(std::string_view key) const;
   // An integer within [min, max].
   std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max) const;
+  // An array (of any elements; the caller checks them).
+  const toml::array* array(std::string_view key) const;
   // A string among choices; returns its index in choices.
   std::optional<size_t> one_of(std::string_view key,
                                std::initializer_list<std::string_view> choices) const;
+  std::optional<size_t> one_of(std::string_view key, std::span<const std::string> choices) const;
   // A duration string (units.h) of at least min and, when given, at most max.
   std::optional<std::chrono::milliseconds> duration(
       std::string_view key, std::chrono::milliseconds min,
       std::optional<std::chrono::milliseconds> max = std::nullopt) const;
   // A size: a string such as "64KiB" (units.h) or an integer number of bytes.
   std::optional<uint64_t> bytes(std::string_view key) const;
+  // A size within [min, max].
+  std::optional<uint64_t> bytes(std::string_view key, uint64_t min, uint64_t max) const;
 
   // Reports the value under key (which must be present) as breaking rule.
   void bad(std::string_view key, std::string_view rule) const;
@@ -125,6 +131,9 @@ class TableReader {
   // The value under key if it has the type; reports "must be <what>" otherwise.
   const toml::node* of_type(std::string_view key, Need need, toml::node_type type,
                             std::string_view what) const;
+  // one_of() for either kind of choices.
+  template <typename Choices>
+  std::optional<size_t> choice(std::string_view key, const Choices& choices) const;
 
   const toml::table& table_;
   std::string path_;

@@ -33,6 +33,8 @@ TEST(Config, DefaultsNeedNoFile) {
   EXPECT_EQ(c.stop_grace, milliseconds(5'000));
   EXPECT_EQ(c.log_ring_bytes, 64u * 1024);
   EXPECT_EQ(c.log_file_bytes, 1024u * 1024);
+  EXPECT_EQ(c.agent_uid_base, 1879048192u);
+  EXPECT_EQ(c.agent_uid_count, 65536u);
 }
 
 TEST(Config, ReadsEveryKey) {
@@ -50,6 +52,9 @@ ready_timeout = "1.5s"
 stop_grace = "2m"
 log_ring = "4KiB"
 log_file_max = "0"
+[sandbox]
+uid_base = 1000
+uid_count = 1
 )",
                           "swarmd.toml");
   EXPECT_EQ(c.state_dir, "/srv/smol");
@@ -62,6 +67,8 @@ log_file_max = "0"
   EXPECT_EQ(c.stop_grace, milliseconds(120'000));
   EXPECT_EQ(c.log_ring_bytes, 4096u);
   EXPECT_EQ(c.log_file_bytes, 0u);
+  EXPECT_EQ(c.agent_uid_base, 1000u);
+  EXPECT_EQ(c.agent_uid_count, 1u);
 }
 
 TEST(Config, OverlayKeepsWhatItDoesNotMention) {
@@ -104,6 +111,8 @@ TEST(Config, ToTomlParsesBackToTheSameConfig) {
   odd.stop_grace = milliseconds(10);
   odd.log_ring_bytes = 4096 + 512;
   odd.log_file_bytes = 0;
+  odd.agent_uid_base = 4'000'000'000u;
+  odd.agent_uid_count = 294'967'294u;
   // Parsed on top of something else, so every key must really be written.
   Config elsewhere = parse_config("log_level = \"debug\"\n[agents]\nlog_file_max = \"2MiB\"", "f");
   EXPECT_EQ(parse_config(to_toml(odd), "printed", elsewhere), odd);
@@ -116,6 +125,9 @@ TEST(Config, ToTomlIsCommentedAndShowsHumanUnits) {
   EXPECT_THAT(text, HasSubstr("ready_timeout = \"10s\"\n"));
   EXPECT_THAT(text, HasSubstr("log_ring = \"64KiB\"\n"));
   EXPECT_THAT(text, HasSubstr("log_file_max = \"1MiB\"\n"));
+  EXPECT_THAT(text, HasSubstr("\n[sandbox]\n"));
+  EXPECT_THAT(text, HasSubstr("uid_base = 1879048192\n"));
+  EXPECT_THAT(text, HasSubstr("uid_count = 65536\n"));
   EXPECT_EQ(text, to_toml(Config{}));
 }
 
@@ -132,8 +144,8 @@ const std::vector<BadConfig> kBadConfigs = {
     {"RejectsUnknownKeySuggestingTheClosest", "[control]\nsocket_mod = \"0660\"",
      "swarmd.toml:2:1: unknown key 'socket_mod' in control; did you mean 'socket_mode'?"},
     {"RejectsUnknownSectionListingTheKnownKeys", "[logging]\nlevel = \"debug\"",
-     "swarmd.toml:1:2: unknown key 'logging'; expected state_dir, log_level, control, metrics or "
-     "agents"},
+     "swarmd.toml:1:2: unknown key 'logging'; expected state_dir, log_level, control, metrics, "
+     "agents or sandbox"},
     {"RejectsSectionThatIsNotATable", "control = \"/run/s.sock\"",
      "swarmd.toml:1:11: control = \"/run/s.sock\": must be a table"},
     {"RejectsRelativeStateDir", "state_dir = \"var/lib/smol\"",
@@ -202,6 +214,23 @@ const std::vector<BadConfig> kBadConfigs = {
     {"RejectsNegativeSize", "[agents]\nlog_ring = -1",
      "swarmd.toml:2:12: agents.log_ring = -1: must be a size like \"64KiB\" or \"1MiB\", or a "
      "number of bytes"},
+    {"RejectsAgentUidBaseOfZero", "[sandbox]\nuid_base = 0",
+     "swarmd.toml:2:12: sandbox.uid_base = 0: must be between 1000 and 4294967293"},
+    {"RejectsAgentUidBaseAmongSystemAccounts", "[sandbox]\nuid_base = 999",
+     "swarmd.toml:2:12: sandbox.uid_base = 999: must be between 1000 and 4294967293"},
+    {"RejectsAgentUidBaseAsAString", "[sandbox]\nuid_base = \"200000\"",
+     "swarmd.toml:2:12: sandbox.uid_base = \"200000\": must be an integer"},
+    {"RejectsEmptyAgentUidRange", "[sandbox]\nuid_count = 0",
+     "swarmd.toml:2:13: sandbox.uid_count = 0: must be between 1 and 4294966294"},
+    {"RejectsAgentUidRangeReachingTheUnusableUids",
+     "[sandbox]\nuid_base = 4294900000\nuid_count = 67295",
+     "swarmd.toml:3:13: sandbox.uid_count = 67295: uid_base + uid_count must be at most "
+     "4294967294: the last two uids are not usable"},
+    {"RejectsAgentUidBaseThatPushesTheDefaultCountPastTheEnd", "[sandbox]\nuid_base = 4294967000",
+     "swarmd.toml:2:12: sandbox.uid_base = 4294967000: uid_base + uid_count must be at most "
+     "4294967294: the last two uids are not usable"},
+    {"RejectsUnknownSandboxKeySuggestingTheClosest", "[sandbox]\nuid_bse = 1000",
+     "swarmd.toml:2:1: unknown key 'uid_bse' in sandbox; did you mean 'uid_base'?"},
     {"ReportsUnquotedValueAsTomlSyntaxError", "log_level = info",
      "swarmd.toml:1:16: Error while parsing floating-point: expected value-terminator, saw 'o'"},
     {"ReportsBrokenHeaderAsTomlSyntaxError", "[control\nsocket = \"/s\"",
@@ -219,6 +248,22 @@ TEST_P(BadConfigTest, IsReportedWithPositionAndRule) {
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs),
                          [](const auto& info) { return info.param.behaviour; });
+
+TEST(Config, AgentUidRangeMayEndJustBeforeTheUnusableUids) {
+  Config c = parse_config("[sandbox]\nuid_base = 4294900000\nuid_count = 67294", "f");
+  EXPECT_EQ(c.agent_uid_base, 4'294'900'000u);
+  EXPECT_EQ(c.agent_uid_count, 67'294u);
+}
+
+TEST(Config, AgentUidRangeIsCheckedAsTheLayersLeaveIt) {
+  Config base = parse_config("[sandbox]\nuid_base = 4294000000\nuid_count = 1", "file");
+  EXPECT_EQ(error_of("[sandbox]\nuid_count = 1000000", base),
+            "swarmd.toml:2:13: sandbox.uid_count = 1000000: uid_base + uid_count must be at most "
+            "4294967294: the last two uids are not usable");
+  Config moved = parse_config("[sandbox]\nuid_base = 1000", "command line", base);
+  EXPECT_EQ(moved.agent_uid_base, 1000u);
+  EXPECT_EQ(moved.agent_uid_count, 1u);
+}
 
 TEST(Config, AcceptsTheLongestSocketPathAUnixSocketHolds) {
   std::string path = "/" + std::string(106, 's');

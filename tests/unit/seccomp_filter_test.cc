@@ -35,9 +35,13 @@
 
 #include "sandbox/seccomp_handoff.h"
 #include "sandbox/seccomp_notify.h"
+#include "supervisor/sandbox_profiles.h"
 
 namespace smol::sandbox {
 namespace {
+
+// The seccomp part of a shipped profile (profiles/*.toml).
+SeccompPolicy profile(std::string_view name) { return spec::builtin_profile(name).seccomp; }
 
 // ---- the child: probes report on fd 1 -------------------------------------
 
@@ -164,15 +168,15 @@ SeccompPolicy with_action(SeccompPolicy p, ViolationAction a) {
 }
 
 const SeccompProgram& default_kill() {
-  static const SeccompProgram p(default_profile());
+  static const SeccompProgram p(profile("default"));
   return p;
 }
 const SeccompProgram& default_errno() {
-  static const SeccompProgram p(with_action(default_profile(), ViolationAction::eperm));
+  static const SeccompProgram p(with_action(profile("default"), ViolationAction::eperm));
   return p;
 }
 const SeccompProgram& strict_errno() {
-  static const SeccompProgram p(with_action(strict_profile(), ViolationAction::eperm));
+  static const SeccompProgram p(with_action(profile("strict"), ViolationAction::eperm));
   return p;
 }
 
@@ -253,7 +257,7 @@ TEST(SeccompFilter, PtraceInErrnoModeFailsWithEpermAndTheAgentGoesOn) {
 }
 
 TEST(SeccompFilter, AlwaysDeniedSyscallsStayDeniedWhenAPolicyAllowsThem) {
-  SeccompPolicy p = with_action(default_profile(), ViolationAction::eperm);
+  SeccompPolicy p = with_action(profile("default"), ViolationAction::eperm);
   p.allow.push_back("ptrace");
   SeccompProgram program(p);
   Outcome r = run_child(&program, ptrace_probe);
@@ -262,7 +266,7 @@ TEST(SeccompFilter, AlwaysDeniedSyscallsStayDeniedWhenAPolicyAllowsThem) {
 }
 
 TEST(SeccompFilter, PolicyDenyWinsOverAllow) {
-  SeccompPolicy p = with_action(default_profile(), ViolationAction::eperm);
+  SeccompPolicy p = with_action(profile("default"), ViolationAction::eperm);
   p.deny.push_back("mkdirat");
   SeccompProgram program(p);
   auto probe = [] { report("mkdirat", mkdirat(AT_FDCWD, "/nonexistent-dir/x", 0700)); };
@@ -480,7 +484,7 @@ void nested_filter_probe() {
 
 TEST(SeccompFilter, NestedFiltersMayNotBringAListener) {
   EXPECT_EQ(run_child(nullptr, nested_filter_probe).out, "plain=ok\nlistener=ok\n");
-  SeccompPolicy p = with_action(default_profile(), ViolationAction::eperm);
+  SeccompPolicy p = with_action(profile("default"), ViolationAction::eperm);
   p.allow.push_back("seccomp");
   SeccompProgram program(p);
   Outcome r = run_child(&program, nested_filter_probe);
@@ -573,10 +577,10 @@ TEST(SeccompFilter, DefaultAllowsExecveAfterStart) {
 // ---- policy errors ------------------------------------------------------------
 
 TEST(SeccompFilter, UnknownNamesAndDenyingTheSpawnPathAreRejected) {
-  SeccompPolicy unknown = default_profile();
+  SeccompPolicy unknown = profile("default");
   unknown.allow.push_back("frobnicate");
   EXPECT_THROW(SeccompProgram{unknown}, std::invalid_argument);
-  SeccompPolicy no_sendmsg = default_profile();
+  SeccompPolicy no_sendmsg = profile("default");
   no_sendmsg.deny.push_back("sendmsg");
   EXPECT_THROW(SeccompProgram{no_sendmsg}, std::invalid_argument);
 }

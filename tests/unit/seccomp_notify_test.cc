@@ -19,12 +19,16 @@
 
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/seccomp_handoff.h"
+#include "supervisor/sandbox_profiles.h"
 
 namespace smol::sandbox {
 namespace {
 
+// The seccomp part of a shipped profile (profiles/*.toml).
+SeccompPolicy profile(std::string_view name) { return spec::builtin_profile(name).seccomp; }
+
 const SeccompProgram& program() {
-  static const SeccompProgram p(default_profile());
+  static const SeccompProgram p(profile("default"));
   return p;
 }
 

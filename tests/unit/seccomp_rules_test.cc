@@ -17,9 +17,13 @@
 #include <string>
 
 #include "sandbox/seccomp_filter.h"
+#include "supervisor/sandbox_profiles.h"
 
 namespace smol::sandbox {
 namespace {
+
+// The seccomp part of a shipped profile (profiles/*.toml).
+SeccompPolicy profile(std::string_view name) { return spec::builtin_profile(name).seccomp; }
 
 constexpr std::uint32_t kAllow = SECCOMP_RET_ALLOW;
 constexpr std::uint32_t kViolation = SECCOMP_RET_USER_NOTIF;
@@ -78,11 +82,11 @@ std::uint32_t verdict1(const SeccompProgram& p, int nr, unsigned arg, std::uint6
 }
 
 const SeccompProgram& default_program() {
-  static const SeccompProgram p(default_profile());
+  static const SeccompProgram p(profile("default"));
   return p;
 }
 const SeccompProgram& strict_program() {
-  static const SeccompProgram p(strict_profile());
+  static const SeccompProgram p(profile("strict"));
   return p;
 }
 
@@ -121,15 +125,15 @@ void expect_plain_rows(const SeccompPolicy& policy, const SeccompProgram& progra
 }
 
 TEST(SeccompRules, EverySyscallOfTheDefaultProfileLandsOnItsRow) {
-  expect_plain_rows(default_profile(), default_program());
+  expect_plain_rows(profile("default"), default_program());
 }
 
 TEST(SeccompRules, EverySyscallOfTheStrictProfileLandsOnItsRow) {
-  expect_plain_rows(strict_profile(), strict_program());
+  expect_plain_rows(profile("strict"), strict_program());
 }
 
 TEST(SeccompRules, AlwaysDeniedAndPolicyDeniedAreViolations) {
-  SeccompPolicy p = default_profile();
+  SeccompPolicy p = profile("default");
   for (std::string_view d : always_denied_syscalls()) p.allow.emplace_back(d);
   p.deny = {"read", "ioctl", "clone"};
   SeccompProgram program(p);
@@ -235,7 +239,7 @@ TEST(SeccompRules, CloneMakesThreadsAndOnlyDefaultMakesProcesses) {
 }
 
 TEST(SeccompRules, SeccompMayStackFiltersButNotListeners) {
-  SeccompPolicy policy = default_profile();
+  SeccompPolicy policy = profile("default");
   policy.allow.push_back("seccomp");
   SeccompProgram p(policy);
   EXPECT_EQ(verdict1(p, SYS_seccomp, 1, 0), kAllow);
@@ -266,7 +270,7 @@ TEST(SeccompRules, ProgramsFitTheKernelLimit) {
 
 TEST(SeccompRules, EachCompileDrawsItsOwnExecToken) {
   // Two programs of one policy differ exactly in the token's two words.
-  SeccompProgram a(strict_profile()), b(strict_profile());
+  SeccompProgram a(profile("strict")), b(profile("strict"));
   ASSERT_EQ(a.instructions().size(), b.instructions().size());
   int differing = 0;
   for (std::size_t i = 0; i < a.instructions().size(); ++i)

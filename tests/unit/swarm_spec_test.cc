@@ -9,6 +9,8 @@
 #include <random>
 #include <sstream>
 
+#include "tests/unit/bad_spec.h"
+
 namespace smol::spec {
 namespace {
 
@@ -20,17 +22,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::SizeIs;
-
-// The problems parse_swarm_spec reports for text, which must be rejected.
-std::vector<std::string> problems_of(std::string_view text) {
-  try {
-    parse_swarm_spec(text, "hello.toml");
-  } catch (const SpecError& e) {
-    return e.problems();
-  }
-  ADD_FAILURE() << "accepted:\n" << text;
-  return {};
-}
 
 // A valid swarm whose one group ends with `extra`, which starts on line 5.
 std::string group_with(std::string_view extra) {
@@ -163,13 +154,6 @@ TEST(SwarmSpec, AcceptsAThousandGroups) {
 
 // --- Bad specs: each names the file, line, column, path, value and rule ---
 
-// A spec with one mistake and the exact line it must be reported with.
-struct BadSpec {
-  std::string behaviour;  // the test's name
-  std::string text;
-  std::string problem;
-};
-
 const std::vector<BadSpec> kBadSpecs = {
     {"RejectsCountOfZero", group_with("count = 0"),
      "hello.toml:5:9: agents[0].count = 0: must be between 1 and 10000"},
@@ -183,7 +167,7 @@ const std::vector<BadSpec> kBadSpecs = {
      "hello.toml:5:1: unknown key 'cuont' in agents[0]; did you mean 'count'?"},
     {"RejectsUnknownKeyListingTheKnownOnesWhenNoneIsClose", group_with("colour = \"red\""),
      "hello.toml:5:1: unknown key 'colour' in agents[0]; expected role, command, count, env, "
-     "restart, max_restarts or ready_timeout"},
+     "restart, max_restarts, ready_timeout or sandbox"},
     {"RejectsNameWithUppercaseAndSpace",
      "name = \"Hello World\"\n[[agents]]\nrole = \"a\"\ncommand = [\"a\"]",
      "hello.toml:1:8: name = \"Hello World\": must be 1 to 63 characters of a-z, 0-9, '_' and '-', "
@@ -264,17 +248,7 @@ const std::vector<BadSpec> kBadSpecs = {
      "hello.toml:2:8: Error while parsing key-value pair: cannot redefine existing string 'name'"},
 };
 
-// Lets gtest show a case by its name rather than its bytes.
-void PrintTo(const BadSpec& bad, std::ostream* os) { *os << bad.behaviour; }
-
-class BadSpecTest : public ::testing::TestWithParam<BadSpec> {};
-
-TEST_P(BadSpecTest, IsReportedWithPositionAndRule) {
-  EXPECT_THAT(problems_of(GetParam().text), ElementsAre(GetParam().problem));
-}
-
-INSTANTIATE_TEST_SUITE_P(SwarmSpec, BadSpecTest, ::testing::ValuesIn(kBadSpecs),
-                         [](const auto& info) { return info.param.behaviour; });
+INSTANTIATE_TEST_SUITE_P(SwarmSpec, BadSpecTest, ::testing::ValuesIn(kBadSpecs), bad_spec_name);
 
 TEST(SwarmSpec, RejectsUnknownTopLevelKey) {
   EXPECT_THAT(problems_of("nmae = \"hello\"\n[[agents]]\nrole = \"a\"\ncommand = [\"a\"]\n"),
