@@ -128,17 +128,34 @@ void child_reset_signals(const ChildPlan& p) {
   if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) child_fail(p, "sigprocmask");
 }
 
+// Step 2c: the confinement's fds go to 4 and 5, and 6 is left free for the
+// seccomp listener. This child's fd table is a copy of the daemon's, whose
+// low numbers are all taken, and once RLIMIT_NOFILE is lowered every new fd
+// must fit under it: without a free low slot, seccomp() fails with EMFILE.
+ConfinementFds child_settle_confinement_fds(const ChildPlan& p, ConfinementFds lifted) {
+  ConfinementFds fds;
+  if (lifted.landlock >= 0) {
+    fds.landlock = dup3(lifted.landlock, kAgentRpcFd + 1, O_CLOEXEC);
+    if (fds.landlock < 0) child_fail(p, "dup3(landlock, 4)");
+  }
+  fds.handoff = dup3(lifted.handoff, kAgentRpcFd + 2, O_CLOEXEC);
+  if (fds.handoff < 0) child_fail(p, "dup3(handoff, 5)");
+  close(kAgentRpcFd + 3);
+  return fds;
+}
+
 int child_main(void* arg) {
   const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
   child_reset_signals(p);
   child_detach(p);
-  const ConfinementFds fds = child_lift_confinement_fds(p);
+  const ConfinementFds lifted = child_lift_confinement_fds(p);
   child_place_fds(p);
   if (p.confinement == nullptr) {
     child_close_other_fds(p);
     execve(p.path, p.argv, p.envp);
     child_fail(p, "execve");
   }
+  const ConfinementFds fds = child_settle_confinement_fds(p, lifted);
   if (const char* failed = p.confinement->apply_until_seccomp(fds.landlock)) {
     child_fail(p, failed);
   }

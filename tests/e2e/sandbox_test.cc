@@ -140,6 +140,24 @@ max_runtime = "200ms"
   }));
 }
 
+// The child confining an agent holds a copy of the daemon's fd table, whose
+// low numbers are all taken; a regression made every spawn fail with EMFILE
+// once the daemon held more fds than the agent's RLIMIT_NOFILE.
+TEST_F(Sandbox, AgentsWithAFileLimitBelowTheDaemonsOpenFilesStart) {
+  std::string spec = dir.write("few.toml", R"(name = "few"
+[[agents]]
+role = "echo"
+command = ["smol-echo-agent"]
+count = 20
+[agents.sandbox.rlimits]
+nofile = 16
+)");
+  RunResult up = daemon.ctl({"up", spec});
+  ASSERT_EQ(up.status, 0) << up.err;
+  RunResult r = daemon.ctl({"run", "--", "sh", "-c", "ulimit -n; ulimit -c"});
+  EXPECT_EQ(r.out, "1024\n0\n") << "the default profile's limit, and no core dumps";
+}
+
 TEST_F(Sandbox, RunOfAMissingCommandIsAClearError) {
   RunResult r = daemon.ctl({"run", "--", "no-such-command-anywhere"});
   EXPECT_EQ(r.status, 1);
