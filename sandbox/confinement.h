@@ -89,6 +89,7 @@ class Confinement {
 
   // "landlock ABI 7: ...; 9 paths", or why there is none (best-effort).
   std::string landlock_summary() const { return landlock_.describe(); }
+  bool landlocked() const noexcept { return static_cast<bool>(landlock_); }
 
  private:
   std::shared_ptr<const SeccompProgram> seccomp_;

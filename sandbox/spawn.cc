@@ -260,6 +260,7 @@ Child spawn(const SpawnRequest& req) {
       throw;
     }
     child.landlock = confinement->landlock_summary();
+    child.landlocked = confinement->landlocked();
   }
   child.setup_time = std::chrono::steady_clock::now() - began;
   return child;

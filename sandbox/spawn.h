@@ -53,6 +53,7 @@ struct Child {
   // Confined children only:
   UniqueFd seccomp_listener;             // the daemon's end of its filter
   std::string landlock;                  // Confinement::landlock_summary()
+  bool landlocked = false;               // false: best-effort found no Landlock
   std::chrono::nanoseconds setup_time{};  // preparing, cloning and confining, up to exec
 };
 

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <utility>
 
 #include "base/log.h"
 #include "base/sys_error.h"
@@ -140,6 +141,14 @@ void Agent::on_spawned(sandbox::Child child) {
   rt_.metrics.observe_sandbox_setup(std::chrono::duration<double>(child.setup_time).count());
   log::debug("agent " + id_ + " of swarm " + plan_.swarm + ": pid " + std::to_string(pid_) +
              ", uid " + std::to_string(uid_.uid()) + ", " + child.landlock);
+  if (!child.landlocked) {
+    // Said once: every best-effort agent after this one runs the same way.
+    static bool warned = false;
+    if (!std::exchange(warned, true)) {
+      log::warning("agents with landlock = \"best-effort\" run without Landlock: " +
+                   child.landlock);
+    }
+  }
   if (plan_.sandbox->max_runtime.count() > 0) {
     runtime_limit_ = rt_.loop.timer()
                          .afterDelay(plan_.sandbox->max_runtime.count() * kj::MILLISECONDS)

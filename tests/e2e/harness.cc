@@ -186,8 +186,9 @@ Daemon::Daemon(const TempDir& dir, DaemonOptions options)
     check_sys(::listen(activation.get(), 16), "listen", socket_);
   }
 
-  std::vector<std::string> argv = {bin("swarmd"), "--state-dir", state_dir_, "--socket", socket_,
-                                   "--metrics", "127.0.0.1:0"};
+  std::vector<std::string> argv = options.wrapper;
+  argv.insert(argv.end(), {bin("swarmd"), "--state-dir", state_dir_, "--socket", socket_,
+                           "--metrics", "127.0.0.1:0"});
   for (auto& a : options.extra_args) argv.push_back(a);
   std::vector<char*> cargv = c_strings(argv);
   std::vector<std::string> env;

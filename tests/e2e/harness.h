@@ -75,6 +75,9 @@ struct DaemonOptions {
   std::string state_dir;          // empty: a fresh one under the temp dir
   bool socket_activated = false;  // pass the control socket as systemd would
   std::optional<std::chrono::microseconds> watchdog;  // WATCHDOG_USEC, as systemd would
+  // A program (and its arguments) that swarmd is started through; it must
+  // exec swarmd in the same process, as systemd's helpers do.
+  std::vector<std::string> wrapper;
 };
 
 class Daemon {

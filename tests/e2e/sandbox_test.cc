@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "tests/e2e/harness.h"
@@ -168,6 +170,51 @@ TEST_F(Sandbox, UnknownProfileIsRefusedListingTheProfiles) {
   RunResult r = daemon.ctl({"run", "--profile", "lax", "--", "true"});
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.err, HasSubstr("\"default\" and \"strict\""));
+}
+
+// A kernel without Landlock, as the daemon sees it: its landlock_* calls fail
+// with ENOSYS (without_landlock.c).
+class WithoutLandlock : public ::testing::Test {
+ protected:
+  static DaemonOptions without_landlock() {
+    DaemonOptions o;
+    o.wrapper = {bin("without_landlock")};
+    return o;
+  }
+
+  TempDir dir;
+  Daemon daemon{dir, without_landlock()};
+};
+
+TEST_F(WithoutLandlock, RequiredFailsTheSpawnSayingWhy) {
+  std::string spec = dir.write("req.toml", R"(name = "req"
+[[agents]]
+role = "echo"
+command = ["smol-echo-agent"]
+[sandbox]
+landlock = "required"
+)");
+  RunResult up = daemon.ctl({"up", spec});
+  EXPECT_EQ(up.status, 1);
+  EXPECT_THAT(up.err, HasSubstr("landlock required but the kernel does not support it"));
+  EXPECT_TRUE(daemon.agent_pids("req").empty());
+}
+
+TEST_F(WithoutLandlock, BestEffortRunsTheAgentsAndSaysSoOnce) {
+  RunResult up = daemon.ctl({"up", dir.write("be.toml", R"(name = "be"
+[[agents]]
+role = "echo"
+command = ["smol-echo-agent"]
+count = 3
+[sandbox]
+landlock = "best-effort"
+)")});
+  ASSERT_EQ(up.status, 0) << up.err;
+  std::ifstream log(daemon.stderr_path());
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  size_t first = text.find("run without Landlock");
+  ASSERT_NE(first, std::string::npos) << text;
+  EXPECT_EQ(text.find("run without Landlock", first + 1), std::string::npos) << "said once";
 }
 
 }  // namespace
