@@ -111,11 +111,16 @@ std::optional<SwarmRecord> SwarmTable::get(std::string_view name) const {
   return decode(db_, name, *value);
 }
 
-std::vector<SwarmRecord> SwarmTable::list() const {
+std::vector<SwarmRecord> SwarmTable::list(std::vector<LmdbError>* unreadable) const {
   std::vector<SwarmRecord> out;
   Txn txn = env_.begin_read();
   txn.for_each(db_, [&](std::string_view key, std::string_view value) {
-    out.push_back(decode(db_, key, value));
+    try {
+      out.push_back(decode(db_, key, value));
+    } catch (const LmdbError& e) {
+      if (!e.is_corrupt()) throw;
+      if (unreadable != nullptr) unreadable->push_back(e);
+    }
   });
   return out;
 }
@@ -133,8 +138,12 @@ size_t SwarmTable::mark_active_as_stopped(int64_t now_ms) {
     // reasoning about.
     std::vector<SwarmRecord> stale;
     txn.for_each(db_, [&](std::string_view key, std::string_view value) {
-      SwarmRecord r = decode(db_, key, value);
-      if (r.status == SwarmStatus::active) stale.push_back(std::move(r));
+      try {
+        SwarmRecord r = decode(db_, key, value);
+        if (r.status == SwarmStatus::active) stale.push_back(std::move(r));
+      } catch (const LmdbError& e) {
+        if (!e.is_corrupt()) throw;
+      }
     });
     for (SwarmRecord& r : stale) {
       r.status = SwarmStatus::stopped;

@@ -8,9 +8,12 @@
 // Threads: like LmdbEnv, loop thread only. Lifetime: the LmdbEnv passed in
 // must outlive the table.
 //
-// Errors: LMDB failures throw LmdbError. A value that cannot be decoded throws
+// Errors: LMDB failures throw LmdbError. A value that cannot be decoded is an
 // LmdbError with is_corrupt() and the key in its text, e.g.
-// "decode(swarms/alpha): corrupt record: Message ends prematurely ...".
+// "decode(swarms/alpha): corrupt record: Message ends prematurely ...":
+// get() throws it; list() and mark_active_as_stopped() go past such a record
+// (one bad record must not hide the others or stop the daemon from starting)
+// and leave it in place for the operator.
 #pragma once
 
 #include <cstddef>
@@ -43,15 +46,16 @@ class SwarmTable {
 
   std::optional<SwarmRecord> get(std::string_view name) const;
 
-  // Every record, sorted by name (bytewise).
-  std::vector<SwarmRecord> list() const;
+  // Every readable record, sorted by name (bytewise). A record that cannot
+  // be decoded is left out and, if `unreadable` is given, described there.
+  std::vector<SwarmRecord> list(std::vector<LmdbError>* unreadable = nullptr) const;
 
   // Returns false when there was no such swarm.
   bool remove(std::string_view name);
 
   // At daemon start: every record still `active` belongs to a daemon that
   // died; its agents died with it (PDEATHSIG). Marks them stopped at now_ms in
-  // one transaction and returns how many.
+  // one transaction and returns how many. Unreadable records are left alone.
   size_t mark_active_as_stopped(int64_t now_ms);
 
  private:

@@ -44,8 +44,11 @@ class Agent::Host final : public rpc::AgentHost::Server {
       throw ipc::rpc_error("hello: agent " + agent_.id_ + " was started as role '" +
                            agent_.plan_.role + "' but says it is '" + std::string(role) + "'");
     }
-    if (agent_.state_ != AgentState::starting) {
+    if (agent_.said_hello_) {
       throw ipc::rpc_error("hello: agent " + agent_.id_ + " already said hello");
+    }
+    if (agent_.state_ != AgentState::starting) {
+      throw ipc::rpc_error("hello: agent " + agent_.id_ + " is being stopped");
     }
     agent_.said_hello(params.getAgent(), ctx.getResults().initIdentity());
     return kj::READY_NOW;

@@ -72,6 +72,11 @@ int run_daemon(const config::Config& config) {
       log::notice(std::to_string(n) + " swarm(s) were running when the previous swarmd ended; "
                   "they are listed as stopped");
     }
+    std::vector<storage::LmdbError> unreadable;
+    table.list(&unreadable);
+    for (const auto& e : unreadable) {
+      log::warning(std::string("a swarm record cannot be read and is ignored: ") + e.what());
+    }
 
     auto registry = std::make_shared<prometheus::Registry>();
     metrics::Metrics metrics(registry);

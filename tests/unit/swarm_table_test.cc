@@ -185,7 +185,14 @@ TEST_P(CorruptSwarmTableTest, CorruptValueIsAnErrorNamingTheKey) {
     EXPECT_EQ(std::string(e.what()).rfind("decode(swarms/broken): corrupt record: ", 0), 0u)
         << e.what();
   }
-  EXPECT_THROW(table.list(), LmdbError);
+  // The others stay readable, and the daemon can still start.
+  table.put(record("alive"));
+  std::vector<LmdbError> unreadable;
+  EXPECT_EQ(names(table.list(&unreadable)), std::vector<std::string>{"alive"});
+  ASSERT_EQ(unreadable.size(), 1u);
+  EXPECT_TRUE(unreadable[0].is_corrupt());
+  EXPECT_EQ(table.mark_active_as_stopped(1), 1u);
+  EXPECT_EQ(table.get("alive")->status, SwarmStatus::stopped);
   EXPECT_TRUE(table.remove("broken"));  // the way out for an operator
 }
 
