@@ -90,6 +90,10 @@ Confinement::Confinement(const ConfineSpec& spec, const std::string& program)
 }
 
 const char* Confinement::apply_until_seccomp(int landlock_fd) const noexcept {
+  // The daemon's umask (077 under its systemd unit) would make the mount
+  // points made below unreachable for the agent, and is not the agent's to
+  // inherit; 022 is what programs expect.
+  ::umask(022);
   if (const char* failed = set_hostname(hostname_.c_str(), hostname_.size())) return failed;
   if (const char* failed = bring_up_loopback()) return failed;
   if (const char* failed = mounts_.apply()) return failed;

@@ -9,6 +9,7 @@
 // clone, and the child applies it in this order (each step needs the
 // privileges the ones after it drop):
 //
+//   umask 022            not the daemon's (077 under systemd)
 //   hostname, loopback   in the fresh UTS and network namespaces
 //   mounts, pivot_root   the filesystem view (mount_plan.h)
 //   Landlock rules for the fresh /proc and /tmp

@@ -27,14 +27,21 @@ constexpr std::pair<const char*, const char*> kDevLinks[] = {
     {"/dev/shm", "/tmp"},
 };
 
+// Modes are set explicitly: swarmd may run under a umask of 077 (its
+// systemd unit's), and an agent must be able to walk through every
+// directory of its root.
 void make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return;
-  throw SysError(errno, "mkdir", path);
+  if (::mkdir(path.c_str(), 0755) == 0) {
+    check_sys(::chmod(path.c_str(), 0755), "chmod", path);
+    return;
+  }
+  if (errno != EEXIST) throw SysError(errno, "mkdir", path);
 }
 
 void make_file(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd) throw SysError(errno, "open(O_CREAT)", path);
+  check_sys(::fchmod(fd.get(), 0644), "fchmod", path);
 }
 
 void make_symlink(const std::string& target, const std::string& path) {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <iterator>
@@ -170,6 +171,30 @@ TEST_F(Sandbox, UnknownProfileIsRefusedListingTheProfiles) {
   RunResult r = daemon.ctl({"run", "--profile", "lax", "--", "true"});
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.err, HasSubstr("\"default\" and \"strict\""));
+}
+
+// swarmd's systemd unit runs it with UMask=0077; agents must still reach
+// their program and work directory through the directories swarmd made.
+class UnderUmask077 : public ::testing::Test {
+ protected:
+  static mode_t set_umask() { return ::umask(077); }
+
+  mode_t saved = set_umask();
+  TempDir dir;
+  Daemon daemon{dir};
+  ~UnderUmask077() override { ::umask(saved); }
+};
+
+TEST_F(UnderUmask077, AgentsStartAndTheirUmaskIsTheUsualOne) {
+  RunResult up = daemon.ctl({"up", dir.write("u.toml", R"(name = "u"
+[[agents]]
+role = "echo"
+command = ["smol-echo-agent"]
+count = 2
+)")});
+  EXPECT_EQ(up.status, 0) << up.err;
+  RunResult r = daemon.ctl({"run", "--", "sh", "-c", "umask; ls -d /home/agent"});
+  EXPECT_EQ(r.out, "0022\n/home/agent\n") << r.err;
 }
 
 // A kernel without Landlock, as the daemon sees it: its landlock_* calls fail
