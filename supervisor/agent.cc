@@ -174,11 +174,8 @@ void Agent::on_spawned(sandbox::Child child) {
     send_signal(SIGKILL);
     return;
   }
-  if (!plan_.needs_hello) {
-    said_hello_ = true;
-    set_state(AgentState::ready);
-    listener_.agent_ready(*this);
-  }
+  if (!plan_.needs_hello) said_hello_ = true;
+  if (said_hello_) become_ready();
 }
 
 void Agent::on_spawn_failed(std::string why) {
@@ -268,6 +265,13 @@ void Agent::said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity)
   identity.setRole(plan_.role);
   identity.setIndex(plan_.index);
   listener_.describe_peers(identity);
+  // The hello can overtake the spawn's own report (it comes back from the
+  // thread pool); the agent is ready once both are in, so that a ready
+  // agent always has its pid.
+  if (pidfd_) become_ready();
+}
+
+void Agent::become_ready() {
   set_state(AgentState::ready);
   listener_.agent_ready(*this);
 }

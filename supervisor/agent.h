@@ -129,6 +129,7 @@ class Agent {
   void on_spawn_failed(std::string why);
   void finish_exit(ExitInfo info);
   void said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity);
+  void become_ready();
   void watch_exit();
   void watch_log(UniqueFd read_end);
   void drain_log();
