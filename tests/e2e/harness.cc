@@ -256,6 +256,12 @@ bool Daemon::wait_notification(const std::string& text, std::chrono::millisecond
   }
 }
 
+void Daemon::drain_notifications() {
+  char buf[4096];
+  while (::recv(notify_.get(), buf, sizeof buf, MSG_DONTWAIT) >= 0) {
+  }
+}
+
 Daemon::~Daemon() {
   if (!running()) return;
   std::vector<pid_t> kids = children();

@@ -108,6 +108,11 @@ class Daemon {
 
   // Waits for an sd_notify message containing `text` from the daemon.
   bool wait_notification(const std::string& text, std::chrono::milliseconds timeout);
+  // Reads and drops every sd_notify message the daemon has sent so far.
+  // The notify socket queues only net.unix.max_dgram_qlen (10) messages and
+  // swarmd blocks in sd_notify when it is full (systemd always reads): a test
+  // that changes many swarms without waiting for notifications drains it.
+  void drain_notifications();
 
   // Sends sig and waits for the daemon to exit; returns its exit status.
   int stop(int sig = SIGTERM);

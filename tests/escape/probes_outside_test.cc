@@ -15,22 +15,16 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -47,11 +41,9 @@
 
 #include "base/unique_fd.h"
 #include "tests/escape/probe_table.h"
+#include "tests/escape/targets.h"
 
 namespace smol::escape {
-
-// How gtest (and so ctest's test list) shows a row: its name.
-void PrintTo(const ProbeRow& row, std::ostream* os) { *os << row.name; }
 
 namespace {
 
@@ -63,17 +55,6 @@ const char kPeerSecret[] = "smol-peer-secret";
 constexpr uid_t kNobody = 65534;
 constexpr int kLeakedFd = 7;  // what inherited-fds must find
 constexpr int kProbeTimeoutMs = 10000;
-
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error(what + ": " + strerror(errno));
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // ---- What the kernel and our credentials offer (the `requires` column) ----
 
@@ -142,34 +123,6 @@ Expectation outside_expectation(const ProbeRow& row) {
 
 // ---- The targets, each owned by a small RAII type ----
 
-// A directory tree removed on destruction. Something a probe mounted on it
-// (mount-tmpfs unmounts itself; this is for a probe that died between) is
-// detached first, so the removal cannot reach into a mount.
-class TempTree {
- public:
-  explicit TempTree(const std::string& parent) {
-    std::string tmpl = parent + "/smol-escape.XXXXXX";
-    if (!mkdtemp(tmpl.data())) fail("mkdtemp in " + parent);
-    path_ = tmpl;
-  }
-  ~TempTree() {
-    umount2((path_ + "/work").c_str(), MNT_DETACH);
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempTree(const TempTree&) = delete;
-  TempTree& operator=(const TempTree&) = delete;
-  const std::string& path() const { return path_; }
-  std::string mkdir(const std::string& name, mode_t mode = 0700) const {
-    std::string p = path_ + "/" + name;
-    if (::mkdir(p.c_str(), mode) != 0 || chmod(p.c_str(), mode) != 0) fail("mkdir " + p);
-    return p;
-  }
-
- private:
-  std::string path_;
-};
-
 // A child process we forked, killed (by the pid recorded here) and reaped
 // on destruction.
 class Child {
@@ -225,51 +178,12 @@ Peer start_peer() {
   return peer;
 }
 
-UniqueFd listen_unix(const std::string& name, bool abstract) {
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  size_t offset = abstract ? 1 : 0;
-  name.copy(addr.sun_path + offset, sizeof addr.sun_path - 1 - offset);
-  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset + name.size());
-  if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      listen(fd.get(), 4) != 0) {
-    fail("listen on unix socket " + name);
-  }
-  return fd;
-}
-
-UniqueFd listen_tcp_loopback(int* port) {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      listen(fd.get(), 4) != 0 ||
-      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    fail("listen on 127.0.0.1");
-  }
-  *port = ntohs(addr.sin_port);
-  return fd;
-}
-
 // A cgroup made for write-cgroup to move itself into; removed (empty by
 // then: the probe has exited) on destruction. In the cgroup2 hierarchy if
 // the host has one, else in the first v1 hierarchy.
 class TempCgroup {
  public:
-  TempCgroup() {
-    std::ifstream mounts("/proc/self/mounts");
-    std::string v1;
-    for (std::string dev, dir, type, rest;
-         mounts >> dev >> dir >> type && std::getline(mounts, rest);) {
-      if (type == "cgroup2") path_ = dir;
-      if (type == "cgroup" && v1.empty()) v1 = dir;
-    }
-    if (path_.empty()) path_ = v1;
-    if (path_.empty()) throw std::runtime_error("no cgroup hierarchy mounted");
-    path_ += "/smol-escape-" + std::to_string(getpid());
+  TempCgroup() : path_(cgroup_hierarchy() + "/smol-escape-" + std::to_string(getpid())) {
     if (::mkdir(path_.c_str(), 0755) != 0) fail("mkdir " + path_);
   }
   ~TempCgroup() { rmdir(path_.c_str()); }
@@ -280,26 +194,6 @@ class TempCgroup {
  private:
   std::string path_;
 };
-
-// A dir that honours setuid bits: /tmp unless mounted nosuid, else the
-// build dir.
-std::string suid_capable_parent() {
-  for (const char* dir : {"/tmp", SMOL_SCRATCH_DIR}) {
-    struct statvfs sv {};
-    if (statvfs(dir, &sv) == 0 && !(sv.f_flag & ST_NOSUID)) return dir;
-  }
-  throw std::runtime_error("neither /tmp nor " SMOL_SCRATCH_DIR " allows setuid binaries");
-}
-
-// The copy of probe-setuid-root, root-owned and mode 4755, in a dir that
-// nobody (the user it runs as) can reach.
-std::string make_setuid_copy(const TempTree& tree) {
-  std::string dir = tree.mkdir("suid", 0755);
-  std::string copy = dir + "/probe-setuid-root";
-  fs::copy_file(std::string(SMOL_PROBE_DIR) + "/probe-setuid-root", copy);
-  if (chown(copy.c_str(), 0, 0) != 0 || chmod(copy.c_str(), 04755) != 0) fail("chmod 4755 " + copy);
-  return copy;
-}
 
 struct Targets {
   std::unique_ptr<TempTree> tree;       // 0700: the work dirs, state, sockets
@@ -336,7 +230,7 @@ struct Targets {
     values["daemon_pid"] = std::to_string(getpid());
     cgroup = std::make_unique<TempCgroup>();
     values["cgroup_file"] = cgroup->procs();
-    values["setuid_copy"] = make_setuid_copy(*suid_tree);
+    values["setuid_copy"] = make_setuid_copy(suid_tree->mkdir("suid", 0755));
     hostname = read_file("/proc/sys/kernel/hostname");
   }
 };
@@ -399,14 +293,6 @@ ProbeRun run_probe(const std::vector<std::string>& argv, const std::string& cwd,
   return run;
 }
 
-std::vector<ProbeRow> table_or_empty() {
-  try {
-    return load_probe_table(SMOL_PROBES_TSV);
-  } catch (const std::exception&) {
-    return {};  // ProbeTable.Loads reports why
-  }
-}
-
 class ProbeOutside : public ::testing::TestWithParam<ProbeRow> {
  protected:
   void SetUp() override {
@@ -457,10 +343,7 @@ class ProbeOutside : public ::testing::TestWithParam<ProbeRow> {
 TEST_P(ProbeOutside, DoesWhatItClaims) {
   const ProbeRow& row = GetParam();
   Targets& t = *targets_;
-  std::vector<std::string> argv{row.program.starts_with("{")
-                                    ? substitute(row.program, t.values)
-                                    : std::string(SMOL_PROBE_DIR) + "/" + row.program};
-  for (const std::string& arg : row.args) argv.push_back(substitute(arg, t.values));
+  std::vector<std::string> argv = probe_argv(row, t.values);
 
   Launch launch;
   UniqueFd pty_master, pty_slave;
@@ -478,9 +361,7 @@ TEST_P(ProbeOutside, DoesWhatItClaims) {
   pid_t pid = 0;
   ProbeRun run = run_probe(argv, t.values.at("work_dir"), launch, &pid);
   // write-usr and write-etc remove their file; if one died first, do it for it.
-  for (const char* dir : {"/usr", "/etc"}) {
-    unlink((std::string(dir) + "/.smol-escape-probe-" + std::to_string(pid)).c_str());
-  }
+  for (const char* dir : {"/usr", "/etc"}) remove_probe_leftover(dir, pid);
 
   Expectation expected = outside_expectation(row);
   Outcome observed = observed_outcome(run);
@@ -493,9 +374,7 @@ TEST_P(ProbeOutside, DoesWhatItClaims) {
 
 INSTANTIATE_TEST_SUITE_P(Probes, ProbeOutside, ::testing::ValuesIn(table_or_empty()),
                          [](const ::testing::TestParamInfo<ProbeRow>& info) {
-                           std::string name = info.param.name;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
+                           return gtest_name(info.param.name);
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ProbeOutside);
 
