@@ -80,6 +80,29 @@ std::string last_exit(rpc::ExitInfo::Reader e) {
   return str(e.getDetail());
 }
 
+std::string memory(rpc::AgentInfo::Reader a) {
+  std::string m = format_size(a.getMemoryBytes());
+  if (a.getMemoryLimit() > 0) m += "/" + format_size(a.getMemoryLimit());
+  return m;
+}
+
+Table agent_table(capnp::List<rpc::AgentInfo>::Reader list) {
+  Table table({"ID", "ROLE", "PID", "STATE", "MEM", "CPU%", "PIDS", "UPTIME", "RESTARTS",
+               "LAST-EXIT"});
+  for (auto a : list) {
+    bool running = a.getState() != rpc::AgentState::EXITED;
+    bool usage = running && a.getHasUsage();
+    char cpu[16];
+    std::snprintf(cpu, sizeof cpu, "%.1f", a.getCpuPercent());
+    table.add({str(a.getId()), str(a.getRole()), a.getPid() > 0 ? std::to_string(a.getPid()) : "-",
+               enum_name(a.getState()), usage ? memory(a) : "-", usage ? cpu : "-",
+               usage ? std::to_string(a.getPids()) : "-",
+               running ? format_age(a.getStartedUnixMillis()) : "-",
+               std::to_string(a.getRestarts()), last_exit(a.getLastExit())});
+  }
+  return table;
+}
+
 }  // namespace
 
 void up(const GlobalOptions& g, const std::string& file) {
@@ -115,14 +138,48 @@ void ps(const GlobalOptions& g, const std::string& swarm) {
   req.setSwarm(swarm);
   auto res = conn.wait(req.send());
   if (g.json) return print_json(to_json(res));
-  Table table({"ID", "ROLE", "PID", "STATE", "UPTIME", "RESTARTS", "LAST-EXIT"});
-  for (auto a : res.getAgents()) {
-    bool running = a.getState() != rpc::AgentState::EXITED;
-    table.add({str(a.getId()), str(a.getRole()), a.getPid() > 0 ? std::to_string(a.getPid()) : "-",
-               enum_name(a.getState()), running ? format_age(a.getStartedUnixMillis()) : "-",
-               std::to_string(a.getRestarts()), last_exit(a.getLastExit())});
+  agent_table(res.getAgents()).print();
+}
+
+void top(const GlobalOptions& g, const std::string& swarm, milliseconds interval,
+         uint32_t iterations) {
+  Connection conn = open_connection(g);
+  const bool redraw = !g.json && ::isatty(STDOUT_FILENO) == 1;
+  for (uint32_t i = 0; iterations == 0 || i < iterations; ++i) {
+    if (i > 0 && !conn.pause_for(interval)) return;
+    auto req = conn.control().listAgentsRequest();
+    req.setSwarm(swarm);
+    auto res = conn.wait(req.send());
+    if (g.json) {
+      print_json(to_json(res));
+      continue;
+    }
+    std::string heading = "swarm " + swarm + ", every " + format_elapsed(
+                              static_cast<double>(interval.count())) + " (Ctrl-C to quit)\n";
+    // Home and clear-to-end: the new table overwrites the old one in place.
+    print((redraw ? "\x1b[H\x1b[J" : (i > 0 ? "\n" : "")) + heading);
+    agent_table(res.getAgents()).print();
   }
-  table.print();
+}
+
+void pause(const GlobalOptions& g, const std::string& target, bool paused) {
+  AgentRef ref;
+  if (target.find('/') == std::string::npos) {
+    ref.swarm = target;
+  } else {
+    ref = parse_agent_ref(target);
+  }
+  Connection conn = open_connection(g);
+  auto req = conn.control().pauseAgentsRequest();
+  req.setSwarm(ref.swarm);
+  req.setAgent(ref.agent);
+  req.setPaused(paused);
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  uint32_t n = 0;
+  for (auto a : res.getAgents()) n += a.getState() == rpc::AgentState::PAUSED ? 1 : 0;
+  print(std::string(paused ? "paused " : "resumed ") + target + " (" + std::to_string(n) + " of " +
+        agents(res.getAgents().size()) + " paused)\n");
 }
 
 void logs(const GlobalOptions& g, const std::string& target, bool follow, uint32_t tail_bytes) {
@@ -214,6 +271,7 @@ void status(const GlobalOptions& g) {
   table.add({"swarms", std::to_string(s.getSwarmsTotal()) + " (" +
                            std::to_string(s.getSwarmsRunning()) + " running)"});
   table.add({"agents running", std::to_string(s.getAgentsRunning())});
+  table.add({"cgroups", str(s.getCgroups())});
   table.print();
 }
 

@@ -30,8 +30,20 @@ void up(const GlobalOptions& g, const std::string& file);
 // Lists swarms: NAME STATE READY AGE SOURCE.
 void ls(const GlobalOptions& g);
 
-// Lists a swarm's agents: ID ROLE PID STATE UPTIME RESTARTS LAST-EXIT.
+// Lists a swarm's agents: ID ROLE PID STATE MEM CPU% PIDS UPTIME RESTARTS
+// LAST-EXIT; MEM, CPU% and PIDS are what the agent's cgroup uses now ("-"
+// without one), MEM against its own limit where it has one.
 void ps(const GlobalOptions& g, const std::string& swarm);
+
+// ps, refreshed every `interval` until Ctrl-C, or `iterations` times if
+// that is above 0. On a terminal the screen is redrawn; otherwise (and with
+// --json) each refresh is printed after the previous one.
+void top(const GlobalOptions& g, const std::string& swarm, std::chrono::milliseconds interval,
+         uint32_t iterations);
+
+// Freezes (pause) or thaws (resume) a running agent, or every running agent
+// of a swarm: `target` is SWARM or SWARM/AGENT.
+void pause(const GlobalOptions& g, const std::string& target, bool paused);
 
 // Prints an agent's captured stdout/stderr; `target` is SWARM/AGENT.
 // tail_bytes 0 means all that swarmd keeps. With follow, keeps printing new

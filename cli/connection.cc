@@ -88,6 +88,12 @@ Connection::Connection(const std::string& socket_path, std::chrono::milliseconds
       client_(*stream_),
       control_(client_.bootstrap().castAs<rpc::Control>()) {}
 
+bool Connection::pause_for(std::chrono::milliseconds d) {
+  auto elapsed =
+      io_.provider->getTimer().afterDelay(d.count() * kj::MILLISECONDS).then([] { return true; });
+  return first_of(kj::mv(elapsed), interrupted()) != nullptr;
+}
+
 kj::Promise<void> Connection::interrupted() {
   // Blocks SIGINT for the thread and has KJ deliver it as an event, so
   // Ctrl-C ends the wait here and the connection is closed in an orderly way.

@@ -43,6 +43,10 @@ class Connection {
   template <typename T>
   kj::Maybe<T> wait_interruptible(kj::Promise<T> stream);
 
+  // Lets `d` pass with the loop running; false if the user pressed Ctrl-C
+  // first. Throws Failure like wait() when swarmd hangs up meanwhile.
+  bool pause_for(std::chrono::milliseconds d);
+
  private:
   // Runs the loop until `p` settles (returns its result) or `other` resolves
   // first (returns null); any exception becomes a Failure.

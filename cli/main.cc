@@ -75,7 +75,28 @@ int run(int argc, char** argv) {
   ps->add_option("SWARM", swarm, "Swarm name")->required();
   ps->callback([&] { command = [&] { smol::cli::ps(g, swarm); }; });
 
+  auto interval = std::chrono::milliseconds(2000);
+  uint32_t iterations = 0;
+  auto* top = app.add_subcommand("top", "Show a swarm's agents and their resource use, refreshed");
+  top->add_option("SWARM", swarm, "Swarm name")->required();
+  top->add_option_function<std::string>(
+         "-d,--interval", [&](const std::string& s) { interval = duration_arg("--interval", s); },
+         "Time between refreshes (default: 2s)")
+      ->type_name("DURATION");
+  top->add_option("-n,--iterations", iterations, "Refresh this many times, then exit (default: "
+                                                 "until Ctrl-C)")
+      ->type_name("N");
+  top->callback([&] { command = [&] { smol::cli::top(g, swarm, interval, iterations); }; });
+
   std::string target;
+  for (bool paused : {true, false}) {
+    auto* sub = app.add_subcommand(paused ? "pause" : "resume",
+                                   paused ? "Freeze a swarm's running agents, or one agent"
+                                          : "Thaw a swarm's paused agents, or one agent");
+    sub->add_option("SWARM[/AGENT]", target, "Swarm name, or swarm name/agent id")->required();
+    sub->callback([&, paused] { command = [&, paused] { smol::cli::pause(g, target, paused); }; });
+  }
+
   bool follow = false;
   uint32_t tail = 0;
   auto* logs = app.add_subcommand("logs", "Print an agent's captured stdout and stderr");

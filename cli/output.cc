@@ -139,6 +139,19 @@ std::string format_age(int64_t unix_millis) {
   return format_rough(now - std::chrono::milliseconds(unix_millis));
 }
 
+std::string format_size(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit > 0 && v < 10 ? "%.1f%s" : "%.0f%s", v, kUnits[unit]);
+  return buf;
+}
+
 std::string format_elapsed(double millis) {
   char buf[32];
   if (millis < 100) {

@@ -62,6 +62,11 @@ std::string format_rough(std::chrono::milliseconds d);
 // How long ago `unix_millis` was, as format_rough() does it; "-" for 0.
 std::string format_age(int64_t unix_millis);
 
+// A byte count in the largest binary unit, to one decimal below 10 of it:
+// "512B", "3.4KiB", "64MiB", "1.5GiB". (format_bytes in base/units.h is
+// exact, so that it reads back; a table column wants it short.)
+std::string format_size(uint64_t bytes);
+
 // A measured duration with a precision fit for it: "9.8 ms", "120 ms", "2.4 s".
 std::string format_elapsed(double millis);
 

@@ -40,6 +40,11 @@ interface Control {
   # kills the command.
   runCommand @6 (argv :List(Text), profile :Text, workdir :Text, baseDir :Text,
                  sink :LogSink) -> (exit :ExitInfo);
+
+  # Freezes (paused = true) or thaws every process of one running agent, or
+  # of every running agent of the swarm when agent is "". Returns the
+  # swarm's agents as listAgents does.
+  pauseAgents @7 (swarm :Text, agent :Text, paused :Bool) -> (agents :List(AgentInfo));
 }
 
 interface LogSink {
@@ -71,6 +76,7 @@ enum AgentState {
   ready @1;
   stopping @2;
   exited @3;
+  paused @4;        # running, frozen by pauseAgents
 }
 
 enum ExitReason {
@@ -82,6 +88,7 @@ enum ExitReason {
   spawnFailed @5;   # could not be started at all; see detail
   seccomp @6;       # killed for a forbidden system call; see syscall
   timeout @7;       # killed for running longer than its max_runtime
+  oom @8;           # killed by the OOM killer at a memory limit; see detail
 }
 
 struct ExitInfo {
@@ -101,6 +108,14 @@ struct AgentInfo {
   startedUnixMillis @4 :Int64;
   restarts @5 :UInt32;
   lastExit @6 :ExitInfo;
+  # What its cgroup uses now; hasUsage is false when it runs without one
+  # (or is not running).
+  hasUsage @7 :Bool;
+  memoryBytes @8 :UInt64;
+  cpuPercent @9 :Float64;   # of one core, over the last few seconds
+  cpuSeconds @10 :Float64;  # since this run started
+  pids @11 :UInt64;
+  memoryLimit @12 :UInt64;  # its own memory limit in bytes; 0: none
 }
 
 struct DaemonStatus {
@@ -113,4 +128,5 @@ struct DaemonStatus {
   swarmsTotal @6 :UInt32;
   swarmsRunning @7 :UInt32;
   agentsRunning @8 :UInt32;
+  cgroups @9 :Text;          # the backend in use, or why there is none
 }

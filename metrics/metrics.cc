@@ -30,6 +30,16 @@ T& swarm_series(std::map<std::string, T*, std::less<>>& cache, prometheus::Famil
   return *it->second;
 }
 
+prometheus::Family<prometheus::Gauge>& gauge_family(prometheus::Registry& r, const char* name,
+                                                   const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+}
+
+prometheus::Family<prometheus::Counter>& counter_family(prometheus::Registry& r, const char* name,
+                                                       const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+}
+
 }  // namespace
 
 Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
@@ -68,7 +78,31 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                  .Help("Time to prepare, clone and confine one agent, up to "
                                        "its exec, in seconds.")
                                  .Register(*registry_)
-                                 .Add({}, kSetupBuckets)) {
+                                 .Add({}, kSetupBuckets)),
+      agent_memory_(gauge_family(*registry_, "smolswarms_agent_memory_bytes",
+                                 "Memory used by a running agent's processes (its cgroup), in "
+                                 "bytes.")),
+      agent_pids_(gauge_family(*registry_, "smolswarms_agent_pids",
+                               "Processes and threads in a running agent's cgroup.")),
+      agent_cpu_(counter_family(*registry_, "smolswarms_agent_cpu_seconds_total",
+                                "CPU time used by an agent's processes, in seconds.")),
+      oom_kills_(counter_family(*registry_, "smolswarms_oom_kills_total",
+                                "Processes the OOM killer killed in a swarm's agents.")),
+      pids_limit_hits_(counter_family(*registry_, "smolswarms_pids_limit_hits_total",
+                                      "Forks refused by a pids limit in a swarm.")),
+      throttled_(counter_family(*registry_, "smolswarms_cpu_throttled_seconds_total",
+                                "Time a swarm's agents were held back by CPU quotas, in "
+                                "seconds.")),
+      pool_memory_(gauge_family(*registry_, "smolswarms_pool_memory_bytes",
+                                "Memory used by all of a swarm's agents, in bytes.")),
+      pool_memory_limit_(gauge_family(*registry_, "smolswarms_pool_memory_limit_bytes",
+                                      "A swarm's memory limit ([limits] memory), in bytes.")),
+      pool_pids_(gauge_family(*registry_, "smolswarms_pool_pids",
+                              "Processes and threads of all of a swarm's agents.")),
+      pool_pids_limit_(gauge_family(*registry_, "smolswarms_pool_pids_limit",
+                                    "A swarm's pids limit ([limits] pids).")),
+      pool_cpu_limit_(gauge_family(*registry_, "smolswarms_pool_cpu_limit_cores",
+                                   "A swarm's CPU limit ([limits] cpu), in cores.")) {
   prometheus::BuildGauge()
       .Name("smolswarms_build_info")
       .Help("Always 1; the version label says which swarmd is running.")
@@ -103,6 +137,18 @@ void Metrics::forget_swarm(std::string_view swarm) {
   for (auto& [state, gauge] : it->second.agents) agents_.Remove(gauge);
   for (auto& [reason, counter] : it->second.exits) agent_exits_.Remove(counter);
   for (auto& [key, counter] : it->second.violations) violations_.Remove(counter);
+  for (auto& [agent, u] : it->second.usage) {
+    if (u.memory) agent_memory_.Remove(u.memory);
+    if (u.pids) agent_pids_.Remove(u.pids);
+    if (u.cpu) agent_cpu_.Remove(u.cpu);
+  }
+  if (it->second.oom_kills) oom_kills_.Remove(it->second.oom_kills);
+  if (it->second.pids_limit_hits) pids_limit_hits_.Remove(it->second.pids_limit_hits);
+  if (it->second.throttled) throttled_.Remove(it->second.throttled);
+  for (auto* f : {&pool_memory_, &pool_memory_limit_, &pool_pids_, &pool_pids_limit_,
+                  &pool_cpu_limit_}) {
+    drop_pool_gauge(swarm, *f);
+  }
   by_swarm_.erase(it);
 }
 
@@ -131,6 +177,89 @@ void Metrics::observe_sandbox_setup(double seconds) { sandbox_setup_seconds_.Obs
 void Metrics::control_request(std::string_view method, std::string_view result) {
   control_requests_.Add({{"method", std::string(method)}, {"result", std::string(result)}})
       .Increment();
+}
+
+void Metrics::agent_usage(std::string_view swarm, std::string_view agent, uint64_t memory_bytes,
+                          uint64_t pids, double cpu_seconds) {
+  auto& u = series_of(swarm).usage[std::string(agent)];
+  const std::map<std::string, std::string> labels = {{"swarm", std::string(swarm)},
+                                                     {"agent", std::string(agent)}};
+  if (!u.memory) u.memory = &agent_memory_.Add(labels);
+  if (!u.pids) u.pids = &agent_pids_.Add(labels);
+  if (!u.cpu) u.cpu = &agent_cpu_.Add(labels);
+  u.memory->Set(static_cast<double>(memory_bytes));
+  u.pids->Set(static_cast<double>(pids));
+  u.cpu->Increment(cpu_seconds);
+}
+
+void Metrics::agent_usage_gone(std::string_view swarm, std::string_view agent) {
+  auto s = by_swarm_.find(swarm);
+  if (s == by_swarm_.end()) return;
+  auto it = s->second.usage.find(agent);
+  if (it == s->second.usage.end()) return;
+  if (it->second.memory) agent_memory_.Remove(std::exchange(it->second.memory, nullptr));
+  if (it->second.pids) agent_pids_.Remove(std::exchange(it->second.pids, nullptr));
+}
+
+prometheus::Counter& Metrics::swarm_counter(prometheus::Counter*& slot,
+                                            prometheus::Family<prometheus::Counter>& family,
+                                            std::string_view swarm) {
+  if (!slot) slot = &family.Add({{"swarm", std::string(swarm)}});
+  return *slot;
+}
+
+void Metrics::oom_kills(std::string_view swarm, uint64_t kills) {
+  SwarmSeries& s = series_of(swarm);
+  swarm_counter(s.oom_kills, oom_kills_, swarm).Increment(static_cast<double>(kills));
+}
+
+void Metrics::limit_events(std::string_view swarm, uint64_t pids_limit_hits,
+                           double throttled_seconds) {
+  SwarmSeries& s = series_of(swarm);
+  // Both appear at 0 with the swarm's first sample, so "none yet" is a 0.
+  swarm_counter(s.pids_limit_hits, pids_limit_hits_, swarm)
+      .Increment(static_cast<double>(pids_limit_hits));
+  swarm_counter(s.throttled, throttled_, swarm).Increment(throttled_seconds);
+  swarm_counter(s.oom_kills, oom_kills_, swarm);
+}
+
+prometheus::Gauge& Metrics::pool_gauge(std::string_view swarm,
+                                       prometheus::Family<prometheus::Gauge>& f) {
+  auto& pool = series_of(swarm).pool;
+  const std::string& key = f.GetName();
+  auto it = pool.find(key);
+  if (it == pool.end()) it = pool.emplace(key, &f.Add({{"swarm", std::string(swarm)}})).first;
+  return *it->second;
+}
+
+void Metrics::drop_pool_gauge(std::string_view swarm, prometheus::Family<prometheus::Gauge>& f) {
+  auto s = by_swarm_.find(swarm);
+  if (s == by_swarm_.end()) return;
+  auto it = s->second.pool.find(f.GetName());
+  if (it == s->second.pool.end()) return;
+  f.Remove(it->second);
+  s->second.pool.erase(it);
+}
+
+void Metrics::pool_limits(std::string_view swarm, std::optional<uint64_t> memory_bytes,
+                          std::optional<uint64_t> pids, std::optional<double> cpu_cores) {
+  auto set_or_drop = [&](prometheus::Family<prometheus::Gauge>& f, std::optional<double> v) {
+    if (v) {
+      pool_gauge(swarm, f).Set(*v);
+    } else {
+      drop_pool_gauge(swarm, f);
+    }
+  };
+  set_or_drop(pool_memory_limit_,
+              memory_bytes ? std::optional<double>(static_cast<double>(*memory_bytes)) : std::nullopt);
+  set_or_drop(pool_pids_limit_,
+              pids ? std::optional<double>(static_cast<double>(*pids)) : std::nullopt);
+  set_or_drop(pool_cpu_limit_, cpu_cores);
+}
+
+void Metrics::pool_usage(std::string_view swarm, uint64_t memory_bytes, uint64_t pids) {
+  pool_gauge(swarm, pool_memory_).Set(static_cast<double>(memory_bytes));
+  pool_gauge(swarm, pool_pids_).Set(static_cast<double>(pids));
 }
 
 }  // namespace smol::metrics

@@ -25,6 +25,22 @@
 //                                   kill or errno.
 //   sandbox_setup_seconds           histogram: preparing, cloning and
 //                                   confining one agent, up to its exec.
+//   agent_memory_bytes{swarm,agent}, agent_pids{swarm,agent}
+//                                   gauges: a running agent's cgroup (all its
+//                                   processes), as last sampled; gone while
+//                                   it is not running.
+//   agent_cpu_seconds_total{swarm,agent}
+//                                   counter: CPU time of the agent's
+//                                   processes, across its restarts.
+//   oom_kills_total{swarm}          counter: processes the OOM killer killed
+//                                   in the swarm's agents' cgroups.
+//   pids_limit_hits_total{swarm}    counter: forks a pids limit refused.
+//   cpu_throttled_seconds_total{swarm}
+//                                   counter: time CPU quotas held agents back.
+//   pool_memory_bytes{swarm}, pool_pids{swarm}
+//                                   gauges: the whole swarm's use, against
+//   pool_memory_limit_bytes{swarm}, pool_pids_limit{swarm},
+//   pool_cpu_limit_cores{swarm}     its [limits] (absent when unlimited).
 //   control_requests_total{method,result}
 //                                   counter: control socket requests by method
 //                                   and result, ok|error|denied.
@@ -84,6 +100,20 @@ class Metrics {
   // result is ok, error or denied.
   void control_request(std::string_view method, std::string_view result);
 
+  // A sample of one running agent's cgroup; cpu_seconds is the CPU time
+  // used since the previous sample.
+  void agent_usage(std::string_view swarm, std::string_view agent, uint64_t memory_bytes,
+                   uint64_t pids, double cpu_seconds);
+  // The agent's run ended: its memory and pids series go.
+  void agent_usage_gone(std::string_view swarm, std::string_view agent);
+  void oom_kills(std::string_view swarm, uint64_t kills);
+  // Events since the previous call for the same cgroup.
+  void limit_events(std::string_view swarm, uint64_t pids_limit_hits, double throttled_seconds);
+  // The pool's limits (nullopt: none of that kind) and its use.
+  void pool_limits(std::string_view swarm, std::optional<uint64_t> memory_bytes,
+                   std::optional<uint64_t> pids, std::optional<double> cpu_cores);
+  void pool_usage(std::string_view swarm, uint64_t memory_bytes, uint64_t pids);
+
  private:
   // The series of one swarm, by state and by exit reason, kept so that
   // forget_swarm() can remove them (a Family cannot be listed).
@@ -91,7 +121,23 @@ class Metrics {
     std::map<std::string, prometheus::Gauge*, std::less<>> agents;
     std::map<std::string, prometheus::Counter*, std::less<>> exits;
     std::map<std::string, prometheus::Counter*, std::less<>> violations;  // "syscall/action"
+    struct Usage {
+      prometheus::Gauge* memory = nullptr;  // null while the agent is not running
+      prometheus::Gauge* pids = nullptr;
+      prometheus::Counter* cpu = nullptr;
+    };
+    std::map<std::string, Usage, std::less<>> usage;  // by agent id
+    prometheus::Counter* oom_kills = nullptr;
+    prometheus::Counter* pids_limit_hits = nullptr;
+    prometheus::Counter* throttled = nullptr;
+    std::map<std::string, prometheus::Gauge*, std::less<>> pool;  // by family name
   };
+  // The swarm's series in a per-swarm family; made on first use.
+  prometheus::Counter& swarm_counter(prometheus::Counter*& slot,
+                                     prometheus::Family<prometheus::Counter>& family,
+                                     std::string_view swarm);
+  prometheus::Gauge& pool_gauge(std::string_view swarm, prometheus::Family<prometheus::Gauge>& f);
+  void drop_pool_gauge(std::string_view swarm, prometheus::Family<prometheus::Gauge>& f);
 
   // The swarm's series, created (with its four agent states at 0) if new.
   SwarmSeries& series_of(std::string_view swarm);
@@ -104,6 +150,17 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& control_requests_;
   prometheus::Family<prometheus::Counter>& violations_;
   prometheus::Histogram& sandbox_setup_seconds_;
+  prometheus::Family<prometheus::Gauge>& agent_memory_;
+  prometheus::Family<prometheus::Gauge>& agent_pids_;
+  prometheus::Family<prometheus::Counter>& agent_cpu_;
+  prometheus::Family<prometheus::Counter>& oom_kills_;
+  prometheus::Family<prometheus::Counter>& pids_limit_hits_;
+  prometheus::Family<prometheus::Counter>& throttled_;
+  prometheus::Family<prometheus::Gauge>& pool_memory_;
+  prometheus::Family<prometheus::Gauge>& pool_memory_limit_;
+  prometheus::Family<prometheus::Gauge>& pool_pids_;
+  prometheus::Family<prometheus::Gauge>& pool_pids_limit_;
+  prometheus::Family<prometheus::Gauge>& pool_cpu_limit_;
   std::map<std::string, SwarmSeries, std::less<>> by_swarm_;
 };
 

@@ -8,7 +8,9 @@
 //           host's loopback services are out of reach.
 //   IPC     SysV IPC and POSIX message queues of its own.
 //   UTS     a hostname of its own.
-//   cgroup  its cgroup appears as the root of the hierarchy.
+//   cgroup  its cgroup appears as the root of the hierarchy. Entered with
+//           unshare() by the child once it has joined its cgroup, not at
+//           clone (the namespace is rooted where its creator is).
 //
 // A consequence of PID 1: the kernel delivers a signal to it from outside
 // only if it has a handler for that signal (SIGKILL excepted), so a plain
@@ -22,8 +24,9 @@
 
 namespace smol::sandbox {
 
-inline constexpr int kAgentNamespaces =
-    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+// The namespaces the agent is cloned into; the cgroup one comes later.
+inline constexpr int kCloneNamespaces =
+    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
 
 // Brings "lo" up in the child's new network namespace (it starts down).
 // nullptr or the failing step's name with errno set. Async-signal-safe.

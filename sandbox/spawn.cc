@@ -38,6 +38,7 @@ struct ChildPlan {
   int log_fd;
   int daemon_pidfd;  // readable once the daemon has died
   const Confinement* confinement;  // null: unconfined
+  const CgroupPlacement* cgroup;   // null: stays in the daemon's cgroup
   ChildFailure* failure;
 };
 
@@ -67,6 +68,18 @@ void child_detach(const ChildPlan& p) {
   if (poll(&daemon, 1, 0) != 0) {
     errno = ESRCH;
     child_fail(p, "poll(daemon pidfd)");
+  }
+}
+
+// Step 1b: into the agent's cgroup before anything else, so its limits
+// hold from here on; then, for an agent, a cgroup namespace rooted there,
+// which it could not have had at clone time (it was still in the daemon's).
+// The placement's fds may have any number, 0..3 included: this runs before
+// step 2 moves anything there.
+void child_join_cgroup(const ChildPlan& p) {
+  if (p.cgroup != nullptr && p.cgroup->join_self() != 0) child_fail(p, "write(cgroup.procs)");
+  if (p.confinement != nullptr && unshare(CLONE_NEWCGROUP) != 0) {
+    child_fail(p, "unshare(CLONE_NEWCGROUP)");
   }
 }
 
@@ -148,6 +161,7 @@ int child_main(void* arg) {
   const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
   child_reset_signals(p);
   child_detach(p);
+  child_join_cgroup(p);
   const ConfinementFds lifted = child_lift_confinement_fds(p);
   child_place_fds(p);
   if (p.confinement == nullptr) {
@@ -228,10 +242,10 @@ Child spawn(const SpawnRequest& req) {
                  envp.data(),        null_fd.get(),
                  req.rpc_fd,         req.log_fd,
                  daemon_pidfd.get(), confinement ? &*confinement : nullptr,
-                 &failure};
+                 req.cgroup ? &*req.cgroup : nullptr, &failure};
 
   int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
-  if (confinement) flags |= kAgentNamespaces;
+  if (confinement) flags |= kCloneNamespaces;
   int pidfd = -1;
   pid_t pid;
   {

@@ -14,10 +14,14 @@
 // Everything the child touches is prepared by the parent beforehand: the
 // child never allocates.
 //
-// With a ConfineSpec the child is an agent in its sandbox (confinement.h):
-// cloned into fresh namespaces (namespaces.h), and confined step by step
-// between placing its fds and exec. Without one it is a plain child, which
-// is what benchmarks measure the sandbox against.
+// With a CgroupPlacement the child's first step is to join that cgroup
+// (cgroup.h), so everything it does from then on, including the rest of its
+// setup, is counted and limited there. With a ConfineSpec the child is an
+// agent in its sandbox (confinement.h): cloned into fresh namespaces
+// (namespaces.h), given a cgroup namespace rooted at the cgroup it just
+// joined, and confined step by step between placing its fds and exec.
+// Without one it is a plain child, which is what benchmarks measure the
+// sandbox against.
 //
 // Thread: any thread, several at once. The calling thread is suspended until
 // the child has exec'd, which is why the daemon calls this from worker
@@ -34,6 +38,7 @@
 
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/confinement.h"
 
 namespace smol::sandbox {
@@ -45,6 +50,7 @@ struct SpawnRequest {
   int rpc_fd = -1;                // becomes fd 3 in the child
   int log_fd = -1;                // becomes fds 1 and 2 in the child
   std::optional<ConfineSpec> confine;  // nullopt: an unconfined child
+  std::optional<CgroupPlacement> cgroup;  // nullopt: stays in the caller's cgroup
 };
 
 struct Child {

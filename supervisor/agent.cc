@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "base/units.h"
 #include "base/sys_error.h"
 #include "ipc/rpc_error.h"
 #include "sandbox/spawn.h"
@@ -75,10 +76,11 @@ Agent::~Agent() {
   if (pidfd_) {
     // The process must not outlive its record: kill and reap it now. SIGKILL
     // cannot be caught, so this wait is short.
-    send_signal(SIGKILL);
+    kill_all();
     siginfo_t info;
     retry_eintr([&] { return waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
   }
+  release_cgroup();
   if (counted_) rt_.metrics.agent_state_changed(plan_.swarm, state_name(state_), std::nullopt);
   // Followers hold the log; tell them nothing more will come.
   if (!log_->ended()) log_->end("agent removed");
@@ -121,9 +123,16 @@ void Agent::start() {
   set_state(AgentState::starting);
 
   KJ_REQUIRE(plan_.sandbox != nullptr, "agent without a sandbox policy", id_);
+  try {
+    make_cgroup();
+  } catch (const std::exception& e) {
+    on_spawn_failed(e.what());
+    return;
+  }
   sandbox::SpawnRequest req{plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get(),
                             rt_.sandboxes.confine(*plan_.sandbox, uid_.uid(), plan_.swarm, id_,
                                                   plan_.own_work_dir)};
+  if (cgroup_) req.cgroup = cgroup_->placement();
   std::vector<UniqueFd> keep_open;
   keep_open.push_back(std::move(agent_end));
   keep_open.push_back(std::move(log_write));
@@ -157,7 +166,7 @@ void Agent::on_spawned(sandbox::Child child) {
                          .afterDelay(plan_.sandbox->max_runtime.count() * kj::MILLISECONDS)
                          .then([this] {
                            intent_ = Intent::runtime_exceeded;
-                           send_signal(SIGKILL);
+                           kill_all();
                          })
                          .eagerlyEvaluate(nullptr);
   }
@@ -171,7 +180,7 @@ void Agent::on_spawned(sandbox::Child child) {
   }
   // Stopped or timed out while it was being spawned: it never gets to run.
   if (intent_ != Intent::none) {
-    send_signal(SIGKILL);
+    kill_all();
     return;
   }
   if (!plan_.needs_hello) said_hello_ = true;
@@ -181,6 +190,7 @@ void Agent::on_spawned(sandbox::Child child) {
 void Agent::on_spawn_failed(std::string why) {
   rpc_ = nullptr;
   pending_log_read_.reset();
+  release_cgroup();
   finish_exit({ExitReason::spawn_failed, 0, 0, "cannot start " + plan_.exe + ": " + why,
                unix_now_ms(), {}});
 }
@@ -294,7 +304,136 @@ void Agent::on_exit() {
   client_ = nullptr;
   pidfd_.reset();
   pid_ = -1;
-  finish_exit(classify_exit(ws, intent_, unix_now_ms(), killed_for_));
+  on_oom();  // the kill may be counted before its notification came in
+  std::string limit = oom_kills_ > 0 ? oom_limit() : std::string();
+  release_cgroup();
+  finish_exit(classify_exit(ws, intent_, unix_now_ms(), killed_for_, limit));
+}
+
+void Agent::make_cgroup() {
+  oom_kills_ = 0;
+  reported_ = {};
+  paused_ = false;
+  usage_.reset();
+  sampled_cpu_usec_ = 0;
+  if (plan_.cgroup_pool == nullptr) return;
+  cgroup_ = rt_.cgroups.make_agent(*plan_.cgroup_pool, id_, plan_.limits);
+  sampled_at_ = std::chrono::steady_clock::now();
+  watch_oom();
+}
+
+void Agent::watch_oom() {
+  oom_.emplace(cgroup_->oom_watch());
+  oom_watch_ = ipc::UvHandle<uv_poll_t>(rt_.loop);
+  oom_watch_->data = this;
+  if (int rc = uv_poll_init(rt_.loop.uv(), oom_watch_.get(), oom_->fd()); rc != 0) {
+    throw SysError(-rc, "uv_poll_init", "OOM watch of " + id_);
+  }
+  oom_watch_.mark_initialized();
+  uv_poll_start(oom_watch_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+    auto* self = static_cast<Agent*>(h->data);
+    try {
+      self->on_oom();
+    } catch (const std::exception& e) {
+      log::error("agent " + self->id_ + ": reading its OOM events failed: " + e.what());
+      self->oom_watch_.reset();
+    }
+  });
+  rt_.loop.wake();
+}
+
+void Agent::on_oom() {
+  if (!oom_) return;
+  uint64_t kills = oom_->drain();
+  if (kills == 0) return;
+  oom_kills_ += kills;
+  rt_.metrics.oom_kills(plan_.swarm, kills);
+  log::warning("agent " + id_ + " of swarm " + plan_.swarm + ": the OOM killer killed " +
+               std::to_string(kills) + " process(es) at " + oom_limit());
+}
+
+std::string Agent::oom_limit() const {
+  if (plan_.limits.memory && (!plan_.pool_memory || *plan_.limits.memory <= *plan_.pool_memory)) {
+    return "its memory limit of " + format_bytes(*plan_.limits.memory);
+  }
+  if (plan_.pool_memory) return "its swarm's memory limit of " + format_bytes(*plan_.pool_memory);
+  return "the machine's memory limit";
+}
+
+// The run's last counters go to the metrics before its cgroup (which holds
+// them) is removed.
+void Agent::release_cgroup() {
+  oom_watch_.reset();
+  oom_.reset();
+  if (!cgroup_) return;
+  try {
+    report_counters();
+  } catch (const std::exception& e) {
+    log::warning("agent " + id_ + ": cannot read its cgroup's counters: " + e.what());
+  }
+  usage_.reset();
+  paused_ = false;
+  rt_.metrics.agent_usage_gone(plan_.swarm, id_);
+  rt_.cgroups.retire(std::move(cgroup_));
+}
+
+void Agent::report_counters() {
+  sandbox::CgroupCounters now = cgroup_->counters();
+  // OOM kills are reported from the watch as they happen.
+  rt_.metrics.limit_events(plan_.swarm, now.pids_limit_hits - reported_.pids_limit_hits,
+                           static_cast<double>(now.throttled_usec - reported_.throttled_usec) / 1e6);
+  reported_ = now;
+}
+
+std::optional<AgentUsage> Agent::sample() {
+  if (!cgroup_) return std::nullopt;
+  sandbox::CgroupUsage u = cgroup_->usage();
+  report_counters();
+  auto now = std::chrono::steady_clock::now();
+  double wall = std::chrono::duration<double>(now - sampled_at_).count();
+  AgentUsage a;
+  a.memory_bytes = u.memory_bytes;
+  a.pids = u.pids;
+  a.cpu_seconds = static_cast<double>(u.cpu_usec) / 1e6;
+  uint64_t cpu_delta = u.cpu_usec >= sampled_cpu_usec_ ? u.cpu_usec - sampled_cpu_usec_ : 0;
+  a.cpu_percent = wall > 0 ? 100.0 * (static_cast<double>(cpu_delta) / 1e6) / wall : 0;
+  rt_.metrics.agent_usage(plan_.swarm, id_, a.memory_bytes, a.pids,
+                          static_cast<double>(cpu_delta) / 1e6);
+  sampled_cpu_usec_ = u.cpu_usec;
+  sampled_at_ = now;
+  usage_ = a;
+  return usage_;
+}
+
+void Agent::pause(bool paused) {
+  if (state_ == AgentState::exited || !pidfd_) {
+    throw std::runtime_error("agent " + id_ + " is not running");
+  }
+  if (!cgroup_) {
+    throw std::runtime_error("agent " + id_ + " has no cgroup to freeze (" +
+                             rt_.cgroups.unavailable_reason() + ")");
+  }
+  cgroup_->freeze(paused);
+  if (paused_ != paused) {
+    log::info("agent " + id_ + " of swarm " + plan_.swarm + (paused ? ": paused" : ": resumed"));
+  }
+  paused_ = paused;
+}
+
+// Every process of the agent, not only the one the daemon started: with a
+// cgroup, nothing it forked, daemonised or not, can outlive it.
+void Agent::kill_all() {
+  if (!pidfd_) return;
+  if (!cgroup_) {
+    send_signal(SIGKILL);
+    return;
+  }
+  try {
+    cgroup_->kill_all();
+  } catch (const std::exception& e) {
+    log::error("agent " + id_ + ": killing its cgroup failed: " + e.what());
+    send_signal(SIGKILL);
+  }
 }
 
 void Agent::finish_exit(ExitInfo info) {
@@ -310,7 +449,7 @@ void Agent::finish_exit(ExitInfo info) {
 
 void Agent::on_start_timeout() {
   intent_ = Intent::start_timed_out;
-  send_signal(SIGKILL);
+  kill_all();
 }
 
 void Agent::send_signal(int sig) {
@@ -347,7 +486,7 @@ void Agent::watch_violations(UniqueFd listener) {
       log::error("agent " + self->id_ + ": reading its seccomp listener failed: " + e.what() +
                  "; killing it");
       self->stop_watching_violations();
-      self->send_signal(SIGKILL);
+      self->kill_all();
     }
   });
   rt_.loop.wake();
@@ -370,7 +509,7 @@ void Agent::on_violations() {
                  v->syscall + "; killing it");
     if (killed_for_.empty()) killed_for_ = v->syscall;
     intent_ = Intent::seccomp_killed;
-    send_signal(SIGKILL);
+    kill_all();
   }
   // Nobody is left using the filter: stop watching, or the loop spins on
   // POLLHUP.
@@ -385,6 +524,14 @@ void Agent::stop_watching_violations() {
 kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
   if (state_ == AgentState::exited) return kj::READY_NOW;
   intent_ = Intent::stop_requested;
+  if (paused_) {
+    // A frozen agent could neither answer shutdown nor handle SIGTERM.
+    try {
+      pause(false);
+    } catch (const std::exception& e) {
+      log::warning("agent " + id_ + ": cannot resume it to stop it: " + e.what());
+    }
+  }
   if (state_ != AgentState::stopping) set_state(AgentState::stopping);
   auto after_grace = [this, grace] {
     return rt_.loop.timer().afterDelay(grace.count() * kj::MILLISECONDS);
@@ -405,7 +552,7 @@ kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
   // kj::cp: then() keeps a reference to an lvalue callback, and after_grace
   // dies with this frame.
   timer_ = escalate.then(kj::cp(after_grace))
-               .then([this] { send_signal(SIGKILL); })
+               .then([this] { kill_all(); })
                .eagerlyEvaluate(nullptr);
   // Done means done: whoever stopped the agent can read its whole log file.
   return when_exited().then([this]() -> kj::Promise<void> {
@@ -416,7 +563,7 @@ kj::Promise<void> Agent::stop(std::chrono::milliseconds grace) {
 void Agent::kill() {
   if (state_ == AgentState::exited) return;
   intent_ = Intent::stop_requested;
-  send_signal(SIGKILL);
+  kill_all();
 }
 
 kj::Promise<void> Agent::when_exited() {

@@ -15,8 +15,16 @@
 // agent (exit reason seccomp) or fails with EPERM, as the policy says. An
 // agent that outlives its max_runtime is killed (exit reason timeout).
 //
-// Owns: the pidfd and its libuv watcher, the seccomp listener and its
-// watcher, the log pipe, the RPC connection, the log, its uid, and every
+// Resources: each run of the process gets a cgroup of its own below its
+// swarm's pool, with the group's limits (supervisor/cgroups.h), joined by
+// the child before anything else. The OOM killer striking there is seen at
+// once (a SIGKILL it caused ends as exit reason oom, naming the limit);
+// every SIGKILL the daemon sends goes to the whole cgroup, so nothing the
+// agent started survives it; pause() freezes the cgroup; usage is sampled
+// into metrics and `swarmctl ps`. The cgroup is removed once the run ends.
+//
+// Owns: the pidfd and its libuv watcher, the cgroup and its OOM watcher,
+// the seccomp listener and its watcher, the log pipe, the RPC connection, the log, its uid, and every
 // timer it set. Destroying a running Agent kills it with SIGKILL (the
 // process can never outlive its record in the daemon).
 //
@@ -36,6 +44,7 @@
 #include "ipc/agent.capnp.h"
 #include "ipc/event_loop.h"
 #include "ipc/rpc_connection.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/sandbox_policy.h"
 #include "sandbox/seccomp_notify.h"
 #include "sandbox/spawn.h"
@@ -67,6 +76,19 @@ struct AgentPlan {
   // A host directory of the caller's to work in, used as it is (neither
   // created nor chowned); empty: the agent's own under the state dir.
   std::string own_work_dir;
+  // Each run's cgroup is made below this pool, which outlives the Agent;
+  // null: runs get no cgroup (the host has none usable).
+  sandbox::CgroupNode* cgroup_pool = nullptr;
+  sandbox::CgroupLimits limits;             // each run's own
+  std::optional<uint64_t> pool_memory;      // the pool's memory limit, to name it
+};
+
+// The resources an agent's current run uses, as last sampled.
+struct AgentUsage {
+  uint64_t memory_bytes = 0;
+  uint64_t pids = 0;
+  double cpu_seconds = 0;  // since the run started
+  double cpu_percent = 0;  // of one core, between the last two samples
 };
 
 class Agent {
@@ -98,8 +120,20 @@ class Agent {
   // is in the log file (at once if it had already exited).
   kj::Promise<void> stop(std::chrono::milliseconds grace);
 
-  // SIGKILL now; the exit counts as stopped on request.
+  // SIGKILL now, to every process of the agent; the exit counts as stopped
+  // on request.
   void kill();
+
+  // Freezes (true) or thaws (false) every process of the running agent.
+  // Throws std::runtime_error if it is not running or has no cgroup.
+  void pause(bool paused);
+  bool paused() const noexcept { return paused_; }
+
+  // Reads the cgroup's usage and event counters and updates the metrics;
+  // returns the sample (nullopt without a running cgroup). Cheap: a few
+  // small cgroupfs reads.
+  std::optional<AgentUsage> sample();
+  const std::optional<AgentUsage>& last_usage() const noexcept { return usage_; }
 
   // The log's end (for `logs -f` followers) is the owner's call: only it
   // knows whether a restart follows. ~Agent ends it if nobody did.
@@ -141,6 +175,13 @@ class Agent {
   void watch_violations(UniqueFd listener);
   void on_violations();
   void stop_watching_violations();
+  void make_cgroup();
+  void watch_oom();
+  void on_oom();
+  void release_cgroup();
+  void report_counters();
+  std::string oom_limit() const;
+  void kill_all();
 
   Runtime& rt_;
   Listener& listener_;
@@ -166,6 +207,15 @@ class Agent {
   ipc::UvHandle<uv_poll_t> violation_watch_;
   std::string killed_for_;  // the syscall a violation killed it for
   kj::Promise<void> runtime_limit_{nullptr};
+  std::unique_ptr<sandbox::CgroupNode> cgroup_;  // the current run's
+  std::optional<sandbox::OomWatch> oom_;
+  ipc::UvHandle<uv_poll_t> oom_watch_;
+  uint64_t oom_kills_ = 0;                // in the current run
+  sandbox::CgroupCounters reported_;      // the run's counters already in metrics
+  bool paused_ = false;
+  std::optional<AgentUsage> usage_;
+  uint64_t sampled_cpu_usec_ = 0;
+  std::chrono::steady_clock::time_point sampled_at_;
   ipc::UvHandle<uv_pipe_t> log_pipe_;
   kj::Own<ipc::RpcConnection> rpc_;
   UniqueFd pending_log_read_;      // the log pipe, until the spawn completes

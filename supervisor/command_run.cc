@@ -63,6 +63,7 @@ AgentPlan run_plan(Runtime& rt, RunRequest& req) {
       spec::builtin_profile(req.profile.empty() ? spec::kDefaultProfile : req.profile));
   plan.needs_hello = false;
   plan.own_work_dir = std::move(req.workdir);
+  plan.cgroup_pool = rt.cgroups.run_pool();
   rt.sandboxes.program(plan.sandbox->seccomp);
   return plan;
 }

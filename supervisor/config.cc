@@ -186,13 +186,31 @@ void read_sandbox(const TableReader& sandbox, Config& c) {
   if (count) c.agent_uid_count = static_cast<uint32_t>(*count);
 }
 
+void read_cgroups(const TableReader& cgroups, Config& c) {
+  if (const std::string* base = cgroups.string("base")) {
+    // Letters, digits, '-', '_' and '.': a directory name in every cgroup
+    // hierarchy, that no cgroup interface file can be mistaken for.
+    bool ok = !base->empty() && base->size() <= 64 && base->front() != '.' &&
+              std::all_of(base->begin(), base->end(), [](char ch) {
+                return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || is_digit(ch) ||
+                       ch == '-' || ch == '_' || ch == '.';
+              });
+    if (ok) {
+      c.cgroup_base = *base;
+    } else {
+      cgroups.bad("base", "must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'");
+    }
+  }
+}
+
 }  // namespace
 
 Config parse_config(std::string_view toml_text, std::string_view source_name, Config base) {
   Problems problems(source_name);
   if (std::optional<toml::table> doc =
           toml_check::parse_document(toml_text, source_name, problems)) {
-    TableReader top(*doc, "", {"state_dir", "log_level", "control", "metrics", "agents", "sandbox"},
+    TableReader top(*doc, "", {"state_dir", "log_level", "control", "metrics", "agents", "sandbox",
+                                  "cgroups"},
                     problems);
     read_top(top, base);
     if (const toml::table* t = top.table("control")) {
@@ -209,6 +227,9 @@ Config parse_config(std::string_view toml_text, std::string_view source_name, Co
     }
     if (const toml::table* t = top.table("sandbox")) {
       read_sandbox(TableReader(*t, "sandbox", {"uid_base", "uid_count"}, problems), base);
+    }
+    if (const toml::table* t = top.table("cgroups")) {
+      read_cgroups(TableReader(*t, "cgroups", {"base"}, problems), base);
     }
   }
   if (!problems.empty()) throw ConfigError(toml_check::join_lines(problems.lines()));
@@ -256,6 +277,9 @@ std::string to_toml(const Config& c) {
            "uid_base", std::to_string(c.agent_uid_base));
   put_toml("sandbox", "How many such uids: the most agents that can run at once.", "uid_count",
            std::to_string(c.agent_uid_count));
+  put("cgroups",
+      "The cgroup, below swarmd's own, that holds every swarm's pool; one name per daemon.",
+      "base", c.cgroup_base);
   return out;
 }
 

@@ -20,6 +20,8 @@
 //   [sandbox]
 //   uid_base = 1879048192               # agents run as uids and gids
 //   uid_count = 65536                   # uid_base .. uid_base + uid_count - 1
+//   [cgroups]
+//   base = "smolswarms"                 # the cgroup swarms' pools go in
 //
 // main() builds the Config once and passes it down; nothing here is global.
 #pragma once
@@ -50,6 +52,11 @@ struct Config {
   // accounts), never past 4294967293.
   uint32_t agent_uid_base = 1879048192;
   uint32_t agent_uid_count = 65536;
+  // The cgroup (one path component) swarmd makes its swarms' pools in, below
+  // its own cgroup (sandbox/cgroup.h). Whatever is in it when swarmd starts
+  // is a crashed predecessor's, and is killed and removed: two daemons on
+  // one machine need two names.
+  std::string cgroup_base = "smolswarms";
 
   friend bool operator==(const Config&, const Config&) = default;
 };

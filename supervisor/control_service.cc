@@ -44,6 +44,7 @@ rpc::ExitReason to_rpc(ExitReason r) {
     case ExitReason::spawn_failed: return rpc::ExitReason::SPAWN_FAILED;
     case ExitReason::seccomp: return rpc::ExitReason::SECCOMP;
     case ExitReason::timeout: return rpc::ExitReason::TIMEOUT;
+    case ExitReason::oom: return rpc::ExitReason::OOM;
   }
   return rpc::ExitReason::NONE;
 }
@@ -71,11 +72,29 @@ void fill(rpc::AgentInfo::Builder b, const Agent& a) {
   b.setId(a.id());
   b.setRole(a.plan().role);
   b.setPid(a.pid() > 0 ? a.pid() : 0);
-  b.setState(to_rpc(a.state()));
+  b.setState(a.paused() ? rpc::AgentState::PAUSED : to_rpc(a.state()));
   b.setStartedUnixMillis(a.started_unix_ms());
   b.setRestarts(a.restarts());
   fill(b.initLastExit(), a.last_exit());
+  if (const auto& u = a.last_usage()) {
+    b.setHasUsage(true);
+    b.setMemoryBytes(u->memory_bytes);
+    b.setCpuPercent(u->cpu_percent);
+    b.setCpuSeconds(u->cpu_seconds);
+    b.setPids(u->pids);
+  }
+  b.setMemoryLimit(a.plan().limits.memory.value_or(0));
 }
+
+// Every agent of the swarm in spec order, with usage sampled just now.
+void fill_agents(capnp::List<rpc::AgentInfo>::Builder out, Swarm* s) {
+  if (s == nullptr) return;
+  s->sample();
+  std::vector<const Agent*> agents = s->agents();
+  for (size_t i = 0; i < agents.size(); ++i) fill(out[static_cast<unsigned>(i)], *agents[i]);
+}
+
+unsigned agent_count(Swarm* s) { return s ? s->size() : 0; }
 
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
@@ -166,9 +185,32 @@ kj::Promise<void> ControlService::listAgents(ListAgentsContext ctx) {
     std::string name = text(ctx.getParams().getSwarm());
     must_exist(factory_, name);
     Swarm* s = factory_.find(name);
-    std::vector<const Agent*> agents = s ? s->agents() : std::vector<const Agent*>{};
-    auto out = ctx.getResults().initAgents(static_cast<unsigned>(agents.size()));
-    for (size_t i = 0; i < agents.size(); ++i) fill(out[i], *agents[i]);
+    fill_agents(ctx.getResults().initAgents(agent_count(s)), s);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::pauseAgents(PauseAgentsContext ctx) {
+  return counted("pauseAgents", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    std::string name = text(p.getSwarm());
+    std::string agent_id = text(p.getAgent());
+    must_exist(factory_, name);
+    Swarm* s = factory_.find(name);
+    if (s == nullptr || !s->running()) {
+      throw ipc::rpc_error("swarm '" + name + "' is not running (see 'swarmctl ls')");
+    }
+    if (agent_id.empty()) {
+      s->pause(p.getPaused());
+    } else {
+      Agent* a = s->find(agent_id);
+      if (a == nullptr) {
+        throw ipc::rpc_error("swarm '" + name + "' has no agent '" + agent_id +
+                             "' (see 'swarmctl ps " + name + "')");
+      }
+      a->pause(p.getPaused());
+    }
+    fill_agents(ctx.getResults().initAgents(agent_count(s)), s);
     return kj::READY_NOW;
   });
 }
@@ -242,6 +284,7 @@ kj::Promise<void> ControlService::status(StatusContext ctx) {
     st.setSwarmsTotal(static_cast<uint32_t>(factory_.list().size()));
     st.setSwarmsRunning(static_cast<uint32_t>(factory_.swarms_running()));
     st.setAgentsRunning(static_cast<uint32_t>(factory_.agents_running()));
+    st.setCgroups(rt_.cgroups.describe());
     return kj::READY_NOW;
   });
 }

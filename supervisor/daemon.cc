@@ -84,12 +84,8 @@ int run_daemon(const config::Config& config) {
     if (config.metrics_listen != "off") exposer.emplace(config.metrics_listen, registry);
 
     ipc::EventLoop loop;
-    Sandboxes sandboxes(config);
-    Runtime rt{loop, metrics, config, sandboxes};
-    SwarmFactory factory(rt, table);
     DaemonInfo info{config.socket_path, config.state_dir, exposer ? exposer->address() : "off",
                     std::chrono::steady_clock::now()};
-
     std::optional<gid_t> admin_gid = lookup_group(config.admin_group);
     if (!admin_gid) {
       log::notice("group '" + config.admin_group +
@@ -101,6 +97,13 @@ int run_daemon(const config::Config& config) {
                                   : bind_control_socket(config.socket_path, config.socket_mode,
                                                         admin_gid);
     if (activated) info.socket_path = unix_socket_path(listener.get());
+
+    // Only now that the socket is ours: a daemon refused for a socket in
+    // use must not touch the cgroups of the one that holds it.
+    Sandboxes sandboxes(config);
+    Cgroups cgroups(loop, config);
+    Runtime rt{loop, metrics, config, sandboxes, cgroups};
+    SwarmFactory factory(rt, table);
     ControlServer server(
         loop, std::move(listener), admin_gid,
         [&](const PeerCred& peer, bool ok) -> capnp::Capability::Client {
@@ -126,6 +129,7 @@ int run_daemon(const config::Config& config) {
     notify("STOPPING=1\nSTATUS=stopping " + std::to_string(factory.swarms_running()) + " swarms");
     server.close();
     loop.run(factory.stop_all(config.stop_grace));
+    cgroups.remove_all();
     // A socket from systemd stays: systemd listens on it again for the next start.
     if (!activated) ::unlink(config.socket_path.c_str());
     log::notice("swarmd stopped");

@@ -15,6 +15,7 @@ std::string_view reason_name(ExitReason r) {
     case ExitReason::spawn_failed: return "spawn_failed";
     case ExitReason::seccomp: return "seccomp";
     case ExitReason::timeout: return "timeout";
+    case ExitReason::oom: return "oom";
   }
   return "none";
 }
@@ -25,7 +26,7 @@ std::string signal_name(int sig) {
 }
 
 ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_ms,
-                       std::string_view violation) {
+                       std::string_view violation, std::string_view oom_limit) {
   ExitInfo info;
   info.at_unix_ms = at_unix_ms;
   if (status.signaled) {
@@ -57,7 +58,10 @@ ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_
     case Intent::none:
       // The filter itself kills only for a foreign syscall ABI (x32, int
       // 0x80); every other violation goes through the daemon.
-      if (status.signaled && status.code == SIGSYS) {
+      if (status.signaled && status.code == SIGKILL && !oom_limit.empty()) {
+        info.reason = ExitReason::oom;
+        info.detail = "killed by the OOM killer at " + std::string(oom_limit);
+      } else if (status.signaled && status.code == SIGSYS) {
         info.reason = ExitReason::seccomp;
         info.detail = "killed: seccomp violation: a syscall of a foreign ABI (x32 or int 0x80)";
       } else {

@@ -21,6 +21,7 @@ enum class ExitReason {
   spawn_failed,   // never ran: a step of starting it failed
   seccomp,        // killed for a system call its policy forbids
   timeout,        // killed for running longer than its max_runtime
+  oom,            // killed by the OOM killer at a memory limit of its cgroup
 };
 
 // The metric label and JSON spelling: "exited", "crashed", "start_timeout"...
@@ -46,8 +47,11 @@ struct ExitInfo {
 };
 
 // `violation` names the system call behind Intent::seccomp_killed.
+// `oom_limit` is non-empty when the OOM killer killed in the agent's cgroup
+// during this run, and names the limit that bit ("its memory limit of
+// 64 MiB"): a SIGKILL nobody asked for is then an oom exit.
 ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_ms,
-                       std::string_view violation = {});
+                       std::string_view violation = {}, std::string_view oom_limit = {});
 
 // "SIGKILL" for 9; "signal 42" for signals without a name.
 std::string signal_name(int sig);

@@ -7,6 +7,7 @@
 
 #include "ipc/event_loop.h"
 #include "metrics/metrics.h"
+#include "supervisor/cgroups.h"
 #include "supervisor/config.h"
 #include "supervisor/sandboxes.h"
 
@@ -17,6 +18,7 @@ struct Runtime {
   metrics::Metrics& metrics;
   const config::Config& config;
   Sandboxes& sandboxes;
+  Cgroups& cgroups;
 };
 
 // Milliseconds since the Unix epoch, for timestamps shown to people.

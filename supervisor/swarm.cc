@@ -38,10 +38,12 @@ std::string_view state_name(SwarmState s) {
 }
 
 Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<AgentPlan> plans,
-             int64_t created_unix_ms, std::string source_name)
+             std::unique_ptr<sandbox::CgroupNode> pool, int64_t created_unix_ms,
+             std::string source_name)
     : rt_(rt),
       listener_(listener),
       spec_(std::move(spec)),
+      pool_(std::move(pool)),
       created_unix_ms_(created_unix_ms),
       source_name_(std::move(source_name)) {
   members_.reserve(plans.size());
@@ -53,13 +55,56 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
     KJ_REQUIRE(group != nullptr, "agent plan for a role the spec lacks", plan.role);
     members_.push_back({std::make_unique<Agent>(rt_, *this, std::move(plan)), group});
   }
+  if (pool_) {
+    rt_.metrics.pool_limits(spec_.name, spec_.limits.memory, spec_.limits.pids, spec_.limits.cpu);
+  }
 }
 
-Swarm::~Swarm() = default;
+Swarm::~Swarm() {
+  members_.clear();  // the agents first: their cgroups are in the pool
+  release_pool();
+}
+
+// Once nothing of the swarm runs any more; its agents never start again
+// (a stopped swarm is replaced, not restarted), so none will look for it.
+void Swarm::release_pool() { rt_.cgroups.retire(std::move(pool_)); }
+
+void Swarm::sample() {
+  for (auto& m : members_) {
+    try {
+      m.agent->sample();
+    } catch (const std::exception& e) {
+      log::debug("agent " + m.agent->id() + ": cannot sample its cgroup: " + e.what());
+    }
+  }
+  if (!pool_) return;
+  try {
+    sandbox::CgroupUsage u = pool_->usage();
+    rt_.metrics.pool_usage(spec_.name, u.memory_bytes, u.pids);
+  } catch (const std::exception& e) {
+    log::debug("swarm " + name() + ": cannot sample its cgroup: " + e.what());
+  }
+}
+
+void Swarm::pause(bool paused) {
+  size_t done = 0;
+  for (auto& m : members_) {
+    if (m.agent->state() == AgentState::exited) continue;
+    m.agent->pause(paused);
+    ++done;
+  }
+  if (done == 0) throw std::runtime_error("swarm " + name() + " has no running agent");
+}
 
 bool Swarm::running() const noexcept {
   return state_ == SwarmState::starting || state_ == SwarmState::ready ||
          state_ == SwarmState::stopping;
+}
+
+bool Swarm::settled() const noexcept {
+  return !running() && pool_ == nullptr &&
+         std::all_of(members_.begin(), members_.end(),
+                     [](const Member& m) { return m.agent->state() == AgentState::exited; });
 }
 
 void Swarm::set_state(SwarmState s) {
@@ -136,6 +181,7 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
         schedule_restart(m);
       } else if (running_agents() == 0) {
         last_error_ = "every agent has exited";
+        release_pool();
         set_state(SwarmState::stopped);
       }
       break;
@@ -161,7 +207,8 @@ void Swarm::fail_start(std::string message) {
   // Reject only once nothing is left running, so the caller's next look
   // (ps, or a retry of up) sees a clean slate.
   failing_ = kj::joinPromises(exits.releaseAsArray())
-                 .then([f = kj::mv(fulfiller), message]() mutable {
+                 .then([this, f = kj::mv(fulfiller), message]() mutable {
+                   release_pool();
                    f->reject(ipc::rpc_error(message));
                  })
                  .eagerlyEvaluate(nullptr);
@@ -221,6 +268,7 @@ kj::Promise<void> Swarm::stop(std::chrono::milliseconds grace) {
   }
   return kj::joinPromises(exits.releaseAsArray()).then([this] {
     last_error_.clear();
+    release_pool();
     set_state(SwarmState::stopped);
   });
 }

@@ -9,6 +9,10 @@
 // per its group's restart policy, with exponential backoff; stop() stops
 // them all in parallel under one grace period.
 //
+// The swarm's cgroup is its resource pool ([limits]): every agent's cgroup
+// is made below it, so the pool's limits hold for all of them together. It
+// is removed once the swarm has stopped or failed and its agents are gone.
+//
 // Thread: the loop thread.
 #pragma once
 
@@ -39,9 +43,11 @@ class Swarm final : public Agent::Listener {
     ~Listener() = default;
   };
 
-  // plans holds one entry per agent, in spec order.
+  // plans holds one entry per agent, in spec order; their cgroup_pool is
+  // pool (null: no cgroups), which the swarm owns from here on.
   Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<AgentPlan> plans,
-        int64_t created_unix_ms, std::string source_name);
+        std::unique_ptr<sandbox::CgroupNode> pool, int64_t created_unix_ms,
+        std::string source_name);
   ~Swarm();
   Swarm(const Swarm&) = delete;
   Swarm& operator=(const Swarm&) = delete;
@@ -57,11 +63,21 @@ class Swarm final : public Agent::Listener {
   const spec::SwarmSpec& spec() const noexcept { return spec_; }
   SwarmState state() const noexcept { return state_; }
   bool running() const noexcept;  // starting, ready or stopping
+  // Not running, every agent gone and the pool released: a new swarm may
+  // take the name (and the cgroup paths) now.
+  bool settled() const noexcept;
   uint32_t ready_count() const noexcept { return ready_; }
   uint32_t size() const noexcept { return static_cast<uint32_t>(members_.size()); }
   int64_t created_unix_ms() const noexcept { return created_unix_ms_; }
   const std::string& source_name() const noexcept { return source_name_; }
   const std::string& last_error() const noexcept { return last_error_; }
+
+  // Samples every running agent's and the pool's usage into the metrics.
+  void sample();
+
+  // Freezes (true) or thaws every running agent; throws
+  // std::runtime_error if none runs or cgroups are unavailable.
+  void pause(bool paused);
 
   // Agents in spec order; nullptr from find() if no agent has that id.
   std::vector<const Agent*> agents() const;
@@ -86,10 +102,12 @@ class Swarm final : public Agent::Listener {
   Member& member_of(const Agent& a);
   void set_state(SwarmState s);
   size_t running_agents() const;
+  void release_pool();
 
   Runtime& rt_;
   Listener& listener_;
   spec::SwarmSpec spec_;
+  std::unique_ptr<sandbox::CgroupNode> pool_;  // before members_: it outlives them
   std::vector<Member> members_;
   int64_t created_unix_ms_;
   std::string source_name_;

@@ -9,6 +9,10 @@
 namespace smol::supervisor {
 namespace {
 
+// How often agents' cgroups are read for the metrics: well below a typical
+// scrape interval, and `swarmctl top` refreshes at the same pace.
+constexpr auto kSampleInterval = std::chrono::seconds(2);
+
 storage::SwarmStatus persisted_status(SwarmState s) {
   switch (s) {
     case SwarmState::stopped: return storage::SwarmStatus::stopped;
@@ -82,6 +86,17 @@ SwarmSummary summarize(const Swarm& s) {
 SwarmFactory::SwarmFactory(Runtime& rt, storage::SwarmTable& table)
     : rt_(rt), table_(table), search_dirs_(default_search_dirs()) {
   rt_.metrics.set_swarms(0);
+  if (rt_.cgroups.available()) sampling_ = sample_later().eagerlyEvaluate(nullptr);
+}
+
+kj::Promise<void> SwarmFactory::sample_later() {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(kSampleInterval).count();
+  return rt_.loop.timer().afterDelay(ms * kj::MILLISECONDS).then([this] {
+    for (auto& [name, s] : swarms_) {
+      if (s->running()) s->sample();
+    }
+    return sample_later();
+  });
 }
 
 SwarmFactory::~SwarmFactory() = default;
@@ -124,6 +139,8 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
       std::string id = g.role + "-" + std::to_string(i);
       p.env = agent_env(g, spec.name, id);
       p.ready_timeout = g.ready_timeout.value_or(rt_.config.ready_timeout);
+      p.limits = g.limits;
+      p.pool_memory = spec.limits.memory;
       if (rt_.config.log_file_bytes > 0) p.log_path = log_dir + "/" + id + ".log";
       plans.push_back(std::move(p));
     }
@@ -140,7 +157,14 @@ SwarmFactory::Started SwarmFactory::spawn(std::string_view spec_toml,
                              std::string(state_name(old->state())) +
                              "); stop it first with 'swarmctl down " + spec.name + "'");
   }
+  if (Swarm* old = find(spec.name); old != nullptr && !old->settled()) {
+    throw std::runtime_error("swarm '" + spec.name +
+                             "' is still winding down (its agents are being killed); try again "
+                             "in a moment");
+  }
   std::vector<AgentPlan> plans = plan_agents(spec, std::string(base_dir));
+  std::unique_ptr<sandbox::CgroupNode> pool = rt_.cgroups.make_pool(spec.name, spec.limits);
+  for (auto& p : plans) p.cgroup_pool = pool.get();
 
   int64_t now = unix_now_ms();
   storage::SwarmRecord rec;
@@ -150,12 +174,17 @@ SwarmFactory::Started SwarmFactory::spawn(std::string_view spec_toml,
   rec.base_dir = std::string(base_dir);
   rec.status = storage::SwarmStatus::active;
   rec.created_unix_ms = now;
-  table_.put(rec);
+  try {
+    table_.put(rec);
+  } catch (...) {
+    rt_.cgroups.retire(std::move(pool));
+    throw;
+  }
   persisted_[spec.name] = rec.status;
 
   std::string name = spec.name;
-  auto swarm = std::make_unique<Swarm>(rt_, *this, std::move(spec), std::move(plans), now,
-                                       std::string(source_name));
+  auto swarm = std::make_unique<Swarm>(rt_, *this, std::move(spec), std::move(plans),
+                                       std::move(pool), now, std::string(source_name));
   Swarm& s = *swarm;
   if (auto it = swarms_.find(name); it != swarms_.end()) {
     rt_.metrics.forget_swarm(name);

@@ -8,6 +8,9 @@
 // stopped. The table is written only when a swarm's persisted status
 // changes, never per agent event, so a big swarm costs one fsync to start.
 //
+// Every running swarm's resource use is sampled into the metrics every
+// kSampleInterval (a few cgroupfs reads per agent).
+//
 // Thread: the loop thread.
 #pragma once
 
@@ -73,6 +76,7 @@ class SwarmFactory final : public Swarm::Listener {
 
  private:
   void swarm_changed(Swarm& s) override;
+  kj::Promise<void> sample_later();
   std::vector<AgentPlan> plan_agents(const spec::SwarmSpec& spec, const std::string& base_dir);
 
   Runtime& rt_;
@@ -81,6 +85,7 @@ class SwarmFactory final : public Swarm::Listener {
   std::map<std::string, std::unique_ptr<Swarm>, std::less<>> swarms_;
   std::map<std::string, storage::SwarmStatus, std::less<>> persisted_;
   std::function<void()> on_change_;
+  kj::Promise<void> sampling_{nullptr};
 };
 
 SwarmSummary summarize(const Swarm& s);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "supervisor/limits_spec.h"
 #include "supervisor/sandbox_profiles.h"
 #include "supervisor/toml_check.h"
 
@@ -108,11 +109,12 @@ void read_env(const TableReader& group, Problems& problems, AgentGroupSpec& g) {
 }
 
 AgentGroupSpec read_group(const toml::table& table, const std::string& path,
-                          const SandboxTable& swarm_sandbox, Problems& problems) {
-  TableReader group(
-      table, path,
-      {"role", "command", "count", "env", "restart", "max_restarts", "ready_timeout", "sandbox"},
-      problems);
+                          const SandboxTable& swarm_sandbox, const PoolLimits& pool,
+                          Problems& problems) {
+  TableReader group(table, path,
+                    {"role", "command", "count", "env", "restart", "max_restarts", "ready_timeout",
+                     "sandbox", "limits"},
+                    problems);
   AgentGroupSpec g;
   read_name(group, "role", g.role);
   read_command(group, problems, g);
@@ -127,6 +129,7 @@ AgentGroupSpec read_group(const toml::table& table, const std::string& path,
   g.ready_timeout = group.duration("ready_timeout", kMinReadyTimeout, kMaxReadyTimeout);
   g.sandbox =
       resolve_sandbox(swarm_sandbox, read_sandbox_table(group, builtin_profile_names(), problems));
+  g.limits = read_agent_limits(group, pool, problems);
   return g;
 }
 
@@ -143,8 +146,8 @@ void report_too_many_agents(const toml::table& table, const std::string& path, u
   }
 }
 
-void read_groups(const TableReader& swarm, const SandboxTable& swarm_sandbox, Problems& problems,
-                 SwarmSpec& spec) {
+void read_groups(const TableReader& swarm, const SandboxTable& swarm_sandbox,
+                 const PoolLimits& pool, Problems& problems, SwarmSpec& spec) {
   const toml::node* node = swarm.find("agents", Need::required);
   if (!node) return;
   const toml::array* groups = node->as_array();
@@ -166,7 +169,7 @@ void read_groups(const TableReader& swarm, const SandboxTable& swarm_sandbox, Pr
       problems.add(table->source(), path + ": a swarm has at most " + std::to_string(kMaxGroups) +
                                         " [[agents]] sections");
     }
-    AgentGroupSpec g = read_group(*table, path, swarm_sandbox, problems);
+    AgentGroupSpec g = read_group(*table, path, swarm_sandbox, pool, problems);
     if (!g.role.empty()) {
       auto [first, inserted] = group_of_role.emplace(g.role, i);
       if (!inserted) {
@@ -200,9 +203,11 @@ SwarmSpec parse_swarm_spec(std::string_view toml_text, std::string_view source_n
   SwarmSpec spec;
   if (std::optional<toml::table> doc =
           toml_check::parse_document(toml_text, source_name, problems)) {
-    TableReader swarm(*doc, "", {"name", "sandbox", "agents"}, problems);
+    TableReader swarm(*doc, "", {"name", "sandbox", "limits", "agents"}, problems);
     read_name(swarm, "name", spec.name);
-    read_groups(swarm, read_sandbox_table(swarm, builtin_profile_names(), problems), problems,
+    PoolLimits pool = read_pool_limits(swarm, problems);
+    spec.limits = pool.limits;
+    read_groups(swarm, read_sandbox_table(swarm, builtin_profile_names(), problems), pool, problems,
                 spec);
   }
   if (!problems.empty()) throw SpecError(problems.lines());

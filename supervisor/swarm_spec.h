@@ -12,6 +12,8 @@
 //   ready_timeout = "10s"         # 10ms..1h; default: the daemon's
 //   [agents.sandbox]              # this group's confinement (sandbox_spec.h),
 //   profile = "strict"            # over the swarm's [sandbox] table
+//   [agents.limits]               # each agent's cgroup limits (limits_spec.h),
+//   memory = "512MiB"             # within the swarm's [limits] pool
 //
 // parse_swarm_spec() is the only way in: it checks everything that can be
 // checked without touching the filesystem, so a SwarmSpec is always valid
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "sandbox/sandbox_policy.h"
+#include "supervisor/limits_spec.h"
 
 namespace smol::spec {
 
@@ -54,6 +57,8 @@ struct AgentGroupSpec {
   // Resolved from the profile and the swarm's and the group's [sandbox]
   // tables (sandbox_profiles.h resolve_sandbox()).
   sandbox::SandboxPolicy sandbox;
+  // Each agent's own cgroup limits, within the swarm's (limits_spec.h).
+  sandbox::CgroupLimits limits;
 
   friend bool operator==(const AgentGroupSpec&, const AgentGroupSpec&) = default;
 };
@@ -61,6 +66,8 @@ struct AgentGroupSpec {
 struct SwarmSpec {
   std::string name;  // [a-z0-9_-], a path component and a metric label
   std::vector<AgentGroupSpec> agents;
+  // The pool all its agents share, from its [limits] table (limits_spec.h).
+  sandbox::CgroupLimits limits;
 
   // The sum of every group's count; at most kMaxAgentsPerSwarm.
   uint32_t total_agents() const;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "base/sys_error.h"
+#include "sandbox/cgroup.h"
 
 namespace smol::test {
 namespace {
@@ -172,12 +174,55 @@ UniqueFd bound_unix_socket(int type, const std::string& path) {
   return fd;
 }
 
+std::string unique_cgroup_base() {
+  static int n = 0;
+  return "smolswarms-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
+
+// The daemon's arguments with a config that sets [cgroups] base: the test's
+// own --config with that table added, or a config of just that.
+void use_cgroup_base(const TempDir& dir, const std::string& base, std::vector<std::string>& args) {
+  std::string table = "\n[cgroups]\nbase = \"" + base + "\"\n";
+  auto given = std::find(args.begin(), args.end(), "--config");
+  if (given == args.end() || given + 1 == args.end()) {
+    args.push_back("--config");
+    args.push_back(dir.write("harness-swarmd.toml", table));
+    return;
+  }
+  std::ifstream in(given[1]);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("[cgroups]") != std::string::npos) return;  // the test chose
+  given[1] = dir.write("harness-swarmd.toml", text.str() + table);
+}
+
+// Kills and removes whatever a daemon left under its cgroup base (it was
+// killed, or failed to clean up).
+void remove_cgroup_base(const std::string& base) {
+  sandbox::CgroupHost host;
+  try {
+    host = sandbox::detect_cgroup_host();
+  } catch (const std::exception&) {
+    return;  // no cgroups: the daemon made none
+  }
+  const auto& h = host.hierarchies.front();
+  std::string parent = host.version == sandbox::CgroupVersion::v1 ? h.own
+                       : host.delegated.empty()                  ? h.mount_point
+                                                                 : host.delegated;
+  if (!std::filesystem::exists(parent + "/" + base)) return;
+  sandbox::CgroupTree tree(host, {base});
+  tree.remove_stale();
+  tree.base().remove();
+}
+
 }  // namespace
 
 Daemon::Daemon(const TempDir& dir, DaemonOptions options)
     : socket_(dir.path() + "/swarmd.sock"),
       state_dir_(options.state_dir.empty() ? dir.path() + "/state" : std::move(options.state_dir)),
+      cgroup_base_(options.cgroup_base.empty() ? unique_cgroup_base() : options.cgroup_base),
       stderr_path_(dir.path() + "/swarmd.stderr") {
+  use_cgroup_base(dir, cgroup_base_, options.extra_args);
   std::string notify_path = dir.path() + "/notify.sock";
   notify_ = bound_unix_socket(SOCK_DGRAM, notify_path);
   UniqueFd activation;
@@ -263,11 +308,18 @@ void Daemon::drain_notifications() {
 }
 
 Daemon::~Daemon() {
-  if (!running()) return;
-  std::vector<pid_t> kids = children();
-  stop(SIGKILL);
-  // Agents die with the daemon (PDEATHSIG); make sure of it.
-  for (pid_t k : kids) ::kill(k, SIGKILL);
+  if (running()) {
+    std::vector<pid_t> kids = children();
+    stop(SIGKILL);
+    // Agents die with the daemon (PDEATHSIG); make sure of it.
+    for (pid_t k : kids) ::kill(k, SIGKILL);
+  }
+  try {
+    remove_cgroup_base(cgroup_base_);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "harness: cannot remove cgroup base %s: %s\n", cgroup_base_.c_str(),
+                 e.what());
+  }
 }
 
 int Daemon::stop(int sig) {

@@ -5,8 +5,8 @@
 // metrics port, and is waited for the way systemd waits for it: through a
 // NOTIFY_SOCKET owned by the harness, until READY=1 (no sleeps). Everything
 // it starts is found by ids the harness recorded (the daemon's pid and its
-// children), and is killed and reaped, with the temp dir removed, when the
-// harness is destroyed.
+// children, its cgroup base), and is killed and reaped, with the temp dir and
+// any cgroups it left removed, when the harness is destroyed.
 #pragma once
 
 #include <signal.h>
@@ -75,6 +75,9 @@ struct DaemonOptions {
   std::string state_dir;          // empty: a fresh one under the temp dir
   bool socket_activated = false;  // pass the control socket as systemd would
   std::optional<std::chrono::microseconds> watchdog;  // WATCHDOG_USEC, as systemd would
+  // [cgroups] base; empty: one unique to this Daemon. Two Daemons given the
+  // same one act as a daemon and its successor.
+  std::string cgroup_base;
   // A program (and its arguments) that swarmd is started through; it must
   // exec swarmd in the same process, as systemd's helpers do.
   std::vector<std::string> wrapper;
@@ -93,6 +96,9 @@ class Daemon {
   pid_t pid() const { return pid_; }
   const std::string& socket() const { return socket_; }
   const std::string& state_dir() const { return state_dir_; }
+  // The daemon's cgroup base ([cgroups] base), unique to this Daemon so that
+  // tests running side by side never touch each other's cgroups.
+  const std::string& cgroup_base() const { return cgroup_base_; }
   const std::string& stderr_path() const { return stderr_path_; }
 
   // swarmctl --socket <ours> args...
@@ -124,6 +130,7 @@ class Daemon {
   UniqueFd notify_;
   std::string socket_;
   std::string state_dir_;
+  std::string cgroup_base_;
   std::string stderr_path_;
 };
 

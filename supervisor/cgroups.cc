@@ -1,0 +1,164 @@
+#include "supervisor/cgroups.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "base/log.h"
+#include "base/sys_error.h"
+
+namespace smol::supervisor {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kRunPool = "@run";
+// A retired node is re-checked this often, this many times (5 s in all),
+// before it is left for the next start to remove.
+constexpr kj::Duration kSweepInterval = 20 * kj::MILLISECONDS;
+constexpr int kSweepAttempts = 250;
+
+bool sets_limits(const sandbox::CgroupLimits& l) {
+  return l.memory || l.memory_swap || l.pids || l.cpu || l.io_weight;
+}
+
+// Removes node if nothing runs in it any more; false if it is still busy.
+bool try_remove(sandbox::CgroupNode& node) {
+  if (node.populated()) return false;
+  try {
+    node.remove();
+    return true;
+  } catch (const SysError& e) {
+    if (e.code() == EBUSY) return false;  // a process moved in between
+    throw;
+  }
+}
+
+}  // namespace
+
+Cgroups::Cgroups(ipc::EventLoop& loop, const config::Config& config) : loop_(loop) {
+  try {
+    tree_ = std::make_unique<sandbox::CgroupTree>(sandbox::detect_cgroup_host(),
+                                                  sandbox::CgroupTreeOptions{config.cgroup_base});
+    if (std::size_t n = tree_->remove_stale(); n > 0) {
+      log::notice("removed " + std::to_string(n) +
+                  " cgroup(s) a previous swarmd left behind, after killing what ran in them");
+    }
+    log::info("resource limits: " + tree_->describe());
+  } catch (const std::exception& e) {
+    tree_.reset();
+    reason_ = e.what();
+    log::warning("resource limits unavailable: " + reason_ +
+                 "; agents run without cgroups and swarms that set [limits] are refused");
+  }
+}
+
+Cgroups::~Cgroups() {
+  try {
+    remove_all();
+  } catch (const std::exception& e) {
+    log::warning("cannot remove swarmd's cgroups: " + std::string(e.what()));
+  }
+}
+
+std::string Cgroups::describe() const {
+  return tree_ ? tree_->describe() : "unavailable: " + reason_;
+}
+
+std::unique_ptr<sandbox::CgroupNode> Cgroups::make_pool(const std::string& name,
+                                                        const sandbox::CgroupLimits& limits) {
+  if (!tree_) {
+    if (!sets_limits(limits)) return nullptr;
+    throw std::runtime_error("swarm " + name + " sets [limits], but swarmd has no usable cgroups (" +
+                             reason_ + ")");
+  }
+  try {
+    return create_replacing(tree_->base(), name, limits);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("swarm " + name + ": cannot create its cgroup: " + e.what());
+  }
+}
+
+std::unique_ptr<sandbox::CgroupNode> Cgroups::make_agent(sandbox::CgroupNode& pool,
+                                                         const std::string& name,
+                                                         const sandbox::CgroupLimits& limits) {
+  try {
+    return create_replacing(pool, name, limits);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot create its cgroup in " + pool.path() + ": " + e.what());
+  }
+}
+
+std::unique_ptr<sandbox::CgroupNode> Cgroups::create_replacing(
+    sandbox::CgroupNode& parent, const std::string& name, const sandbox::CgroupLimits& limits) {
+  try {
+    return parent.create_child(name, limits);
+  } catch (const SysError& e) {
+    if (!e.is_exists()) throw;
+  }
+  // An earlier one of this name is still there (its removal is pending):
+  // whatever runs in it belongs to nobody any more.
+  // Pending removals of it or below it are dropped: once it is replaced,
+  // those paths name the new one's cgroups.
+  const std::string path = parent.path() + "/" + name;
+  std::erase_if(retiring_, [&](const Retiring& r) {
+    const std::string& p = r.node->path();
+    return p == path || (p.starts_with(path) && p[path.size()] == '/');
+  });
+  for (auto& old : parent.children()) {
+    if (old->name() != name) continue;
+    old->kill_all();
+    sandbox::wait_until_empty(*old, 1s);
+    old->remove();
+  }
+  return parent.create_child(name, limits);
+}
+
+sandbox::CgroupNode* Cgroups::run_pool() {
+  if (!tree_) return nullptr;
+  if (!run_pool_) run_pool_ = make_pool(kRunPool, {});
+  return run_pool_.get();
+}
+
+void Cgroups::retire(std::unique_ptr<sandbox::CgroupNode> node) {
+  if (!node) return;
+  try {
+    if (try_remove(*node)) return;
+    node->kill_all();
+  } catch (const std::exception& e) {
+    log::warning("cannot remove cgroup " + node->path() + ": " + e.what());
+    return;
+  }
+  retiring_.push_back({std::move(node), 0});
+  if (retiring_.size() == 1) sweeping_ = sweep_later().eagerlyEvaluate(nullptr);
+}
+
+kj::Promise<void> Cgroups::sweep_later() {
+  return loop_.timer().afterDelay(kSweepInterval).then([this]() -> kj::Promise<void> {
+    std::erase_if(retiring_, [](Retiring& r) {
+      try {
+        if (try_remove(*r.node)) return true;
+      } catch (const std::exception& e) {
+        log::warning("cannot remove cgroup " + r.node->path() + ": " + e.what());
+        return true;
+      }
+      if (++r.attempts < kSweepAttempts) return false;
+      log::warning("cgroup " + r.node->path() +
+                   " still holds processes after they were killed; left for the next start");
+      return true;
+    });
+    if (retiring_.empty()) return kj::READY_NOW;
+    return sweep_later();
+  });
+}
+
+void Cgroups::remove_all() {
+  if (!tree_) return;
+  retiring_.clear();
+  run_pool_.reset();
+  tree_->remove_stale(2s);
+  tree_->base().remove();
+  tree_.reset();
+  reason_ = "removed at shutdown";
+}
+
+}  // namespace smol::supervisor
