@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
+#include "sandbox/clone3.h"
 #include "sandbox/namespaces.h"
 
 namespace smol::sandbox {
@@ -40,6 +42,7 @@ struct ChildPlan {
   const Confinement* confinement;  // null: unconfined
   const CgroupPlacement* cgroup;   // null: stays in the daemon's cgroup
   ChildFailure* failure;
+  bool cloned_into_cgroup = false;  // clone3 placed it already (v2)
 };
 
 // Where the child's own fds of the confinement ended up after step 2.
@@ -77,7 +80,9 @@ void child_detach(const ChildPlan& p) {
 // The placement's fds may have any number, 0..3 included: this runs before
 // step 2 moves anything there.
 void child_join_cgroup(const ChildPlan& p) {
-  if (p.cgroup != nullptr && p.cgroup->join_self() != 0) child_fail(p, "write(cgroup.procs)");
+  if (p.cgroup != nullptr && !p.cloned_into_cgroup && p.cgroup->join_self() != 0) {
+    child_fail(p, "write(cgroup.procs)");
+  }
   if (p.confinement != nullptr && unshare(CLONE_NEWCGROUP) != 0) {
     child_fail(p, "unshare(CLONE_NEWCGROUP)");
   }
@@ -198,6 +203,8 @@ class ChildStack {
   ChildStack(const ChildStack&) = delete;
   ChildStack& operator=(const ChildStack&) = delete;
   void* top() const { return static_cast<char*>(mem_) + kSize; }
+  void* base() const { return mem_; }
+  static constexpr size_t size() { return kSize; }
 
  private:
   static constexpr size_t kSize = 64 * 1024;
@@ -220,6 +227,31 @@ class AllSignalsBlocked {
  private:
   sigset_t saved_;
 };
+
+// Starts the child with clone3, straight into its cgroup where the placement
+// allows it (v2); falls back to clone(2) where clone3 or CLONE_INTO_CGROUP
+// is missing, and the child then joins its cgroup itself. Returns the pid
+// or -1 with errno.
+pid_t clone_child(int flags, const ChildStack& stack, ChildPlan& plan, int* pidfd) {
+  static std::atomic<bool> no_clone3{false};
+  const int into = plan.cgroup != nullptr ? plan.cgroup->clone_into_fd() : -1;
+  if (!no_clone3.load(std::memory_order_relaxed)) {
+    clone_args args{};
+    args.flags = static_cast<uint64_t>(flags & ~CSIGNAL) | (into >= 0 ? CLONE_INTO_CGROUP : 0);
+    args.exit_signal = static_cast<uint64_t>(flags & CSIGNAL);
+    args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+    args.stack = reinterpret_cast<uint64_t>(stack.base());
+    args.stack_size = ChildStack::size();
+    args.cgroup = into >= 0 ? static_cast<uint64_t>(into) : 0;
+    plan.cloned_into_cgroup = into >= 0;
+    pid_t pid = clone3_run(&args, child_main, &plan);
+    // EINVAL with CLONE_INTO_CGROUP: a kernel between 5.3 and 5.7.
+    if (pid >= 0 || (errno != ENOSYS && !(errno == EINVAL && into >= 0))) return pid;
+    no_clone3.store(true, std::memory_order_relaxed);
+  }
+  plan.cloned_into_cgroup = false;
+  return clone(child_main, stack.top(), flags, &plan, pidfd);
+}
 
 }  // namespace
 
@@ -250,9 +282,9 @@ Child spawn(const SpawnRequest& req) {
   pid_t pid;
   {
     AllSignalsBlocked blocked;
-    pid = clone(child_main, stack.top(), flags, &plan, &pidfd);
+    pid = clone_child(flags, stack, plan, &pidfd);
   }
-  if (pid < 0) throw SysError(errno, "clone", req.path);
+  if (pid < 0) throw SysError(errno, "clone3", req.path);
   Child child;
   child.pid = pid;
   child.pidfd.reset(pidfd);

@@ -4,13 +4,17 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "base/log.h"
 #include "base/sys_error.h"
+#include "base/units.h"
 
 namespace smol::supervisor {
 
@@ -55,6 +59,29 @@ Watchdog::Watchdog(ipc::EventLoop& loop) {
   if (rc == 0 || usec == 0) return;
   enabled_ = true;
   task_ = ping(loop, usec / 2 * kj::MICROSECONDS).eagerlyEvaluate(nullptr);
+
+  // The debug switch (see the header): tests only.
+  const char* stall = std::getenv(kStallLoopEnv);
+  if (stall == nullptr) return;
+  std::optional<std::chrono::milliseconds> after = parse_duration(stall);
+  if (!after) {
+    log::warning(std::string(kStallLoopEnv) + "='" + stall +
+                 "' is not a duration (e.g. \"3s\"); ignored");
+    return;
+  }
+  log::warning(std::string("debug: ") + kStallLoopEnv + " is set: the event loop will stall " +
+               format_duration(*after) + " from now, for the watchdog to catch (tests only)");
+  stall_ = loop.timer()
+               .afterDelay(after->count() * kj::MILLISECONDS)
+               .then([] {
+                 log::warning(std::string("debug: ") + kStallLoopEnv +
+                              ": stalling the event loop now");
+                 // Blocks this thread for good. SIGTERM and SIGINT are
+                 // blocked (read on the loop only), so only the watchdog's
+                 // SIGABRT or a SIGKILL ends it.
+                 for (;;) ::pause();
+               })
+               .eagerlyEvaluate(nullptr);
 }
 
 kj::Promise<void> Watchdog::ping(ipc::EventLoop& loop, kj::Duration every) {

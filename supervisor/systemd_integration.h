@@ -7,6 +7,15 @@
 //  - Watchdog: with WatchdogSec= set, WATCHDOG=1 is sent from the event loop
 //    at half the interval, so a loop that stops turning stops the pings and
 //    systemd restarts the daemon.
+//  - A debug switch for tests only, deliberately not a command-line option
+//    (so not in --help) and not in the configuration: with the watchdog on,
+//    the environment variable SMOLSWARMS_DEBUG_STALL_LOOP_AFTER=DURATION
+//    ("3s", as parse_duration reads it) makes the event loop block for good
+//    that long after start, a stand-in for a loop that hangs: the pings stop,
+//    the control socket stops answering, and systemd must kill and restart
+//    the daemon (tests/systemd/nspawn_service_test.sh sets it through a
+//    drop-in). Without WatchdogSec= it is ignored; when it is honoured, the
+//    daemon says so in its log at start.
 //  - sd_notify: READY=1, STATUS=, STOPPING=1 are sent by run_daemon().
 //
 // Thread: the loop thread.
@@ -30,7 +39,11 @@ std::optional<UniqueFd> inherited_control_socket();
 // The filesystem path a listening Unix socket is bound to ("" if none).
 std::string unix_socket_path(int fd);
 
-// Sends WATCHDOG=1 from the loop while alive, if systemd asked for it.
+// The name of the debug switch above.
+inline constexpr const char* kStallLoopEnv = "SMOLSWARMS_DEBUG_STALL_LOOP_AFTER";
+
+// Sends WATCHDOG=1 from the loop while alive, if systemd asked for it (and
+// arms the debug stall, if set).
 class Watchdog {
  public:
   explicit Watchdog(ipc::EventLoop& loop);
@@ -41,6 +54,7 @@ class Watchdog {
 
   bool enabled_ = false;
   kj::Promise<void> task_{nullptr};
+  kj::Promise<void> stall_{nullptr};
 };
 
 }  // namespace smol::supervisor

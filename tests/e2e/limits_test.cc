@@ -285,8 +285,9 @@ TEST(Cgroups, AThousandRunsLeaveNoCgroupAndNoFdBehind) {
     RunResult r = daemon.ctl({"run", "--", "true"});
     ASSERT_EQ(r.status, 0) << "run " << i << ": " << r.err;
   }
-  // The last run's handles close a loop turn after its answer.
-  EXPECT_TRUE(eventually([&] { return fds() == fds_before; })) << fds() << " fds, " << fds_before
+  // The last run's handles close a loop turn after its answer (and the
+  // warm-up swarm's may still have been closing when we counted).
+  EXPECT_TRUE(eventually([&] { return fds() <= fds_before; })) << fds() << " fds, " << fds_before
                                                                 << " before";
   sandbox::CgroupHost host = sandbox::detect_cgroup_host();
   const auto& h = host.hierarchies.front();

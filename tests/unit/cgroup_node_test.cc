@@ -29,6 +29,7 @@
 #include <memory>
 #include <string>
 #include <deque>
+#include <thread>
 #include <vector>
 
 #include "base/sys_error.h"
@@ -360,7 +361,12 @@ TEST_F(CgroupNodeTest, AForkedChildJoinsThroughThePlacementAndExecs) {
   EXPECT_EQ(agent->usage().pids, 1u);
   std::string cg = slurp("/proc/" + std::to_string(p.pid()) + "/cgroup");
   EXPECT_NE(cg.find("/" + name_ + "/pool/agent"), std::string::npos) << cg;
-  EXPECT_EQ(slurp("/proc/" + std::to_string(p.pid()) + "/comm"), "sleep");
+  // The vfork parent resumes once the exec has replaced the memory, a moment
+  // before the kernel renames the task.
+  auto comm = [&] { return slurp("/proc/" + std::to_string(p.pid()) + "/comm"); };
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (comm() != "sleep" && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(comm(), "sleep");
 
   agent->kill_all();
   EXPECT_TRUE(killed_by(p.wait(), SIGKILL));
