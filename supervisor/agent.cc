@@ -422,17 +422,15 @@ void Agent::pause(bool paused) {
 
 // Every process of the agent, not only the one the daemon started: with a
 // cgroup, nothing it forked, daemonised or not, can outlive it.
-void Agent::kill_all() {
-  if (!pidfd_) return;
-  if (!cgroup_) {
-    send_signal(SIGKILL);
-    return;
-  }
+bool Agent::kill_all() {
+  if (!pidfd_) return true;
+  if (!cgroup_) return send_signal(SIGKILL);
   try {
     cgroup_->kill_all();
+    return true;
   } catch (const std::exception& e) {
     log::error("agent " + id_ + ": killing its cgroup failed: " + e.what());
-    send_signal(SIGKILL);
+    return send_signal(SIGKILL);
   }
 }
 
@@ -452,12 +450,14 @@ void Agent::on_start_timeout() {
   kill_all();
 }
 
-void Agent::send_signal(int sig) {
-  if (!pidfd_) return;
+bool Agent::send_signal(int sig) {
+  if (!pidfd_) return true;
   try {
     sandbox::signal_child(pidfd_.get(), sig);
+    return true;
   } catch (const SysError& e) {
     log::error("agent " + id_ + ": " + e.what());
+    return false;
   }
 }
 
@@ -509,7 +509,9 @@ void Agent::on_violations() {
                  v->syscall + "; killing it");
     if (killed_for_.empty()) killed_for_ = v->syscall;
     intent_ = Intent::seccomp_killed;
-    kill_all();
+    // A thread parked on its syscall waits for an answer or its death:
+    // without the kill (e.g. swarmd lacks CAP_KILL), it must get an answer.
+    if (!kill_all()) seccomp_->respond_errno(v->id, EPERM);
   }
   // Nobody is left using the filter: stop watching, or the loop spins on
   // POLLHUP.

@@ -170,7 +170,8 @@ class Agent {
   void record_output(std::string_view data);
   void on_exit();
   void on_start_timeout();
-  void send_signal(int sig);
+  // false if the signal could not be sent (logged); true if sent or gone.
+  bool send_signal(int sig);
   void terminate();
   void watch_violations(UniqueFd listener);
   void on_violations();
@@ -181,7 +182,7 @@ class Agent {
   void release_cgroup();
   void report_counters();
   std::string oom_limit() const;
-  void kill_all();
+  bool kill_all();  // as send_signal()
 
   Runtime& rt_;
   Listener& listener_;
