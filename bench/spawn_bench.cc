@@ -271,7 +271,7 @@ SandboxFigures sandbox_row(int n, const std::string& program,
     if (pool != nullptr) {
       cgroups.push_back(pool->create_child("a" + std::to_string(i),
                                            {.memory = 256ull << 20, .pids = 64}));
-      r.cgroup = cgroups.back()->placement();
+      r.cgroup = cgroups.back()->placement(/*cpu_and_io=*/false);  // as swarmd, without cpu limits
     }
   }
   for (int t = 0; t < kSpawnThreads; ++t) {

@@ -260,7 +260,14 @@ class CgroupNode {
 
   // The fds a child needs to join this node (see CgroupPlacement). Throws
   // SysError if the node's files cannot be opened (e.g. it was removed).
-  virtual CgroupPlacement placement() const = 0;
+  // On v1 every hierarchy joined costs the child a migration, which the
+  // kernel serialises machine-wide (~250 us each on the build machine), so
+  // with cpu_and_io false the cpu and blkio hierarchies are left out (unless
+  // cpu shares its hierarchy with cpuacct): the child then stays in the
+  // daemon's cgroup there, which is right when no cpu or io limit applies to
+  // the node or its ancestors, and its throttling is not counted. v2 joins
+  // one cgroup whatever the flag.
+  virtual CgroupPlacement placement(bool cpu_and_io = true) const = 0;
 
   virtual OomWatch oom_watch() const = 0;
 };

@@ -151,9 +151,10 @@ class V1Node final : public CgroupNode {
     return n + 1;
   }
 
-  CgroupPlacement placement() const override {
+  CgroupPlacement placement(bool cpu_and_io) const override {
     std::vector<UniqueFd> fds;
     for (const auto& dir : all_) {
+      if (!cpu_and_io && dir != d_.cpuacct && (dir == d_.cpu || dir == d_.blkio)) continue;
       std::string procs = join(dir, "cgroup.procs");
       fds.emplace_back(check_sys(retry_eintr([&] {
                                    return ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);

@@ -128,7 +128,7 @@ class V2Node final : public CgroupNode {
     return n + 1;
   }
 
-  CgroupPlacement placement() const override {
+  CgroupPlacement placement(bool) const override {
     std::string procs = file("cgroup.procs");
     std::vector<UniqueFd> fds;
     fds.emplace_back(check_sys(retry_eintr([&] {

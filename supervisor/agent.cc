@@ -132,7 +132,11 @@ void Agent::start() {
   sandbox::SpawnRequest req{plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get(),
                             rt_.sandboxes.confine(*plan_.sandbox, uid_.uid(), plan_.swarm, id_,
                                                   plan_.own_work_dir)};
-  if (cgroup_) req.cgroup = cgroup_->placement();
+  if (cgroup_) {
+    // Joining costs on v1 (cgroup.h): cpu and io only where a limit applies.
+    bool cpu_or_io = plan_.limits.cpu || plan_.limits.io_weight || plan_.pool_cpu_or_io;
+    req.cgroup = cgroup_->placement(cpu_or_io);
+  }
   std::vector<UniqueFd> keep_open;
   keep_open.push_back(std::move(agent_end));
   keep_open.push_back(std::move(log_write));

@@ -81,6 +81,7 @@ struct AgentPlan {
   sandbox::CgroupNode* cgroup_pool = nullptr;
   sandbox::CgroupLimits limits;             // each run's own
   std::optional<uint64_t> pool_memory;      // the pool's memory limit, to name it
+  bool pool_cpu_or_io = false;              // the pool limits cpu or sets io_weight
 };
 
 // The resources an agent's current run uses, as last sampled.

@@ -141,6 +141,7 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
       p.ready_timeout = g.ready_timeout.value_or(rt_.config.ready_timeout);
       p.limits = g.limits;
       p.pool_memory = spec.limits.memory;
+      p.pool_cpu_or_io = spec.limits.cpu || spec.limits.io_weight;
       if (rt_.config.log_file_bytes > 0) p.log_path = log_dir + "/" + id + ".log";
       plans.push_back(std::move(p));
     }

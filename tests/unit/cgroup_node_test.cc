@@ -353,6 +353,14 @@ TEST_F(CgroupNodeTest, AForkedChildJoinsThroughThePlacementAndExecs) {
   CgroupPlacement placement = agent->placement();
   EXPECT_EQ(placement.size(), v2() ? 1u : host_.hierarchies.size());
   EXPECT_EQ(placement.clone_into_fd() >= 0, v2());
+  // Without cpu and io, v1 joins neither a separate cpu nor the blkio hierarchy.
+  size_t optional = 0;
+  for (const auto& h : host_.hierarchies) {
+    bool cpu_alone = cgroupfs::contains(h.controllers, "cpu") &&
+                     !cgroupfs::contains(h.controllers, "cpuacct");
+    optional += cpu_alone || cgroupfs::contains(h.controllers, "blkio") ? 1 : 0;
+  }
+  EXPECT_EQ(agent->placement(false).size(), v2() ? 1u : host_.hierarchies.size() - optional);
   auto& p = record(spawn_sleeper(placement));
 
   EXPECT_EQ(agent->processes(), std::vector<pid_t>{p.pid()});
