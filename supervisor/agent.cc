@@ -123,26 +123,29 @@ void Agent::start() {
   set_state(AgentState::starting);
 
   KJ_REQUIRE(plan_.sandbox != nullptr, "agent without a sandbox policy", id_);
-  try {
-    make_cgroup();
-  } catch (const std::exception& e) {
-    on_spawn_failed(e.what());
-    return;
-  }
+  oom_kills_ = 0;
+  reported_ = {};
+  paused_ = false;
+  usage_.reset();
+  sampled_cpu_usec_ = 0;
   sandbox::SpawnRequest req{plan_.exe, plan_.argv, plan_.env, agent_end.get(), log_write.get(),
                             rt_.sandboxes.confine(*plan_.sandbox, uid_.uid(), plan_.swarm, id_,
                                                   plan_.own_work_dir)};
-  if (cgroup_) {
-    // Joining costs on v1 (cgroup.h): cpu and io only where a limit applies.
-    bool cpu_or_io = plan_.limits.cpu || plan_.limits.io_weight || plan_.pool_cpu_or_io;
-    req.cgroup = cgroup_->placement(cpu_or_io);
-  }
+  std::shared_ptr<RunCgroup> made;
+  PrepareSpawn prepare = prepare_cgroup(made);
   std::vector<UniqueFd> keep_open;
   keep_open.push_back(std::move(agent_end));
   keep_open.push_back(std::move(log_write));
-  spawning_ = spawn_async(rt_.loop, std::move(req), std::move(keep_open))
-                  .then([this](sandbox::Child child) { on_spawned(std::move(child)); },
-                        [this](kj::Exception&& e) { on_spawn_failed(e.getDescription().cStr()); })
+  spawning_ = spawn_async(rt_.loop, std::move(req), std::move(keep_open), std::move(prepare))
+                  .then(
+                      [this, made](sandbox::Child child) {
+                        if (made) adopt_cgroup(*made);
+                        on_spawned(std::move(child));
+                      },
+                      [this, made](kj::Exception&& e) {
+                        if (made) adopt_cgroup(*made);
+                        on_spawn_failed(e.getDescription().cStr());
+                      })
                   .eagerlyEvaluate(nullptr);
   if (!plan_.needs_hello) return;
   timer_ = rt_.loop.timer()
@@ -314,20 +317,52 @@ void Agent::on_exit() {
   finish_exit(classify_exit(ws, intent_, unix_now_ms(), killed_for_, limit));
 }
 
-void Agent::make_cgroup() {
-  oom_kills_ = 0;
-  reported_ = {};
-  paused_ = false;
-  usage_.reset();
-  sampled_cpu_usec_ = 0;
-  if (plan_.cgroup_pool == nullptr) return;
-  cgroup_ = rt_.cgroups.make_agent(*plan_.cgroup_pool, id_, plan_.limits);
+// What a spawning thread made for one run, handed over with the child. If
+// nobody adopts it (the agent was destroyed while it spawned, and the child
+// has been killed and reaped), the cgroup is removed with it.
+struct Agent::RunCgroup {
+  std::unique_ptr<sandbox::CgroupNode> node;
+  std::optional<sandbox::OomWatch> oom;
+
+  ~RunCgroup() {
+    if (!node) return;
+    try {
+      node->remove();
+    } catch (const std::exception& e) {
+      log::warning("cannot remove the cgroup of an abandoned spawn: " + std::string(e.what()));
+    }
+  }
+};
+
+PrepareSpawn Agent::prepare_cgroup(std::shared_ptr<RunCgroup>& made) {
+  if (plan_.cgroup_pool == nullptr) return {};
+  rt_.cgroups.reclaim(*plan_.cgroup_pool, id_);
+  made = std::make_shared<RunCgroup>();
+  // Joining costs on v1 (cgroup.h): cpu and io only where a limit applies.
+  bool cpu_or_io = plan_.limits.cpu || plan_.limits.io_weight || plan_.pool_cpu_or_io;
+  return [made, pool = plan_.cgroup_pool, id = id_, limits = plan_.limits,
+          cpu_or_io](sandbox::SpawnRequest& req) {
+    made->node = Cgroups::make_agent(*pool, id, limits);
+    // Watched from before the clone: an OOM during the child's setup counts.
+    made->oom.emplace(made->node->oom_watch());
+    req.cgroup = made->node->placement(cpu_or_io);
+  };
+}
+
+void Agent::adopt_cgroup(RunCgroup& made) {
+  if (!made.node) return;
+  cgroup_ = std::move(made.node);
+  oom_ = std::move(made.oom);
   sampled_at_ = std::chrono::steady_clock::now();
-  watch_oom();
+  try {
+    watch_oom();
+  } catch (const std::exception& e) {
+    log::error("agent " + id_ + ": cannot watch its OOM events: " + e.what());
+  }
 }
 
 void Agent::watch_oom() {
-  oom_.emplace(cgroup_->oom_watch());
+  if (!oom_) return;
   oom_watch_ = ipc::UvHandle<uv_poll_t>(rt_.loop);
   oom_watch_->data = this;
   if (int rc = uv_poll_init(rt_.loop.uv(), oom_watch_.get(), oom_->fd()); rc != 0) {

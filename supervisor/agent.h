@@ -49,6 +49,7 @@
 #include "sandbox/seccomp_notify.h"
 #include "sandbox/spawn.h"
 #include "supervisor/agent_log.h"
+#include "supervisor/async_spawn.h"
 #include "supervisor/log_file.h"
 #include "supervisor/exit_status.h"
 #include "supervisor/runtime.h"
@@ -76,9 +77,10 @@ struct AgentPlan {
   // A host directory of the caller's to work in, used as it is (neither
   // created nor chowned); empty: the agent's own under the state dir.
   std::string own_work_dir;
-  // Each run's cgroup is made below this pool, which outlives the Agent;
-  // null: runs get no cgroup (the host has none usable).
-  sandbox::CgroupNode* cgroup_pool = nullptr;
+  // Each run's cgroup is made below this pool (shared: a spawning thread
+  // may still use it after the swarm is gone); null: runs get no cgroup
+  // (the host has none usable).
+  std::shared_ptr<sandbox::CgroupNode> cgroup_pool;
   sandbox::CgroupLimits limits;             // each run's own
   std::optional<uint64_t> pool_memory;      // the pool's memory limit, to name it
   bool pool_cpu_or_io = false;              // the pool limits cpu or sets io_weight
@@ -177,7 +179,9 @@ class Agent {
   void watch_violations(UniqueFd listener);
   void on_violations();
   void stop_watching_violations();
-  void make_cgroup();
+  struct RunCgroup;
+  PrepareSpawn prepare_cgroup(std::shared_ptr<RunCgroup>& made);
+  void adopt_cgroup(RunCgroup& made);
   void watch_oom();
   void on_oom();
   void release_cgroup();

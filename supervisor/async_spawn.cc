@@ -20,6 +20,7 @@ struct SpawnJob {
   uv_work_t req{};
   sandbox::SpawnRequest request;
   std::vector<UniqueFd> keep_open;
+  PrepareSpawn prepare;
   std::optional<sandbox::Child> child;
   std::exception_ptr error;
   kj::Own<kj::PromiseFulfiller<sandbox::Child>> fulfiller;
@@ -29,6 +30,7 @@ struct SpawnJob {
 void run_job(uv_work_t* req) {
   auto* job = static_cast<SpawnJob*>(req->data);
   try {
+    if (job->prepare) job->prepare(job->request);
     job->child = sandbox::spawn(job->request);
   } catch (...) {
     job->error = std::current_exception();
@@ -65,12 +67,13 @@ void finish_job(uv_work_t* req, int status) {
 }  // namespace
 
 kj::Promise<sandbox::Child> spawn_async(ipc::EventLoop& loop, sandbox::SpawnRequest request,
-                                        std::vector<UniqueFd> keep_open) {
+                                        std::vector<UniqueFd> keep_open, PrepareSpawn prepare) {
   auto paf = kj::newPromiseAndFulfiller<sandbox::Child>();
   auto job = std::make_unique<SpawnJob>();
   job->req.data = job.get();
   job->request = std::move(request);
   job->keep_open = std::move(keep_open);
+  job->prepare = std::move(prepare);
   job->fulfiller = kj::mv(paf.fulfiller);
   if (int rc = uv_queue_work(loop.uv(), &job->req, run_job, finish_job); rc != 0) {
     return KJ_EXCEPTION(FAILED, "uv_queue_work", uv_strerror(rc));

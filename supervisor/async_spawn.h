@@ -13,8 +13,15 @@
 //
 // The request's fds must stay open until the promise settles; pass their
 // owners in `keep_open`, which are released once the child has its copies.
+//
+// `prepare`, if given, runs on the pool thread right before spawn() and may
+// complete the request (the agent's cgroup is made there: cgroupfs writes
+// wait for the kernel's cgroup_mutex, which must not stall the loop). What
+// it makes it keeps in state it shares with the caller; if it throws, the
+// spawn fails with its message.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include <kj/async.h>
@@ -25,7 +32,10 @@
 
 namespace smol::supervisor {
 
+using PrepareSpawn = std::function<void(sandbox::SpawnRequest&)>;
+
 kj::Promise<sandbox::Child> spawn_async(ipc::EventLoop& loop, sandbox::SpawnRequest request,
-                                        std::vector<UniqueFd> keep_open);
+                                        std::vector<UniqueFd> keep_open,
+                                        PrepareSpawn prepare = {});
 
 }  // namespace smol::supervisor

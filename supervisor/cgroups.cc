@@ -64,18 +64,28 @@ std::string Cgroups::describe() const {
   return tree_ ? tree_->describe() : "unavailable: " + reason_;
 }
 
-std::unique_ptr<sandbox::CgroupNode> Cgroups::make_pool(const std::string& name,
+std::shared_ptr<sandbox::CgroupNode> Cgroups::make_pool(const std::string& name,
                                                         const sandbox::CgroupLimits& limits) {
   if (!tree_) {
     if (!sets_limits(limits)) return nullptr;
     throw std::runtime_error("swarm " + name + " sets [limits], but swarmd has no usable cgroups (" +
                              reason_ + ")");
   }
+  reclaim(tree_->base(), name);
   try {
     return create_replacing(tree_->base(), name, limits);
   } catch (const std::exception& e) {
     throw std::runtime_error("swarm " + name + ": cannot create its cgroup: " + e.what());
   }
+}
+
+void Cgroups::reclaim(const sandbox::CgroupNode& parent, const std::string& name) {
+  // Once replaced, these paths name the new cgroups.
+  const std::string path = parent.path() + "/" + name;
+  std::erase_if(retiring_, [&](const Retiring& r) {
+    const std::string& p = r.node->path();
+    return p == path || (p.starts_with(path) && p[path.size()] == '/');
+  });
 }
 
 std::unique_ptr<sandbox::CgroupNode> Cgroups::make_agent(sandbox::CgroupNode& pool,
@@ -97,13 +107,6 @@ std::unique_ptr<sandbox::CgroupNode> Cgroups::create_replacing(
   }
   // An earlier one of this name is still there (its removal is pending):
   // whatever runs in it belongs to nobody any more.
-  // Pending removals of it or below it are dropped: once it is replaced,
-  // those paths name the new one's cgroups.
-  const std::string path = parent.path() + "/" + name;
-  std::erase_if(retiring_, [&](const Retiring& r) {
-    const std::string& p = r.node->path();
-    return p == path || (p.starts_with(path) && p[path.size()] == '/');
-  });
   for (auto& old : parent.children()) {
     if (old->name() != name) continue;
     old->kill_all();
@@ -113,13 +116,13 @@ std::unique_ptr<sandbox::CgroupNode> Cgroups::create_replacing(
   return parent.create_child(name, limits);
 }
 
-sandbox::CgroupNode* Cgroups::run_pool() {
+std::shared_ptr<sandbox::CgroupNode> Cgroups::run_pool() {
   if (!tree_) return nullptr;
   if (!run_pool_) run_pool_ = make_pool(kRunPool, {});
-  return run_pool_.get();
+  return run_pool_;
 }
 
-void Cgroups::retire(std::unique_ptr<sandbox::CgroupNode> node) {
+void Cgroups::retire(std::shared_ptr<sandbox::CgroupNode> node) {
   if (!node) return;
   try {
     if (try_remove(*node)) return;

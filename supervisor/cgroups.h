@@ -18,7 +18,7 @@
 // A node is removed once its processes are gone (retire()); at shutdown the
 // base goes too, so a clean stop leaves nothing in the host's cgroups.
 //
-// Thread: the loop thread.
+// Thread: the loop thread, but for make_agent().
 #pragma once
 
 #include <memory>
@@ -54,24 +54,31 @@ class Cgroups {
   // cgroups are unavailable and the pool sets no limit. Throws
   // std::runtime_error naming the swarm and what failed: limits without
   // cgroups, a limit the host cannot enforce, a kernel refusal.
-  std::unique_ptr<sandbox::CgroupNode> make_pool(const std::string& name,
+  std::shared_ptr<sandbox::CgroupNode> make_pool(const std::string& name,
                                                  const sandbox::CgroupLimits& limits);
 
+  // Loop thread, before make_agent(): drops pending removals (retire()) of
+  // parent/name and below, whose paths the new cgroup is about to take.
+  void reclaim(const sandbox::CgroupNode& parent, const std::string& name);
+
+  // ANY THREAD (the spawning threads call it: cgroupfs writes wait for the
+  // kernel's cgroup_mutex, which v1 migrations hold for milliseconds).
   // Makes the cgroup of one run of an agent below pool, with its limits; one
-  // left from an earlier run of that name is killed and removed first.
-  // Throws std::runtime_error naming the cgroup and what failed.
-  std::unique_ptr<sandbox::CgroupNode> make_agent(sandbox::CgroupNode& pool,
-                                                  const std::string& name,
-                                                  const sandbox::CgroupLimits& limits);
+  // left from an earlier run of that name is killed and removed first
+  // (BLOCKING, up to a second, in that rare case). Throws
+  // std::runtime_error naming the cgroup and what failed.
+  static std::unique_ptr<sandbox::CgroupNode> make_agent(sandbox::CgroupNode& pool,
+                                                         const std::string& name,
+                                                         const sandbox::CgroupLimits& limits);
 
   // The pool `swarmctl run` commands share; made on first use (nullptr
   // when unavailable).
-  sandbox::CgroupNode* run_pool();
+  std::shared_ptr<sandbox::CgroupNode> run_pool();
 
   // Removes node: now if it is empty, else once it is, re-checked on a short
   // timer after killing what is left in it. A node still busy after a few
   // seconds is logged and left (the next start removes it).
-  void retire(std::unique_ptr<sandbox::CgroupNode> node);
+  void retire(std::shared_ptr<sandbox::CgroupNode> node);
 
   // At shutdown, after every agent has exited: the base and everything
   // below. BLOCKING for at most a few seconds (waits on pidfds).
@@ -79,18 +86,17 @@ class Cgroups {
 
  private:
   struct Retiring {
-    std::unique_ptr<sandbox::CgroupNode> node;
+    std::shared_ptr<sandbox::CgroupNode> node;
     int attempts = 0;
   };
-  std::unique_ptr<sandbox::CgroupNode> create_replacing(sandbox::CgroupNode& parent,
-                                                        const std::string& name,
-                                                        const sandbox::CgroupLimits& limits);
+  static std::unique_ptr<sandbox::CgroupNode> create_replacing(
+      sandbox::CgroupNode& parent, const std::string& name, const sandbox::CgroupLimits& limits);
   kj::Promise<void> sweep_later();
 
   ipc::EventLoop& loop_;
   std::unique_ptr<sandbox::CgroupTree> tree_;
   std::string reason_;
-  std::unique_ptr<sandbox::CgroupNode> run_pool_;
+  std::shared_ptr<sandbox::CgroupNode> run_pool_;
   std::vector<Retiring> retiring_;
   kj::Promise<void> sweeping_{nullptr};
 };

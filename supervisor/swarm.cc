@@ -38,7 +38,7 @@ std::string_view state_name(SwarmState s) {
 }
 
 Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<AgentPlan> plans,
-             std::unique_ptr<sandbox::CgroupNode> pool, int64_t created_unix_ms,
+             std::shared_ptr<sandbox::CgroupNode> pool, int64_t created_unix_ms,
              std::string source_name)
     : rt_(rt),
       listener_(listener),

@@ -46,7 +46,7 @@ class Swarm final : public Agent::Listener {
   // plans holds one entry per agent, in spec order; their cgroup_pool is
   // pool (null: no cgroups), which the swarm owns from here on.
   Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<AgentPlan> plans,
-        std::unique_ptr<sandbox::CgroupNode> pool, int64_t created_unix_ms,
+        std::shared_ptr<sandbox::CgroupNode> pool, int64_t created_unix_ms,
         std::string source_name);
   ~Swarm();
   Swarm(const Swarm&) = delete;
@@ -107,7 +107,7 @@ class Swarm final : public Agent::Listener {
   Runtime& rt_;
   Listener& listener_;
   spec::SwarmSpec spec_;
-  std::unique_ptr<sandbox::CgroupNode> pool_;  // before members_: it outlives them
+  std::shared_ptr<sandbox::CgroupNode> pool_;  // shared with the agents' plans
   std::vector<Member> members_;
   int64_t created_unix_ms_;
   std::string source_name_;

@@ -164,8 +164,8 @@ SwarmFactory::Started SwarmFactory::spawn(std::string_view spec_toml,
                              "in a moment");
   }
   std::vector<AgentPlan> plans = plan_agents(spec, std::string(base_dir));
-  std::unique_ptr<sandbox::CgroupNode> pool = rt_.cgroups.make_pool(spec.name, spec.limits);
-  for (auto& p : plans) p.cgroup_pool = pool.get();
+  std::shared_ptr<sandbox::CgroupNode> pool = rt_.cgroups.make_pool(spec.name, spec.limits);
+  for (auto& p : plans) p.cgroup_pool = pool;
 
   int64_t now = unix_now_ms();
   storage::SwarmRecord rec;
