@@ -2,11 +2,12 @@
 // It joins its swarm, says who it is (and $GREETING, if set) on stdout, and
 // waits until the daemon asks it to stop.
 //
-//   smol-echo-agent [--exit-after MS [--exit-code N]]
+//   smol-echo-agent [--exit-after MS [--exit-code N]] [--vibe HEALTH[:NOTE]]
 //
 // With --exit-after it instead leaves on its own MS milliseconds after hello,
 // with exit code N (default 0): a well-behaved agent whose work is done, or
-// a failing one, for trying restart policies.
+// a failing one, for trying restart policies. To vibe checks it answers ok
+// with the note "echoing", or what --vibe says (ok, degraded or failing).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,15 +15,31 @@
 #include <exception>
 #include <optional>
 #include <stdexcept>
+#include <string>
 
 #include "agent_runtime/smolagent.h"
 
 namespace {
 
+constexpr const char* kUsage =
+    "usage: smol-echo-agent [--exit-after MS [--exit-code N]] [--vibe HEALTH[:NOTE]]";
+
 struct Options {
   std::optional<long> exit_after_ms;
   int exit_code = 0;
+  smol::agent::Vibe vibe{smol::agent::Health::ok, "echoing"};
 };
+
+smol::agent::Vibe vibe_arg(int argc, char** argv, int& i) {
+  if (i + 1 >= argc) throw std::invalid_argument(std::string("--vibe needs HEALTH[:NOTE]; ") + kUsage);
+  std::string v = argv[++i];
+  std::string health = v.substr(0, v.find(':'));
+  std::string note = v.find(':') == std::string::npos ? "" : v.substr(v.find(':') + 1);
+  if (health == "ok") return {smol::agent::Health::ok, note};
+  if (health == "degraded") return {smol::agent::Health::degraded, note};
+  if (health == "failing") return {smol::agent::Health::failing, note};
+  throw std::invalid_argument("--vibe: health must be ok, degraded or failing, not '" + health + "'");
+}
 
 long number_arg(int argc, char** argv, int& i) {
   if (i + 1 >= argc) throw std::invalid_argument(std::string(argv[i]) + " needs a number");
@@ -41,9 +58,10 @@ Options parse(int argc, char** argv) {
       o.exit_after_ms = number_arg(argc, argv, i);
     } else if (std::strcmp(argv[i], "--exit-code") == 0) {
       o.exit_code = static_cast<int>(number_arg(argc, argv, i) & 0xff);
+    } else if (std::strcmp(argv[i], "--vibe") == 0) {
+      o.vibe = vibe_arg(argc, argv, i);
     } else {
-      throw std::invalid_argument(std::string("unknown argument: ") + argv[i] +
-                                  " (usage: smol-echo-agent [--exit-after MS [--exit-code N]])");
+      throw std::invalid_argument(std::string("unknown argument: ") + argv[i] + " (" + kUsage + ")");
     }
   }
   return o;
@@ -55,6 +73,7 @@ int main(int argc, char** argv) {
   try {
     Options opt = parse(argc, argv);
     smol::agent::AgentSession session;
+    session.on_vibe_check([vibe = opt.vibe] { return vibe; });
     smol::agent::Identity me = session.hello();
     const char* greeting = std::getenv("GREETING");
     std::printf("%s: %s from swarm %s (%zu roles)\n", me.agent_id.c_str(),

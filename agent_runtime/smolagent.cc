@@ -28,11 +28,23 @@ int daemon_fd() {
 
 }  // namespace
 
+using VibeAnswer = std::function<Vibe()>;
+
+rpc::Health to_rpc(Health h) {
+  switch (h) {
+    case Health::ok: return rpc::Health::OK;
+    case Health::degraded: return rpc::Health::DEGRADED;
+    case Health::failing: return rpc::Health::FAILING;
+  }
+  return rpc::Health::FAILING;
+}
+
 // The agent's side of the protocol: what the daemon may call on us.
-class ShutdownListener final : public rpc::Agent::Server {
+class AgentServer final : public rpc::Agent::Server {
  public:
-  explicit ShutdownListener(kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> f)
-      : fulfiller_(kj::mv(f)) {}
+  AgentServer(kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> f,
+              std::shared_ptr<VibeAnswer> vibe)
+      : fulfiller_(kj::mv(f)), vibe_(std::move(vibe)) {}
 
  protected:
   kj::Promise<void> shutdown(ShutdownContext ctx) override {
@@ -42,8 +54,17 @@ class ShutdownListener final : public rpc::Agent::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> vibe(VibeContext ctx) override {
+    Vibe v = *vibe_ ? (*vibe_)() : Vibe{};
+    auto r = ctx.getResults();
+    r.setHealth(to_rpc(v.health));
+    r.setNote(v.note);
+    return kj::READY_NOW;
+  }
+
  private:
   kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> fulfiller_;
+  std::shared_ptr<VibeAnswer> vibe_;  // shared with the session, which may change it
 };
 
 struct AgentSession::Impl {
@@ -53,6 +74,7 @@ struct AgentSession::Impl {
   rpc::AgentHost::Client host{nullptr};
   kj::Promise<std::chrono::milliseconds> shutdown{nullptr};
   kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> shutdown_fulfiller;
+  std::shared_ptr<VibeAnswer> vibe = std::make_shared<VibeAnswer>();
 };
 
 AgentSession::AgentSession() : impl_(std::make_unique<Impl>()) {
@@ -74,7 +96,7 @@ Identity AgentSession::hello(std::string role) {
   }
   auto req = impl_->host.helloRequest();
   req.setRole(role);
-  req.setAgent(kj::heap<ShutdownListener>(kj::mv(impl_->shutdown_fulfiller)));
+  req.setAgent(kj::heap<AgentServer>(kj::mv(impl_->shutdown_fulfiller), impl_->vibe));
   try {
     auto resp = req.send().wait(impl_->io.waitScope);
     auto id = resp.getIdentity();
@@ -85,6 +107,8 @@ Identity AgentSession::hello(std::string role) {
     throw std::runtime_error(std::string("hello refused: ") + e.getDescription().cStr());
   }
 }
+
+void AgentSession::on_vibe_check(std::function<Vibe()> answer) { *impl_->vibe = std::move(answer); }
 
 std::chrono::milliseconds AgentSession::run() {
   auto hung_up = impl_->client->onDisconnect().then([] { return std::chrono::milliseconds(0); });

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,6 +34,13 @@ struct Identity {
   std::vector<std::pair<std::string, uint32_t>> peers;  // role, count
 };
 
+// This agent's answer to the swarm's vibe check (`swarmctl vibe`).
+enum class Health { ok, degraded, failing };
+struct Vibe {
+  Health health = Health::ok;
+  std::string note;
+};
+
 class AgentSession {
  public:
   // Connects to the daemon on SMOLSWARMS_FD. Throws std::runtime_error if
@@ -46,6 +54,12 @@ class AgentSession {
   // the daemon started this agent as). Throws std::runtime_error with the
   // daemon's reason if refused.
   Identity hello(std::string role = {});
+
+  // What to answer to vibe checks; by default {ok, ""}. Called on the
+  // session's event loop, so only while the agent is in run() or waits on
+  // the session: an agent busy elsewhere misses the check's deadline and is
+  // reported as silent, which is the truth. Set it before or after hello().
+  void on_vibe_check(std::function<Vibe()> answer);
 
   // Serves the daemon until it asks this agent to shut down or hangs up.
   // Returns the time the daemon allows for finishing up.

@@ -162,6 +162,34 @@ void top(const GlobalOptions& g, const std::string& swarm, milliseconds interval
   }
 }
 
+void vibe(const GlobalOptions& g, const std::string& swarm, milliseconds deadline) {
+  Connection conn = open_connection(g);
+  auto req = conn.control().vibeCheckRequest();
+  req.setSwarm(swarm);
+  req.setDeadlineMillis(static_cast<uint32_t>(deadline.count()));
+  auto res = conn.wait(req.send());
+  auto c = res.getCheck();
+  if (g.json) {
+    print_json(to_json(res));
+  } else {
+    Table table({"AGENT", "HEALTH", "TIME", "NOTE"});
+    for (auto a : c.getAgents()) {
+      table.add({str(a.getId()), a.getAnswered() ? enum_name(a.getHealth()) : "silent",
+                 a.getAnswered() ? format_elapsed(a.getMillis()) : "-", str(a.getNote())});
+    }
+    table.print();
+    print("swarm " + swarm + ": " + std::to_string(c.getOk()) + " ok, " +
+          std::to_string(c.getDegraded()) + " degraded, " + std::to_string(c.getFailing()) +
+          " failing, " + std::to_string(c.getSilent()) + " silent, in " +
+          format_elapsed(c.getTookMillis()) + "\n");
+  }
+  uint32_t unwell = c.getDegraded() + c.getFailing() + c.getSilent();
+  if (unwell > 0) {
+    throw Failure("swarm " + swarm + ": " + std::to_string(unwell) + " of " +
+                  agents(c.getAgents().size()) + " not ok");
+  }
+}
+
 void pause(const GlobalOptions& g, const std::string& target, bool paused) {
   AgentRef ref;
   if (target.find('/') == std::string::npos) {

@@ -41,6 +41,12 @@ void ps(const GlobalOptions& g, const std::string& swarm);
 void top(const GlobalOptions& g, const std::string& swarm, std::chrono::milliseconds interval,
          uint32_t iterations);
 
+// Asks every agent of a swarm how it is doing (one vibe check, waiting at
+// most `deadline`; 0: swarmd's default) and prints AGENT HEALTH TIME NOTE
+// and a summary. Throws Failure (exit 1) unless every agent answered ok,
+// so it serves as a health check in scripts.
+void vibe(const GlobalOptions& g, const std::string& swarm, std::chrono::milliseconds deadline);
+
 // Freezes (pause) or thaws (resume) a running agent, or every running agent
 // of a swarm: `target` is SWARM or SWARM/AGENT.
 void pause(const GlobalOptions& g, const std::string& target, bool paused);

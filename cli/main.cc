@@ -88,6 +88,17 @@ int run(int argc, char** argv) {
       ->type_name("N");
   top->callback([&] { command = [&] { smol::cli::top(g, swarm, interval, iterations); }; });
 
+  auto vibe_deadline = std::chrono::milliseconds(0);
+  auto* vibe = app.add_subcommand("vibe", "Ask every agent of a swarm how it is doing; exit 1 "
+                                          "unless all are ok");
+  vibe->add_option("SWARM", swarm, "Swarm name")->required();
+  vibe->add_option_function<std::string>(
+          "--deadline",
+          [&](const std::string& s) { vibe_deadline = duration_arg("--deadline", s); },
+          "How long to wait for the answers (default: swarmd's, 2s)")
+      ->type_name("DURATION");
+  vibe->callback([&] { command = [&] { smol::cli::vibe(g, swarm, vibe_deadline); }; });
+
   std::string target;
   for (bool paused : {true, false}) {
     auto* sub = app.add_subcommand(paused ? "pause" : "resume",

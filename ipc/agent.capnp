@@ -18,6 +18,17 @@ interface Agent {
   # Finish up and exit within deadlineMillis; after that the daemon sends
   # SIGTERM, then SIGKILL.
   shutdown @0 (deadlineMillis :UInt32) -> ();
+
+  # The swarm's vibe check: how this agent is doing, in a word and a short
+  # note. Answer at once; an agent that misses the check's deadline is
+  # reported as silent.
+  vibe @1 () -> (health :Health, note :Text);
+}
+
+enum Health {
+  ok @0;
+  degraded @1;   # working, but not as it should (slow, retrying, low on something)
+  failing @2;    # cannot do its job
 }
 
 struct Identity {

@@ -7,6 +7,7 @@
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("smol::rpc");
+using AgentProtocol = import "agent.capnp";
 
 interface Control {
   # Validates and starts a swarm from its TOML spec and resolves once every
@@ -45,6 +46,28 @@ interface Control {
   # of every running agent of the swarm when agent is "". Returns the
   # swarm's agents as listAgents does.
   pauseAgents @7 (swarm :Text, agent :Text, paused :Bool) -> (agents :List(AgentInfo));
+
+  # Asks every agent of the swarm, all at once, how it is doing, and waits
+  # at most deadlineMillis (0: 2 s) for the answers; agents that are not
+  # running, have not said hello or do not answer in time are silent.
+  vibeCheck @8 (swarm :Text, deadlineMillis :UInt32) -> (check :VibeCheck);
+}
+
+struct VibeCheck {
+  agents @0 :List(AgentVibe);   # in spec order
+  ok @1 :UInt32;
+  degraded @2 :UInt32;
+  failing @3 :UInt32;
+  silent @4 :UInt32;
+  tookMillis @5 :Float64;
+}
+
+struct AgentVibe {
+  id @0 :Text;
+  answered @1 :Bool;
+  health @2 :AgentProtocol.Health;   # when answered
+  note @3 :Text;                     # the agent's note, or why it is silent
+  millis @4 :Float64;                # how long the answer took
 }
 
 interface LogSink {

@@ -102,7 +102,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       pool_pids_limit_(gauge_family(*registry_, "smolswarms_pool_pids_limit",
                                     "A swarm's pids limit ([limits] pids).")),
       pool_cpu_limit_(gauge_family(*registry_, "smolswarms_pool_cpu_limit_cores",
-                                   "A swarm's CPU limit ([limits] cpu), in cores.")) {
+                                   "A swarm's CPU limit ([limits] cpu), in cores.")),
+      vibe_agents_(gauge_family(*registry_, "smolswarms_vibe_agents",
+                                "A swarm's agents by their answer to the last vibe check: ok, "
+                                "degraded, failing or silent.")),
+      vibe_checks_(counter_family(*registry_, "smolswarms_vibe_checks_total",
+                                  "Vibe checks made of a swarm.")) {
   prometheus::BuildGauge()
       .Name("smolswarms_build_info")
       .Help("Always 1; the version label says which swarmd is running.")
@@ -149,6 +154,8 @@ void Metrics::forget_swarm(std::string_view swarm) {
                   &pool_cpu_limit_}) {
     drop_pool_gauge(swarm, *f);
   }
+  for (auto& [health, gauge] : it->second.vibe) vibe_agents_.Remove(gauge);
+  if (it->second.vibe_checks) vibe_checks_.Remove(it->second.vibe_checks);
   by_swarm_.erase(it);
 }
 
@@ -260,6 +267,17 @@ void Metrics::pool_limits(std::string_view swarm, std::optional<uint64_t> memory
 void Metrics::pool_usage(std::string_view swarm, uint64_t memory_bytes, uint64_t pids) {
   pool_gauge(swarm, pool_memory_).Set(static_cast<double>(memory_bytes));
   pool_gauge(swarm, pool_pids_).Set(static_cast<double>(pids));
+}
+
+void Metrics::vibe_check(std::string_view swarm, uint32_t ok, uint32_t degraded, uint32_t failing,
+                         uint32_t silent) {
+  SwarmSeries& s = series_of(swarm);
+  swarm_counter(s.vibe_checks, vibe_checks_, swarm).Increment();
+  const std::pair<std::string_view, uint32_t> counts[] = {
+      {"ok", ok}, {"degraded", degraded}, {"failing", failing}, {"silent", silent}};
+  for (auto [health, n] : counts) {
+    swarm_series(s.vibe, vibe_agents_, swarm, "health", health).Set(static_cast<double>(n));
+  }
 }
 
 }  // namespace smol::metrics

@@ -41,6 +41,10 @@
 //                                   gauges: the whole swarm's use, against
 //   pool_memory_limit_bytes{swarm}, pool_pids_limit{swarm},
 //   pool_cpu_limit_cores{swarm}     its [limits] (absent when unlimited).
+//   vibe_agents{swarm,health}       gauge: the swarm's agents by their answer to
+//                                   the last vibe check: ok, degraded,
+//                                   failing, or silent (no answer in time).
+//   vibe_checks_total{swarm}        counter: vibe checks made.
 //   control_requests_total{method,result}
 //                                   counter: control socket requests by method
 //                                   and result, ok|error|denied.
@@ -114,6 +118,10 @@ class Metrics {
                    std::optional<uint64_t> pids, std::optional<double> cpu_cores);
   void pool_usage(std::string_view swarm, uint64_t memory_bytes, uint64_t pids);
 
+  // The outcome of one vibe check of the swarm.
+  void vibe_check(std::string_view swarm, uint32_t ok, uint32_t degraded, uint32_t failing,
+                  uint32_t silent);
+
  private:
   // The series of one swarm, by state and by exit reason, kept so that
   // forget_swarm() can remove them (a Family cannot be listed).
@@ -131,6 +139,8 @@ class Metrics {
     prometheus::Counter* pids_limit_hits = nullptr;
     prometheus::Counter* throttled = nullptr;
     std::map<std::string, prometheus::Gauge*, std::less<>> pool;  // by family name
+    std::map<std::string, prometheus::Gauge*, std::less<>> vibe;  // by health
+    prometheus::Counter* vibe_checks = nullptr;
   };
   // The swarm's series in a per-swarm family; made on first use.
   prometheus::Counter& swarm_counter(prometheus::Counter*& slot,
@@ -161,6 +171,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& pool_pids_;
   prometheus::Family<prometheus::Gauge>& pool_pids_limit_;
   prometheus::Family<prometheus::Gauge>& pool_cpu_limit_;
+  prometheus::Family<prometheus::Gauge>& vibe_agents_;
+  prometheus::Family<prometheus::Counter>& vibe_checks_;
   std::map<std::string, SwarmSeries, std::less<>> by_swarm_;
 };
 

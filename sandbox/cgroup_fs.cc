@@ -266,19 +266,27 @@ void enable_controllers(const std::string& dir, const std::vector<std::string>& 
   if (!add.empty()) write_file(join(dir, "cgroup.subtree_control"), add);
 }
 
+// Thaws the node and every descendant frozen on its own account (a paused
+// agent below the node being killed): thawing an ancestor leaves those
+// frozen, and a process frozen by the v1 freezer dies only once thawed.
+void thaw_subtree(CgroupNode& node) {
+  for (auto& child : node.children()) thaw_subtree(*child);
+  node.freeze(false);
+}
+
 void freeze_kill_thaw(CgroupNode& node) {
   node.freeze(true);
   try {
     kill_until_none_left([&] { return node.processes(); });
   } catch (...) {
     try {
-      node.freeze(false);
+      thaw_subtree(node);
     } catch (const SysError&) {
       // The kill's error is the one to report; the node stays frozen.
     }
     throw;
   }
-  node.freeze(false);
+  thaw_subtree(node);
 }
 
 // ---- Detection ----

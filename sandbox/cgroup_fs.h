@@ -84,8 +84,9 @@ void check_io_weight(std::uint64_t weight);
 std::size_t kill_until_none_left(const std::function<std::vector<pid_t>()>& list);
 
 // The kill of a cgroup without cgroup.kill: freeze the node, kill its
-// processes until none is left that was not killed, thaw (also when the
-// kill throws). See CgroupNode::kill_all.
+// processes until none is left that was not killed, thaw it and every
+// descendant (also when the kill throws), so that processes a descendant's
+// own freeze held can die too. See CgroupNode::kill_all.
 void freeze_kill_thaw(CgroupNode& node);
 
 // ---- Detection ----

@@ -607,6 +607,7 @@ void Agent::kill() {
   kill_all();
 }
 
+
 kj::Promise<void> Agent::when_exited() {
   if (state_ == AgentState::exited) return kj::READY_NOW;
   KJ_IF_MAYBE(e, exited_) { return e->addBranch(); }

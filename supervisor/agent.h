@@ -86,6 +86,14 @@ struct AgentPlan {
   bool pool_cpu_or_io = false;              // the pool limits cpu or sets io_weight
 };
 
+// One agent's answer to a vibe check, or why there is none.
+struct VibeAnswer {
+  bool answered = false;
+  rpc::Health health = rpc::Health::OK;  // when answered
+  std::string note;                      // the agent's, or why it is silent
+  double millis = 0;                     // how long the answer took
+};
+
 // The resources an agent's current run uses, as last sampled.
 struct AgentUsage {
   uint64_t memory_bytes = 0;
@@ -126,6 +134,11 @@ class Agent {
   // SIGKILL now, to every process of the agent; the exit counts as stopped
   // on request.
   void kill();
+
+  // Asks the agent how it is doing (rpc::Agent.vibe); resolves within
+  // `deadline` whatever the agent does, and at once for an agent that is
+  // not running or has not said hello.
+  kj::Promise<VibeAnswer> vibe(std::chrono::milliseconds deadline);
 
   // Freezes (true) or thaws (false) every process of the running agent.
   // Throws std::runtime_error if it is not running or has no cgroup.

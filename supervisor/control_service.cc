@@ -12,6 +12,7 @@ namespace smol::supervisor {
 namespace {
 
 constexpr size_t kLogChunk = 16 * 1024;
+constexpr uint32_t kDefaultVibeDeadlineMs = 2000;
 
 rpc::SwarmState to_rpc(SwarmState s) {
   switch (s) {
@@ -224,6 +225,38 @@ kj::Promise<void> ControlService::stopSwarm(StopSwarmContext ctx) {
                                          : std::chrono::milliseconds(p.getGraceMillis());
     return factory_.stop(name, grace).then([this, ctx, name]() mutable {
       fill(ctx.getResults().initSwarm(), must_exist(factory_, name));
+    });
+  });
+}
+
+kj::Promise<void> ControlService::vibeCheck(VibeCheckContext ctx) {
+  return counted("vibeCheck", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    std::string name = text(p.getSwarm());
+    must_exist(factory_, name);
+    Swarm* s = factory_.find(name);
+    if (s == nullptr || !s->running()) {
+      throw ipc::rpc_error("swarm '" + name + "' is not running (see 'swarmctl ls')");
+    }
+    auto deadline = std::chrono::milliseconds(p.getDeadlineMillis() == 0 ? kDefaultVibeDeadlineMs
+                                                                          : p.getDeadlineMillis());
+    return s->vibe_check(deadline).then([ctx](Swarm::VibeReport r) mutable {
+      auto c = ctx.getResults().initCheck();
+      auto out = c.initAgents(static_cast<unsigned>(r.agents.size()));
+      for (size_t i = 0; i < r.agents.size(); ++i) {
+        const auto& [id, a] = r.agents[i];
+        auto v = out[static_cast<unsigned>(i)];
+        v.setId(id);
+        v.setAnswered(a.answered);
+        v.setHealth(a.health);
+        v.setNote(a.note);
+        v.setMillis(a.millis);
+      }
+      c.setOk(r.ok);
+      c.setDegraded(r.degraded);
+      c.setFailing(r.failing);
+      c.setSilent(r.silent);
+      c.setTookMillis(r.took_millis);
     });
   });
 }

@@ -37,6 +37,7 @@ class ControlService final : public rpc::Control::Server {
   kj::Promise<void> agentLogs(AgentLogsContext ctx) override;
   kj::Promise<void> status(StatusContext ctx) override;
   kj::Promise<void> pauseAgents(PauseAgentsContext ctx) override;
+  kj::Promise<void> vibeCheck(VibeCheckContext ctx) override;
   kj::Promise<void> runCommand(RunCommandContext ctx) override;
 
  private:

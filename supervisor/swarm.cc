@@ -86,6 +86,38 @@ void Swarm::sample() {
   }
 }
 
+kj::Promise<Swarm::VibeReport> Swarm::vibe_check(std::chrono::milliseconds deadline) {
+  kj::Vector<kj::Promise<VibeAnswer>> asks;
+  std::vector<std::string> ids;
+  for (auto& m : members_) {
+    asks.add(m.agent->vibe(deadline));
+    ids.push_back(m.agent->id());
+  }
+  auto began = std::chrono::steady_clock::now();
+  return kj::joinPromises(asks.releaseAsArray())
+      .then([this, ids = std::move(ids), began](kj::Array<VibeAnswer> answers) {
+        VibeReport r;
+        for (size_t i = 0; i < answers.size(); ++i) {
+          const VibeAnswer& a = answers[i];
+          if (!a.answered) {
+            ++r.silent;
+          } else if (a.health == rpc::Health::OK) {
+            ++r.ok;
+          } else if (a.health == rpc::Health::DEGRADED) {
+            ++r.degraded;
+          } else {
+            ++r.failing;
+          }
+          r.agents.emplace_back(ids[i], a);
+        }
+        r.took_millis = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - began)
+                            .count();
+        rt_.metrics.vibe_check(spec_.name, r.ok, r.degraded, r.failing, r.silent);
+        return r;
+      });
+}
+
 void Swarm::pause(bool paused) {
   size_t done = 0;
   for (auto& m : members_) {

@@ -79,6 +79,16 @@ class Swarm final : public Agent::Listener {
   // std::runtime_error if none runs or cgroups are unavailable.
   void pause(bool paused);
 
+  // Asks every agent how it is doing (Agent::vibe), all at once, and
+  // resolves with the answers in spec order once all are in or `deadline`
+  // has passed; records the outcome in the metrics.
+  struct VibeReport {
+    std::vector<std::pair<std::string, VibeAnswer>> agents;  // id, answer
+    uint32_t ok = 0, degraded = 0, failing = 0, silent = 0;
+    double took_millis = 0;
+  };
+  kj::Promise<VibeReport> vibe_check(std::chrono::milliseconds deadline);
+
   // Agents in spec order; nullptr from find() if no agent has that id.
   std::vector<const Agent*> agents() const;
   Agent* find(std::string_view agent_id);

@@ -10,9 +10,11 @@
 //   --daemonize      leaves a grandchild behind the classic way (fork,
 //                    setsid, fork, the middle one exits) and prints
 //                    "daemonized"
+//   --busy           prints "busy" and blocks in its main thread for good,
+//                    never serving the daemon again: a hung agent
 //
-// In every mode it then serves the daemon until asked to shut down, like
-// smol-echo-agent.
+// In every other mode it then serves the daemon until asked to shut down,
+// like smol-echo-agent.
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,6 +112,9 @@ int main(int argc, char** argv) {
       spin();
     } else if (mode == "--daemonize") {
       daemonize();
+    } else if (mode == "--busy") {
+      say("busy");
+      for (;;) ::pause();
     } else {
       throw std::invalid_argument("unknown mode " + mode);
     }

@@ -517,6 +517,18 @@ TEST_F(CgroupNodeTest, AFrozenProcessMakesNoProgressUntilThawed) {
   EXPECT_TRUE(killed_by(p.wait(), SIGKILL));
 }
 
+TEST_F(CgroupNodeTest, KillingAPoolTakesItsPausedAgentsToo) {
+  auto pool = base().create_child("pool", {});
+  auto agent = pool->create_child("agent", {});
+  auto& p = record(spawn_sleeper(agent->placement()));
+  agent->freeze(true);  // paused on its own account, not through the pool
+  ASSERT_TRUE(wait_for_state(*agent, FreezeState::frozen, 10s));
+  pool->kill_all();
+  EXPECT_TRUE(killed_by(p.wait(), SIGKILL));
+  EXPECT_EQ(agent->freeze_state(), FreezeState::thawed);
+  EXPECT_EQ(pool->remove(), 2u);
+}
+
 TEST_F(CgroupNodeTest, KillAllTakesADaemonisedGrandchildToo) {
   auto pool = base().create_child("pool", {});
   auto agent = pool->create_child("agent", {});
@@ -641,7 +653,7 @@ TEST_F(CgroupNodeTest, ACpuHogUnderAQuotaIsThrottledAndCounted) {
 }
 
 TEST_F(CgroupNodeTest, UnderSystemdTheDaemonMovesToALeafAndDelegatesControllers) {
-  if (!std::getenv("SMOL_CGROUP_TEST_DELEGATED")) GTEST_SKIP() << "run by tests/uml under systemd-run -p Delegate=yes";
+  if (!std::getenv("SMOL_CGROUP_TEST_DELEGATED")) GTEST_SKIP() << "run by tests/vm (cgroup2.v2_vm) under systemd-run -p Delegate=yes";
   ASSERT_TRUE(v2());
   ASSERT_FALSE(host_.delegated.empty());
   EXPECT_EQ(base().path(), host_.delegated + "/" + name_);
