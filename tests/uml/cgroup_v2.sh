@@ -8,6 +8,9 @@
 #      into <unit>/daemon and the base goes to <unit>/<base>.
 # Both with SMOL_CGROUP_TEST_BACKEND=v2, so detecting anything else fails.
 #
+# The fallback of tests/vm/cgroup_v2_vm.sh (ctest cgroup2.v2_vm) where qemu
+# is not installed; that VM runs these checks and more (recipe C).
+#
 # Usage: cgroup_v2.sh TEST_BINARY [GTEST_FILTER]
 # Exit status: the guest's (0: both runs passed); 77 when user-mode-linux is
 # not installed or cannot run on this CPU (ctest: skipped, saying why); 1 when
