@@ -103,6 +103,33 @@ Table agent_table(capnp::List<rpc::AgentInfo>::Reader list) {
   return table;
 }
 
+// logs and events: prints the answer's data, or with follow everything
+// pushed to the sink until the stream ends or the user presses Ctrl-C.
+template <typename Request>
+void show_log(const GlobalOptions& g, Connection& conn, Request& req, uint32_t tail_bytes,
+              bool follow, const char* what) {
+  req.setTailBytes(tail_bytes);
+  req.setFollow(follow);
+  if (!follow) {
+    auto res = conn.wait(req.send());
+    if (g.json) return print_json(to_json(res));
+    return print(std::string_view(res.getData().asChars().begin(), res.getData().size()));
+  }
+
+  FollowedLog followed(g.json);
+  req.setSink(followed.make_sink());
+  // swarmd may answer at once with the tail and stream the rest to the sink,
+  // or stream everything and answer (with no data) at the end; printing the
+  // answer's data before waiting for end() keeps the bytes in order either way.
+  auto answered = req.send().then([&](auto res) { followed.print(res.getData()); });
+  kj::Maybe<FollowEnd> ended = conn.wait_interruptible(followed.until_end(kj::mv(answered)));
+  KJ_IF_MAYBE(end, ended) {
+    if (end->how != FollowEnd::How::ended) throw Failure(end->reason);
+    if (g.json) return print_json({{"reason", end->reason}});
+    std::cerr << "swarmctl: " << what << " ended: " << end->reason << std::endl;
+  }
+}
+
 }  // namespace
 
 void up(const GlobalOptions& g, const std::string& file) {
@@ -216,26 +243,14 @@ void logs(const GlobalOptions& g, const std::string& target, bool follow, uint32
   auto req = conn.control().agentLogsRequest();
   req.setSwarm(ref.swarm);
   req.setAgent(ref.agent);
-  req.setTailBytes(tail_bytes);
-  req.setFollow(follow);
-  if (!follow) {
-    auto res = conn.wait(req.send());
-    if (g.json) return print_json(to_json(res));
-    return print(std::string_view(res.getData().asChars().begin(), res.getData().size()));
-  }
+  show_log(g, conn, req, tail_bytes, follow, "log");
+}
 
-  FollowedLog followed(g.json);
-  req.setSink(followed.make_sink());
-  // swarmd may answer at once with the tail and stream the rest to the sink,
-  // or stream everything and answer (with no data) at the end; printing the
-  // answer's data before waiting for end() keeps the bytes in order either way.
-  auto answered = req.send().then([&](auto res) { followed.print(res.getData()); });
-  kj::Maybe<FollowEnd> ended = conn.wait_interruptible(followed.until_end(kj::mv(answered)));
-  KJ_IF_MAYBE(end, ended) {
-    if (end->how != FollowEnd::How::ended) throw Failure(end->reason);
-    if (g.json) return print_json({{"reason", end->reason}});
-    std::cerr << "swarmctl: log ended: " << end->reason << std::endl;
-  }
+void events(const GlobalOptions& g, const std::string& swarm, bool follow, uint32_t tail_bytes) {
+  Connection conn = open_connection(g);
+  auto req = conn.control().swarmEventsRequest();
+  req.setSwarm(swarm);
+  show_log(g, conn, req, tail_bytes, follow, "event stream");
 }
 
 void down(const GlobalOptions& g, const std::string& swarm, uint32_t grace_millis) {

@@ -57,6 +57,11 @@ void pause(const GlobalOptions& g, const std::string& target, bool paused);
 // Ctrl-C (both a success).
 void logs(const GlobalOptions& g, const std::string& target, bool follow, uint32_t tail_bytes);
 
+// Prints the swarm's event stream (one timestamped line per event), like
+// logs: the last tail_bytes (0: all swarmd keeps), and with follow the rest
+// as it comes, until the swarm is replaced, the daemon stops, or Ctrl-C.
+void events(const GlobalOptions& g, const std::string& swarm, bool follow, uint32_t tail_bytes);
+
 // Stops a swarm and waits until every agent is gone. grace_millis 0 leaves
 // the grace period to the daemon.
 void down(const GlobalOptions& g, const std::string& swarm, uint32_t grace_millis);

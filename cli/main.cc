@@ -119,6 +119,15 @@ int run(int argc, char** argv) {
       ->type_name("BYTES");
   logs->callback([&] { command = [&] { smol::cli::logs(g, target, follow, tail); }; });
 
+  auto* events = app.add_subcommand("events", "Print what happened to a swarm and its agents");
+  events->add_option("SWARM", swarm, "Swarm name")->required();
+  events->add_flag("-f,--follow", follow, "Keep printing new events until the swarm ends or Ctrl-C");
+  events->add_option_function<std::string>(
+            "--tail", [&](const std::string& s) { tail = bytes_arg("--tail", s); },
+            "Only the last BYTES (default: all that swarmd keeps)")
+      ->type_name("BYTES");
+  events->callback([&] { command = [&] { smol::cli::events(g, swarm, follow, tail); }; });
+
   uint32_t grace = 0;
   auto* down = app.add_subcommand("down", "Stop a swarm; wait until every agent is gone");
   down->add_option("SWARM", swarm, "Swarm name")->required();

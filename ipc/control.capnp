@@ -51,6 +51,13 @@ interface Control {
   # at most deadlineMillis (0: 2 s) for the answers; agents that are not
   # running, have not said hello or do not answer in time are silent.
   vibeCheck @8 (swarm :Text, deadlineMillis :UInt32) -> (check :VibeCheck);
+
+  # The swarm's event stream: one timestamped line per event (agents
+  # started, ready, exited and why, restarting, seccomp violations, OOM
+  # kills, paused, resumed; the swarm's own state changes and vibe checks).
+  # Like agentLogs: the last tailBytes (0: all kept), and with follow, the
+  # rest as it comes, until the swarm is replaced or the daemon stops.
+  swarmEvents @9 (swarm :Text, tailBytes :UInt32, follow :Bool, sink :LogSink) -> (data :Data);
 }
 
 struct VibeCheck {

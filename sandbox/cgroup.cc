@@ -217,11 +217,27 @@ std::size_t CgroupTree::remove_stale(std::chrono::milliseconds timeout) {
   std::size_t removed = 0;
   for (auto& node : stale) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    // On timeout remove() reports the busy directory.
-    wait_until_empty(*node, std::max(left, std::chrono::milliseconds(0)));
-    removed += node->remove();
+    removed += remove_when_empty(*node, std::max(left, std::chrono::milliseconds(0)));
   }
   return removed;
+}
+
+std::size_t remove_when_empty(CgroupNode& node, std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  wait_until_empty(node, timeout);
+  // cgroup.procs stops listing a process as soon as its last thread starts
+  // exiting, but the cgroup stays populated (rmdir: EBUSY) until the exit
+  // has got as far as leaving it, which for a big process (its memory torn
+  // down first) takes a while: EBUSY is retried, briefly, until the deadline.
+  for (;;) {
+    try {
+      return node.remove();
+    } catch (const SysError& e) {
+      if (e.code() != EBUSY || Clock::now() >= deadline) throw;
+    }
+    ::poll(nullptr, 0, 2);
+  }
 }
 
 bool wait_until_empty(const CgroupNode& node, std::chrono::milliseconds timeout) {

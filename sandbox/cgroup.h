@@ -327,10 +327,10 @@ class CgroupTree {
   // The base; lives as long as the tree.
   CgroupNode& base() const noexcept { return *base_; }
 
-  // BLOCKING, bounded by timeout: for daemon start, before anything is
-  // placed in the base. Kills everything a crashed predecessor left below
+  // BLOCKING, bounded by timeout: for daemon start (and stop), when nothing
+  // else uses the base. Kills everything a crashed predecessor left below
   // the base (kill_all per stale pool), waits for it to die and removes
-  // those nodes. Returns how many nodes it removed. Throws SysError if a
+  // those nodes (retrying while an exiting process still holds one). Returns how many nodes it removed. Throws SysError if a
   // node cannot be removed (still populated after the timeout, say).
   std::size_t remove_stale(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
@@ -345,5 +345,11 @@ class CgroupTree {
 // start and tests; the loop uses watch() or its agents' pidfds instead.
 // Returns false on timeout.
 bool wait_until_empty(const CgroupNode& node, std::chrono::milliseconds timeout);
+
+// BLOCKING, bounded by timeout: wait_until_empty(), then node.remove(),
+// retried while the kernel still counts an exiting process in it (EBUSY;
+// see cgroup.cc). Returns what remove() returns; throws its SysError when
+// the node is still busy at the deadline. Kill first.
+std::size_t remove_when_empty(CgroupNode& node, std::chrono::milliseconds timeout);
 
 }  // namespace smol::sandbox

@@ -158,6 +158,7 @@ void Agent::on_spawned(sandbox::Child child) {
   pid_ = child.pid;
   pidfd_ = std::move(child.pidfd);
   rt_.metrics.observe_sandbox_setup(std::chrono::duration<double>(child.setup_time).count());
+  listener_.agent_event(*this, "started: pid " + std::to_string(pid_));
   log::debug("agent " + id_ + " of swarm " + plan_.swarm + ": pid " + std::to_string(pid_) +
              ", uid " + std::to_string(uid_.uid()) + ", " + child.landlock);
   if (!child.landlocked) {
@@ -387,6 +388,8 @@ void Agent::on_oom() {
   if (kills == 0) return;
   oom_kills_ += kills;
   rt_.metrics.oom_kills(plan_.swarm, kills);
+  listener_.agent_event(*this, "OOM killer: " + std::to_string(kills) + " process(es) at " +
+                                   oom_limit());
   log::warning("agent " + id_ + " of swarm " + plan_.swarm + ": the OOM killer killed " +
                std::to_string(kills) + " process(es) at " + oom_limit());
 }
@@ -455,6 +458,7 @@ void Agent::pause(bool paused) {
   cgroup_->freeze(paused);
   if (paused_ != paused) {
     log::info("agent " + id_ + " of swarm " + plan_.swarm + (paused ? ": paused" : ": resumed"));
+    listener_.agent_event(*this, paused ? "paused" : "resumed");
   }
   paused_ = paused;
 }
@@ -538,6 +542,9 @@ void Agent::on_violations() {
   const std::string_view action_name = sandbox::violation_action_name(action);
   while (auto v = seccomp_->receive()) {
     rt_.metrics.seccomp_violation(plan_.swarm, v->syscall, action_name);
+    listener_.agent_event(*this, "seccomp violation: " + v->syscall +
+                                     (action == sandbox::ViolationAction::eperm ? " (EPERM)"
+                                                                               : " (killed)"));
     if (action == sandbox::ViolationAction::eperm) {
       log::notice("agent " + id_ + " of swarm " + plan_.swarm + ": seccomp violation: " +
                   v->syscall + " (failed with EPERM)");

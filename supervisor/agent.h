@@ -111,6 +111,9 @@ class Agent {
     virtual void agent_exited(Agent& a, bool was_ready) = 0;
     // Fills in the swarm's part of the identity returned by hello.
     virtual void describe_peers(rpc::Identity::Builder identity) = 0;
+    // Something an operator would want in the swarm's event stream
+    // ("seccomp violation: ptrace (killed)", "paused").
+    virtual void agent_event(Agent& a, std::string_view what) = 0;
 
    protected:
     ~Listener() = default;

@@ -110,8 +110,7 @@ std::unique_ptr<sandbox::CgroupNode> Cgroups::create_replacing(
   for (auto& old : parent.children()) {
     if (old->name() != name) continue;
     old->kill_all();
-    sandbox::wait_until_empty(*old, 1s);
-    old->remove();
+    sandbox::remove_when_empty(*old, 1s);
   }
   return parent.create_child(name, limits);
 }

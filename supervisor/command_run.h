@@ -41,6 +41,7 @@ class CommandRun final : public Agent::Listener {
   void agent_ready(Agent&) override {}
   void agent_exited(Agent& a, bool was_ready) override;
   void describe_peers(rpc::Identity::Builder) override {}
+  void agent_event(Agent&, std::string_view) override {}
 
   Runtime& rt_;
   std::string fresh_work_dir_;  // removed afterwards; empty for the caller's own

@@ -137,6 +137,21 @@ kj::Promise<void> follow_log(std::shared_ptr<AgentLog> log, rpc::LogSink::Client
   });
 }
 
+// agentLogs and swarmEvents: the last tailBytes of a log (0: all kept), or,
+// with follow, everything from there on pushed to the sink until it ends.
+template <typename Context>
+kj::Promise<void> serve_log(Context& ctx, std::shared_ptr<AgentLog> log) {
+  auto p = ctx.getParams();
+  uint64_t tail = p.getTailBytes();
+  uint64_t from = tail == 0 || tail > log->total() ? 0 : log->total() - tail;
+  if (!p.getFollow()) {
+    std::string data = log->read(from, log->total()).data;
+    ctx.getResults().setData(bytes(data));
+    return kj::READY_NOW;
+  }
+  return follow_log(log, p.getSink(), from);
+}
+
 }  // namespace
 
 ControlService::ControlService(Runtime& rt, SwarmFactory& factory, const DaemonInfo& info)
@@ -273,15 +288,19 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
       throw ipc::rpc_error("swarm '" + swarm + "' has no running record of agent '" + agent_id +
                            "' (see 'swarmctl ps " + swarm + "')");
     }
-    std::shared_ptr<AgentLog> log = a->shared_log();
-    uint64_t tail = p.getTailBytes();
-    uint64_t from = tail == 0 || tail > log->total() ? 0 : log->total() - tail;
-    if (!p.getFollow()) {
-      std::string data = log->read(from, log->total()).data;
-      ctx.getResults().setData(bytes(data));
-      return kj::READY_NOW;
+    return serve_log(ctx, a->shared_log());
+  });
+}
+
+kj::Promise<void> ControlService::swarmEvents(SwarmEventsContext ctx) {
+  return counted("swarmEvents", [&]() -> kj::Promise<void> {
+    std::string name = text(ctx.getParams().getSwarm());
+    must_exist(factory_, name);
+    Swarm* s = factory_.find(name);
+    if (s == nullptr) {
+      throw ipc::rpc_error("swarm '" + name + "' has not run since swarmd started: no events");
     }
-    return follow_log(log, p.getSink(), from);
+    return serve_log(ctx, s->events());
   });
 }
 

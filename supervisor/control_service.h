@@ -38,6 +38,7 @@ class ControlService final : public rpc::Control::Server {
   kj::Promise<void> status(StatusContext ctx) override;
   kj::Promise<void> pauseAgents(PauseAgentsContext ctx) override;
   kj::Promise<void> vibeCheck(VibeCheckContext ctx) override;
+  kj::Promise<void> swarmEvents(SwarmEventsContext ctx) override;
   kj::Promise<void> runCommand(RunCommandContext ctx) override;
 
  private:

@@ -1,6 +1,8 @@
 #include "supervisor/swarm.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 
 #include "base/log.h"
 #include "ipc/rpc_error.h"
@@ -15,6 +17,19 @@ constexpr size_t kSpawnBatch = 64;
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{30000};
 constexpr size_t kQuotedLines = 10;
+constexpr size_t kEventRingBytes = 256 * 1024;
+
+// "2026-12-03T08:30:01.123Z": UTC, to the millisecond.
+std::string timestamp(int64_t unix_ms) {
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &t);
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(unix_ms % 1000));
+  return std::string(date) + ms;
+}
 
 std::string quote_last_output(const AgentLog& log) {
   std::vector<std::string> lines = log.last_lines(kQuotedLines);
@@ -44,6 +59,7 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
       listener_(listener),
       spec_(std::move(spec)),
       pool_(std::move(pool)),
+      events_(std::make_shared<AgentLog>(kEventRingBytes)),
       created_unix_ms_(created_unix_ms),
       source_name_(std::move(source_name)) {
   members_.reserve(plans.size());
@@ -63,7 +79,15 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
 Swarm::~Swarm() {
   members_.clear();  // the agents first: their cgroups are in the pool
   release_pool();
+  if (!events_->ended()) events_->end("swarm " + spec_.name + " is gone (the daemon stopped)");
 }
+
+void Swarm::event(std::string_view who, std::string_view what) {
+  events_->append(timestamp(unix_now_ms()) + " " + std::string(who) + ": " + std::string(what) +
+                  "\n");
+}
+
+void Swarm::agent_event(Agent& a, std::string_view what) { event(a.id(), what); }
 
 // Once nothing of the swarm runs any more; its agents never start again
 // (a stopped swarm is replaced, not restarted), so none will look for it.
@@ -114,6 +138,10 @@ kj::Promise<Swarm::VibeReport> Swarm::vibe_check(std::chrono::milliseconds deadl
                             std::chrono::steady_clock::now() - began)
                             .count();
         rt_.metrics.vibe_check(spec_.name, r.ok, r.degraded, r.failing, r.silent);
+        event("swarm " + spec_.name, "vibe check: " + std::to_string(r.ok) + " ok, " +
+                                         std::to_string(r.degraded) + " degraded, " +
+                                         std::to_string(r.failing) + " failing, " +
+                                         std::to_string(r.silent) + " silent");
         return r;
       });
 }
@@ -140,7 +168,15 @@ bool Swarm::settled() const noexcept {
 }
 
 void Swarm::set_state(SwarmState s) {
+  if (s != state_ || s == SwarmState::starting) {
+    std::string what = std::string(state_name(s));
+    if ((s == SwarmState::failed || s == SwarmState::stopped) && !last_error_.empty()) {
+      what += ": " + last_error_;
+    }
+    event("swarm " + spec_.name, what);
+  }
   state_ = s;
+  if (s == SwarmState::stopped) events_->end("swarm " + spec_.name + " stopped");
   listener_.swarm_changed(*this);
 }
 
@@ -177,7 +213,8 @@ kj::Promise<void> Swarm::spawn_from(size_t next) {
   });
 }
 
-void Swarm::agent_ready(Agent&) {
+void Swarm::agent_ready(Agent& a) {
+  event(a.id(), "ready");
   ++ready_;
   if (state_ == SwarmState::starting && ready_ == members_.size()) {
     set_state(SwarmState::ready);
@@ -189,6 +226,7 @@ void Swarm::agent_ready(Agent&) {
 }
 
 void Swarm::agent_exited(Agent& a, bool was_ready) {
+  event(a.id(), a.last_exit().detail);
   if (was_ready) --ready_;
   Member& m = member_of(a);
   bool restarting = state_ == SwarmState::ready && should_restart(m);
@@ -229,6 +267,7 @@ void Swarm::fail_start(std::string message) {
   last_error_ = message;
   // spawn_from stops at its next step: the state is no longer starting.
   state_ = SwarmState::failed;  // before the kills, so their exits are not failures again
+  event("swarm " + spec_.name, "failed: " + message);
   kj::Vector<kj::Promise<void>> exits;
   for (auto& m : members_) {
     m.agent->kill();
@@ -241,6 +280,7 @@ void Swarm::fail_start(std::string message) {
   failing_ = kj::joinPromises(exits.releaseAsArray())
                  .then([this, f = kj::mv(fulfiller), message]() mutable {
                    release_pool();
+                   events_->end("swarm " + spec_.name + " failed to start");
                    f->reject(ipc::rpc_error(message));
                  })
                  .eagerlyEvaluate(nullptr);
@@ -279,6 +319,8 @@ void Swarm::schedule_restart(Member& m) {
                         .eagerlyEvaluate(nullptr);
   log::notice("swarm " + name() + ": agent " + agent->id() + " " + agent->last_exit().detail +
               "; restarting in " + format_duration(backoff));
+  event(agent->id(), "restarting in " + format_duration(backoff) + " (restart " +
+                         std::to_string(agent->restarts() + 1) + ")");
 }
 
 kj::Promise<void> Swarm::stop(std::chrono::milliseconds grace) {

@@ -9,6 +9,12 @@
 // per its group's restart policy, with exponential backoff; stop() stops
 // them all in parallel under one grace period.
 //
+// What happens to the swarm and its agents (starts, readiness, exits,
+// restarts, violations, OOM kills, pauses, vibe checks) goes to its event
+// stream, one timestamped line each, kept in a bounded ring for
+// `swarmctl events` (and -f); the stream ends when the swarm has stopped or
+// failed and its agents are gone.
+//
 // The swarm's cgroup is its resource pool ([limits]): every agent's cgroup
 // is made below it, so the pool's limits hold for all of them together. It
 // is removed once the swarm has stopped or failed and its agents are gone.
@@ -89,6 +95,9 @@ class Swarm final : public Agent::Listener {
   };
   kj::Promise<VibeReport> vibe_check(std::chrono::milliseconds deadline);
 
+  // The event stream; shared so that a follower outlives a replaced swarm.
+  std::shared_ptr<AgentLog> events() const noexcept { return events_; }
+
   // Agents in spec order; nullptr from find() if no agent has that id.
   std::vector<const Agent*> agents() const;
   Agent* find(std::string_view agent_id);
@@ -104,6 +113,8 @@ class Swarm final : public Agent::Listener {
   void agent_ready(Agent& a) override;
   void agent_exited(Agent& a, bool was_ready) override;
   void describe_peers(rpc::Identity::Builder identity) override;
+  void agent_event(Agent& a, std::string_view what) override;
+  void event(std::string_view who, std::string_view what);
 
   kj::Promise<void> spawn_from(size_t next);
   void fail_start(std::string message);
@@ -118,6 +129,7 @@ class Swarm final : public Agent::Listener {
   Listener& listener_;
   spec::SwarmSpec spec_;
   std::shared_ptr<sandbox::CgroupNode> pool_;  // shared with the agents' plans
+  std::shared_ptr<AgentLog> events_;
   std::vector<Member> members_;
   int64_t created_unix_ms_;
   std::string source_name_;
