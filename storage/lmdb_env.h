@@ -128,6 +128,10 @@ class LmdbEnv {
   const std::string& path() const noexcept { return path_; }
   size_t map_size() const noexcept { return map_size_; }
 
+  // The LMDB handle, for switching commit syncing around the memory store's
+  // group commits (storage/lmdb_sync.h). Nothing else should need it.
+  MDB_env* raw_env() const noexcept { return env_; }
+
  private:
   LmdbEnv(MDB_env* env, std::string path, Options options) noexcept;
   Txn begin(unsigned flags) const;
