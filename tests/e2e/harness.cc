@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -255,6 +256,9 @@ Daemon::Daemon(const TempDir& dir, DaemonOptions options)
   int pidfd = -1;
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0));
   if (pid == 0) {
+    // A test killed outright (a ctest timeout) takes its daemon, and with it
+    // the agents, along.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(err_fd, 2);
     if (listen_pid != nullptr) {
       ::dup2(activation.get(), 3);  // SD_LISTEN_FDS_START; dup2 clears CLOEXEC
