@@ -190,7 +190,7 @@ void top(const GlobalOptions& g, const std::string& swarm, milliseconds interval
 }
 
 void vibe(const GlobalOptions& g, const std::string& swarm, milliseconds deadline) {
-  Connection conn = open_connection(g);
+  Connection conn(g.socket_path, g.timeout.value_or(std::max(kDefaultTimeout, deadline + kStopMargin)));
   auto req = conn.control().vibeCheckRequest();
   req.setSwarm(swarm);
   req.setDeadlineMillis(static_cast<uint32_t>(deadline.count()));

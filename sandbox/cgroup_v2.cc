@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 
 #include "base/sys_error.h"
@@ -201,7 +202,8 @@ class V2Node final : public CgroupNode {
   std::string dir_;
   std::string name_;
   Controllers controllers_;
-  bool subtree_enabled_ = false;
+  // Spawning threads create agents below one pool at once.
+  std::atomic<bool> subtree_enabled_{false};
 };
 
 }  // namespace

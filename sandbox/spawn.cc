@@ -233,9 +233,11 @@ class AllSignalsBlocked {
 // is missing, and the child then joins its cgroup itself. Returns the pid
 // or -1 with errno.
 pid_t clone_child(int flags, const ChildStack& stack, ChildPlan& plan, int* pidfd) {
-  static std::atomic<bool> no_clone3{false};
-  const int into = plan.cgroup != nullptr ? plan.cgroup->clone_into_fd() : -1;
-  if (!no_clone3.load(std::memory_order_relaxed)) {
+  static std::atomic<bool> no_clone3{false}, no_into_cgroup{false};
+  while (!no_clone3.load(std::memory_order_relaxed)) {
+    const int into = plan.cgroup != nullptr && !no_into_cgroup.load(std::memory_order_relaxed)
+                         ? plan.cgroup->clone_into_fd()
+                         : -1;
     clone_args args{};
     args.flags = static_cast<uint64_t>(flags & ~CSIGNAL) | (into >= 0 ? CLONE_INTO_CGROUP : 0);
     args.exit_signal = static_cast<uint64_t>(flags & CSIGNAL);
@@ -245,8 +247,14 @@ pid_t clone_child(int flags, const ChildStack& stack, ChildPlan& plan, int* pidf
     args.cgroup = into >= 0 ? static_cast<uint64_t>(into) : 0;
     plan.cloned_into_cgroup = into >= 0;
     pid_t pid = clone3_run(&args, child_main, &plan);
-    // EINVAL with CLONE_INTO_CGROUP: a kernel between 5.3 and 5.7.
-    if (pid >= 0 || (errno != ENOSYS && !(errno == EINVAL && into >= 0))) return pid;
+    if (pid >= 0) return pid;
+    // Kernels 5.3 to 5.6 have clone3 but no cgroup field: E2BIG for the
+    // larger struct (EINVAL for the flag). The child then joins by itself.
+    if (into >= 0 && (errno == E2BIG || errno == EINVAL)) {
+      no_into_cgroup.store(true, std::memory_order_relaxed);
+      continue;
+    }
+    if (errno != ENOSYS) return pid;
     no_clone3.store(true, std::memory_order_relaxed);
   }
   plan.cloned_into_cgroup = false;
@@ -284,7 +292,7 @@ Child spawn(const SpawnRequest& req) {
     AllSignalsBlocked blocked;
     pid = clone_child(flags, stack, plan, &pidfd);
   }
-  if (pid < 0) throw SysError(errno, "clone3", req.path);
+  if (pid < 0) throw SysError(errno, "clone", req.path);
   Child child;
   child.pid = pid;
   child.pidfd.reset(pidfd);

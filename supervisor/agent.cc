@@ -451,6 +451,9 @@ void Agent::pause(bool paused) {
   if (state_ == AgentState::exited || !pidfd_) {
     throw std::runtime_error("agent " + id_ + " is not running");
   }
+  if (state_ == AgentState::stopping && paused) {
+    throw std::runtime_error("agent " + id_ + " is being stopped");
+  }
   if (!cgroup_) {
     throw std::runtime_error("agent " + id_ + " has no cgroup to freeze (" +
                              rt_.cgroups.unavailable_reason() + ")");

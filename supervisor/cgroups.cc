@@ -3,6 +3,9 @@
 #include <chrono>
 #include <stdexcept>
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include "base/log.h"
 #include "base/sys_error.h"
 
@@ -39,17 +42,40 @@ Cgroups::Cgroups(ipc::EventLoop& loop, const config::Config& config) : loop_(loo
   try {
     tree_ = std::make_unique<sandbox::CgroupTree>(sandbox::detect_cgroup_host(),
                                                   sandbox::CgroupTreeOptions{config.cgroup_base});
+  } catch (const std::exception& e) {
+    reason_ = e.what();
+    log::warning("resource limits unavailable: " + reason_ +
+                 "; agents run without cgroups and swarms that set [limits] are refused");
+    return;
+  }
+  lock_base(config.cgroup_base);
+  try {
     if (std::size_t n = tree_->remove_stale(); n > 0) {
       log::notice("removed " + std::to_string(n) +
                   " cgroup(s) a previous swarmd left behind, after killing what ran in them");
     }
-    log::info("resource limits: " + tree_->describe());
   } catch (const std::exception& e) {
-    tree_.reset();
-    reason_ = e.what();
-    log::warning("resource limits unavailable: " + reason_ +
-                 "; agents run without cgroups and swarms that set [limits] are refused");
+    // Left in place: the next start tries again. The rest of the tree works.
+    log::warning("cannot remove what a previous swarmd left in its cgroups: " +
+                 std::string(e.what()));
   }
+  log::info("resource limits: " + tree_->describe());
+}
+
+// The base is this daemon's alone while it runs: another swarmd given the
+// same [cgroups] base would take the first one's agents for a crashed
+// predecessor's and kill them. flock() on the base directory says who is
+// first; the lock goes with the process, so a crashed daemon holds none.
+void Cgroups::lock_base(const std::string& name) {
+  const std::string path = tree_->base().path();
+  base_lock_.reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base_lock_) throw SysError(errno, "open", path);
+  if (::flock(base_lock_.get(), LOCK_EX | LOCK_NB) == 0) return;
+  if (errno != EWOULDBLOCK) throw SysError(errno, "flock", path);
+  tree_.reset();
+  throw std::runtime_error("the cgroup base '" + name + "' (" + path +
+                           ") is in use by another swarmd; give each daemon its own "
+                           "[cgroups] base in its configuration");
 }
 
 Cgroups::~Cgroups() {

@@ -28,6 +28,7 @@
 
 #include <kj/async.h>
 
+#include "base/unique_fd.h"
 #include "ipc/event_loop.h"
 #include "sandbox/cgroup.h"
 #include "supervisor/config.h"
@@ -38,6 +39,8 @@ class Cgroups {
  public:
   // Never throws for what the host lacks or refuses: available() is then
   // false and unavailable_reason() says why (also logged as a warning).
+  // Throws std::runtime_error if another swarmd holds the same base (the
+  // daemon must not start: it would kill that daemon's agents).
   Cgroups(ipc::EventLoop& loop, const config::Config& config);
   // Removes the base, best effort (see remove_all()).
   ~Cgroups();
@@ -94,7 +97,10 @@ class Cgroups {
   kj::Promise<void> sweep_later();
 
   ipc::EventLoop& loop_;
+  void lock_base(const std::string& name);
+
   std::unique_ptr<sandbox::CgroupTree> tree_;
+  UniqueFd base_lock_;  // flock()ed while this daemon uses the base
   std::string reason_;
   std::shared_ptr<sandbox::CgroupNode> run_pool_;
   std::vector<Retiring> retiring_;

@@ -245,6 +245,7 @@ kj::Promise<void> ControlService::stopSwarm(StopSwarmContext ctx) {
 }
 
 kj::Promise<void> ControlService::vibeCheck(VibeCheckContext ctx) {
+  ctx.allowCancellation();  // the client may go away (Ctrl-C) mid-call
   return counted("vibeCheck", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     std::string name = text(p.getSwarm());
@@ -277,6 +278,7 @@ kj::Promise<void> ControlService::vibeCheck(VibeCheckContext ctx) {
 }
 
 kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
+  ctx.allowCancellation();  // the client may go away (Ctrl-C) mid-call
   return counted("agentLogs", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     std::string swarm = text(p.getSwarm());
@@ -293,6 +295,7 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
 }
 
 kj::Promise<void> ControlService::swarmEvents(SwarmEventsContext ctx) {
+  ctx.allowCancellation();  // the client may go away (Ctrl-C) mid-call
   return counted("swarmEvents", [&]() -> kj::Promise<void> {
     std::string name = text(ctx.getParams().getSwarm());
     must_exist(factory_, name);
@@ -305,6 +308,9 @@ kj::Promise<void> ControlService::swarmEvents(SwarmEventsContext ctx) {
 }
 
 kj::Promise<void> ControlService::runCommand(RunCommandContext ctx) {
+  // A client that goes away (Ctrl-C) takes its call with it: a run's command
+  // is killed, a follower stops.
+  ctx.allowCancellation();
   return counted("runCommand", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     RunRequest req;

@@ -148,8 +148,10 @@ kj::Promise<Swarm::VibeReport> Swarm::vibe_check(std::chrono::milliseconds deadl
 
 void Swarm::pause(bool paused) {
   size_t done = 0;
+  // Only ready agents: one still starting has no process to freeze yet, and
+  // one stopping must be left to stop.
   for (auto& m : members_) {
-    if (m.agent->state() == AgentState::exited) continue;
+    if (m.agent->state() != AgentState::ready) continue;
     m.agent->pause(paused);
     ++done;
   }

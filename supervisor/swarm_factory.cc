@@ -184,8 +184,14 @@ SwarmFactory::Started SwarmFactory::spawn(std::string_view spec_toml,
   persisted_[spec.name] = rec.status;
 
   std::string name = spec.name;
-  auto swarm = std::make_unique<Swarm>(rt_, *this, std::move(spec), std::move(plans),
-                                       std::move(pool), now, std::string(source_name));
+  std::unique_ptr<Swarm> swarm;
+  try {
+    swarm = std::make_unique<Swarm>(rt_, *this, std::move(spec), std::move(plans), pool, now,
+                                    std::string(source_name));
+  } catch (...) {  // e.g. no agent uid left
+    rt_.cgroups.retire(std::move(pool));
+    throw;
+  }
   Swarm& s = *swarm;
   if (auto it = swarms_.find(name); it != swarms_.end()) {
     rt_.metrics.forget_swarm(name);

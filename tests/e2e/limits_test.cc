@@ -5,7 +5,9 @@
 // the host's cgroups afterwards.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -262,6 +264,63 @@ TEST(Cgroups, AStartKillsAndRemovesWhatACrashedDaemonLeft) {
   }
 }
 
+TEST(Cgroups, ASecondDaemonOnTheSameBaseRefusesToStartAndHarmsNothing) {
+  TempDir dir;
+  Daemon first(dir);
+  std::string spec = dir.write("s.toml", "name = \"s\"\n[[agents]]\nrole = \"a\"\ncommand = [\"" +
+                                             bin("smol-echo-agent") + "\"]\n");
+  ASSERT_EQ(first.ctl({"up", spec}).status, 0);
+  pid_t agent = first.agent_pids("s").at(0);
+  std::string config = dir.write("second.toml", "[cgroups]\nbase = \"" + first.cgroup_base() + "\"\n");
+  RunResult second = run({bin("swarmd"), "--config", config, "--state-dir", dir.path() + "/state2",
+                          "--socket", dir.path() + "/second.sock", "--metrics", "off"});
+  EXPECT_EQ(second.status, 1);
+  EXPECT_THAT(second.err, HasSubstr("the cgroup base '" + first.cgroup_base() +
+                                    "' (") );
+  EXPECT_THAT(second.err, HasSubstr("is in use by another swarmd"));
+  EXPECT_TRUE(process_exists(agent)) << "the second daemon killed the first one's agent";
+  EXPECT_EQ(first.ctl_json({"ps", "s"})["agents"][0]["state"], "ready");
+}
+
+// The base's directory in the first hierarchy (v1: memory's, below this
+// process's own cgroup there; v2: the mount's).
+std::string base_dir(const Daemon& daemon) {
+  sandbox::CgroupHost host = sandbox::detect_cgroup_host();
+  const auto& h = host.hierarchies.front();
+  return (host.version == sandbox::CgroupVersion::v1 ? h.own : h.mount_point) + "/" +
+         daemon.cgroup_base();
+}
+
+TEST(Cgroups, ARunWhoseClientGoesAwayIsKilled) {
+  TempDir dir;
+  Daemon daemon(dir);
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  pid_t client = ::fork();
+  if (client == 0) {
+    ::dup2(out[1], 1);
+    std::string swarmctl = bin("swarmctl"), socket = daemon.socket();
+    ::execl(swarmctl.c_str(), "swarmctl", "--socket", socket.c_str(), "run", "--", "sh", "-c",
+            "echo started; exec sleep 600", nullptr);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  char buf[16] = {};
+  ASSERT_EQ(::read(out[0], buf, 8), 8);  // "started\n": the command runs
+  ::close(out[0]);
+  std::string run_pool = base_dir(daemon) + "/@run";
+  std::vector<pid_t> running;
+  for (const auto& e : fs::directory_iterator(run_pool)) {
+    if (e.is_directory()) {
+      for (pid_t p : procs_in(e.path())) running.push_back(p);
+    }
+  }
+  ASSERT_FALSE(running.empty());
+  ::kill(client, SIGKILL);  // the client vanishes, as with a closed terminal
+  ::waitpid(client, nullptr, 0);
+  for (pid_t p : running) EXPECT_TRUE(wait_gone(p)) << "pid " << p << " outlived its client";
+}
+
 TEST(Cgroups, AThousandRunsLeaveNoCgroupAndNoFdBehind) {
   TempDir dir;
   Daemon daemon(dir);
@@ -289,10 +348,7 @@ TEST(Cgroups, AThousandRunsLeaveNoCgroupAndNoFdBehind) {
   // warm-up swarm's may still have been closing when we counted).
   EXPECT_TRUE(eventually([&] { return fds() <= fds_before; })) << fds() << " fds, " << fds_before
                                                                 << " before";
-  sandbox::CgroupHost host = sandbox::detect_cgroup_host();
-  const auto& h = host.hierarchies.front();
-  std::string base = (host.version == sandbox::CgroupVersion::v1 ? h.own : h.mount_point) + "/" +
-                     daemon.cgroup_base();
+  std::string base = base_dir(daemon);
   ASSERT_TRUE(fs::is_directory(base + "/@run")) << base;
   EXPECT_TRUE(eventually([&] {
     return std::distance(fs::directory_iterator(base + "/@run"), fs::directory_iterator()) ==
