@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -128,6 +129,73 @@ void show_log(const GlobalOptions& g, Connection& conn, Request& req, uint32_t t
     if (g.json) return print_json({{"reason", end->reason}});
     std::cerr << "swarmctl: " << what << " ended: " << end->reason << std::endl;
   }
+}
+
+rpc::MemoryTier parse_tier(const std::string& name) {
+  std::string n = name;
+  for (char& c : n) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (n == "short-term") return rpc::MemoryTier::SHORT_TERM;
+  if (n == "working") return rpc::MemoryTier::WORKING;
+  if (n == "long-term") return rpc::MemoryTier::LONG_TERM;
+  throw Failure("unknown tier '" + name + "': expected short-term, working or long-term",
+                Failure::kUsage);
+}
+
+// A tier argument, checked against the agent: short-term entries belong to one.
+rpc::MemoryTier tier_arg(const std::string& name, const std::string& agent) {
+  rpc::MemoryTier t = parse_tier(name);
+  if (t == rpc::MemoryTier::SHORT_TERM && agent.empty()) {
+    throw Failure("short-term entries belong to one agent: name it with --agent ID",
+                  Failure::kUsage);
+  }
+  return t;
+}
+
+std::string tier_label(rpc::MemoryTier t) {
+  switch (t) {
+    case rpc::MemoryTier::SHORT_TERM: return "short-term";
+    case rpc::MemoryTier::WORKING: return "working";
+    case rpc::MemoryTier::LONG_TERM: return "long-term";
+  }
+  return std::to_string(static_cast<unsigned>(t));
+}
+
+// Names one entry in a memGet, memDelete or memConsolidate request.
+template <typename Request>
+void set_entry(Request& req, const std::string& swarm, rpc::MemoryTier tier,
+               const std::string& key, const std::string& agent) {
+  req.setSwarm(swarm);
+  req.setTier(tier);
+  req.setAgent(agent);
+  req.setKey(key);
+}
+
+std::string read_stdin() {
+  std::string data;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = retry_eintr([&] { return ::read(STDIN_FILENO, buf, sizeof buf); });
+    if (n < 0) throw Failure(std::string("cannot read stdin: ") + strerrordesc_np(errno));
+    if (n == 0) return data;
+    data.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string joined(capnp::List<capnp::Text>::Reader list) {
+  std::string out;
+  for (auto t : list) out += (out.empty() ? "" : ",") + str(t);
+  return out.empty() ? "-" : out;
+}
+
+// The start of a value on one line, for tables.
+std::string excerpt(capnp::Data::Reader value, size_t max = 60) {
+  std::string out;
+  for (size_t i = 0; i < value.size() && out.size() < max; ++i) {
+    char c = static_cast<char>(value[i]);
+    out += (c == '\n' || c == '\t' || c == '\r') ? ' ' : (std::isprint(static_cast<unsigned char>(c)) ? c : '.');
+  }
+  if (value.size() > max) out += "...";
+  return out;
 }
 
 }  // namespace
@@ -316,6 +384,124 @@ void status(const GlobalOptions& g) {
   table.add({"agents running", std::to_string(s.getAgentsRunning())});
   table.add({"cgroups", str(s.getCgroups())});
   table.print();
+}
+
+void mem_put(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+             const std::string& key, const std::string& value, const MemPutOptions& opts) {
+  rpc::MemoryTier t = tier_arg(tier, opts.agent);
+  if (opts.ttl && t != rpc::MemoryTier::SHORT_TERM) {
+    throw Failure("--ttl applies to short-term entries only", Failure::kUsage);
+  }
+  std::string data = value == "-" ? read_stdin() : value;
+  Connection conn = open_connection(g);
+  auto req = conn.control().memPutRequest();
+  req.setSwarm(swarm);
+  req.setTier(t);
+  req.setAgent(opts.agent);
+  req.setKey(key);
+  req.setValue(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
+  auto tags = req.initTags(static_cast<unsigned>(opts.tags.size()));
+  for (unsigned i = 0; i < opts.tags.size(); ++i) tags.set(i, opts.tags[i]);
+  req.setTtlMillis(opts.ttl ? opts.ttl->count() : 0);
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  print("put " + tier_label(t) + " " + key + " in swarm " + swarm + " (" +
+        format_size(res.getEntry().getValueSize()) + ")\n");
+}
+
+void mem_get(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+             const std::string& key, const std::string& agent) {
+  rpc::MemoryTier t = tier_arg(tier, agent);
+  Connection conn = open_connection(g);
+  auto req = conn.control().memGetRequest();
+  set_entry(req, swarm, t, key, agent);
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  auto v = res.getEntry().getValue();
+  print(std::string_view(v.asChars().begin(), v.size()));
+}
+
+void mem_ls(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+            const std::string& prefix, const std::string& agent) {
+  rpc::MemoryTier t = tier_arg(tier, agent);
+  Connection conn = open_connection(g);
+  Table table({"KEY", "SIZE", "TAGS", "WRITER", "UPDATED", "RECALLS"});
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  std::string start_after;
+  do {
+    auto req = conn.control().memListRequest();
+    req.setSwarm(swarm);
+    req.setTier(t);
+    req.setAgent(agent);
+    req.setPrefix(prefix);
+    req.setStartAfter(start_after);
+    auto res = conn.wait(req.send());
+    for (auto e : res.getEntries()) {
+      if (g.json) {
+        all.push_back(to_json(capnp::toDynamic(e)));
+        continue;
+      }
+      table.add({str(e.getKey()), format_size(e.getValueSize()), joined(e.getTags()),
+                 e.getWriter().size() > 0 ? str(e.getWriter()) : "-",
+                 format_age(e.getUpdatedUnixMillis()), std::to_string(e.getRecallCount())});
+    }
+    start_after = str(res.getNextStartAfter());
+  } while (!start_after.empty());
+  if (g.json) return print_json({{"entries", all}});
+  table.print();
+}
+
+void mem_recall(const GlobalOptions& g, const std::string& swarm, const std::string& query,
+                const MemRecallOptions& opts) {
+  std::vector<rpc::MemoryTier> tiers;
+  for (const auto& t : opts.tiers) tiers.push_back(parse_tier(t));
+  Connection conn = open_connection(g);
+  auto req = conn.control().memRecallRequest();
+  req.setSwarm(swarm);
+  req.setAgent(opts.agent);
+  req.setQuery(query);
+  req.setK(opts.k);
+  auto tl = req.initTiers(static_cast<unsigned>(tiers.size()));
+  for (unsigned i = 0; i < tiers.size(); ++i) tl.set(i, tiers[i]);
+  auto tags = req.initTags(static_cast<unsigned>(opts.tags.size()));
+  for (unsigned i = 0; i < opts.tags.size(); ++i) tags.set(i, opts.tags[i]);
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  Table table({"SCORE", "TIER", "KEY", "EXCERPT"});
+  for (auto h : res.getHits()) {
+    char score[32];
+    std::snprintf(score, sizeof score, "%.3f", h.getScore());
+    auto e = h.getEntry();
+    table.add({score, tier_label(e.getTier()), str(e.getKey()), excerpt(e.getValue())});
+  }
+  table.print();
+}
+
+void mem_rm(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+            const std::string& key, const std::string& agent) {
+  rpc::MemoryTier t = tier_arg(tier, agent);
+  Connection conn = open_connection(g);
+  auto req = conn.control().memDeleteRequest();
+  set_entry(req, swarm, t, key, agent);
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  print("deleted " + tier_label(t) + " " + key + " from swarm " + swarm + "\n");
+}
+
+void mem_consolidate(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+                     const std::string& key, const std::string& to, const std::string& agent) {
+  rpc::MemoryTier t = tier_arg(tier, agent);
+  Connection conn = open_connection(g);
+  auto req = conn.control().memConsolidateRequest();
+  set_entry(req, swarm, t, key, agent);
+  if (!to.empty()) {
+    req.setHasTo(true);
+    req.setTo(parse_tier(to));
+  }
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  print("moved " + key + " from " + tier_label(t) + " to " + tier_label(res.getEntry().getTier()) +
+        " in swarm " + swarm + "\n");
 }
 
 }  // namespace smol::cli

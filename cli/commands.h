@@ -83,4 +83,45 @@ struct RunOptions {
 // 127 when it could not be started, 130 on Ctrl-C.
 int run(const GlobalOptions& g, const RunOptions& opts);
 
+// --- swarm memory (`swarmctl mem ...`) ---
+// TIER arguments are short-term, working or long-term (short_term etc. too);
+// anything else, or short-term without an agent, is a usage error (exit 2).
+// agent is the owner of short-term entries, else only the recorded writer.
+
+struct MemPutOptions {
+  std::string agent;
+  std::vector<std::string> tags;
+  std::optional<std::chrono::milliseconds> ttl;  // short-term only
+};
+
+// Puts VALUE ("-": all of stdin) under KEY; answers once durable.
+void mem_put(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+             const std::string& key, const std::string& value, const MemPutOptions& opts);
+
+// Prints the value as it is (--json: the entry with its provenance).
+void mem_get(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+             const std::string& key, const std::string& agent);
+
+// Lists a tier's keys: KEY SIZE TAGS WRITER UPDATED RECALLS, every page.
+void mem_ls(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+            const std::string& prefix, const std::string& agent);
+
+struct MemRecallOptions {
+  uint32_t k = 0;                   // 0: swarmd's default, 10
+  std::vector<std::string> tiers;   // empty: all
+  std::vector<std::string> tags;
+  std::string agent;
+};
+
+// The best entries for QUERY: SCORE TIER KEY EXCERPT.
+void mem_recall(const GlobalOptions& g, const std::string& swarm, const std::string& query,
+                const MemRecallOptions& opts);
+
+void mem_rm(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+            const std::string& key, const std::string& agent);
+
+// Moves an entry up a tier (to: "" = the next one up), keeping its provenance.
+void mem_consolidate(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
+                     const std::string& key, const std::string& to, const std::string& agent);
+
 }  // namespace smol::cli

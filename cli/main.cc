@@ -148,6 +148,83 @@ int run(int argc, char** argv) {
       app.add_subcommand("status", "Show the daemon's version, uptime, paths and counts");
   status->callback([&] { command = [&] { smol::cli::status(g); }; });
 
+  // swarmctl mem ...: the swarm's memory tiers.
+  auto* mem = app.add_subcommand("mem", "Read and write a swarm's memory (short-term, working, "
+                                        "long-term)");
+  mem->require_subcommand(1);
+  std::string tier, key, value, agent, prefix, query, to_tier;
+  smol::cli::MemPutOptions put_opts;
+  smol::cli::MemRecallOptions recall_opts;
+  auto agent_option = [&](CLI::App* sub, std::string& into) {
+    sub->add_option("--agent", into,
+                    "The agent: owner of short-term entries (required there), else the writer")
+        ->type_name("ID");
+  };
+  auto entry_args = [&](CLI::App* sub) {
+    sub->add_option("SWARM", swarm, "Swarm name")->required();
+    sub->add_option("TIER", tier, "short-term, working or long-term")->required();
+    sub->add_option("KEY", key, "Entry key")->required();
+    agent_option(sub, agent);
+  };
+
+  auto* mem_put = mem->add_subcommand("put", "Put a value under a key (answers once durable)");
+  mem_put->add_option("SWARM", swarm, "Swarm name")->required();
+  mem_put->add_option("TIER", tier, "short-term, working or long-term")->required();
+  mem_put->add_option("KEY", key, "Entry key")->required();
+  mem_put->add_option("VALUE", value, "The value; - reads it from stdin")->required();
+  agent_option(mem_put, put_opts.agent);
+  mem_put->add_option("--tag", put_opts.tags, "A tag for recall filters (repeatable)")
+      ->type_name("TAG")
+      ->allow_extra_args(false);
+  mem_put->add_option_function<std::string>(
+             "--ttl", [&](const std::string& s) { put_opts.ttl = duration_arg("--ttl", s); },
+             "Short-term only: time to live (default: swarmd's, 10m)")
+      ->type_name("DURATION");
+  mem_put->callback([&] {
+    command = [&] { smol::cli::mem_put(g, swarm, tier, key, value, put_opts); };
+  });
+
+  auto* mem_get = mem->add_subcommand("get", "Print an entry's value (--json: with provenance)");
+  entry_args(mem_get);
+  mem_get->callback([&] { command = [&] { smol::cli::mem_get(g, swarm, tier, key, agent); }; });
+
+  auto* mem_ls = mem->add_subcommand("ls", "List a tier's entries");
+  mem_ls->add_option("SWARM", swarm, "Swarm name")->required();
+  mem_ls->add_option("TIER", tier, "short-term, working or long-term")->required();
+  mem_ls->add_option("--prefix", prefix, "Only keys starting with PREFIX")->type_name("PREFIX");
+  agent_option(mem_ls, agent);
+  mem_ls->callback([&] { command = [&] { smol::cli::mem_ls(g, swarm, tier, prefix, agent); }; });
+
+  auto* mem_recall = mem->add_subcommand("recall", "Find the entries that best match a query "
+                                                   "(BM25)");
+  mem_recall->add_option("SWARM", swarm, "Swarm name")->required();
+  mem_recall->add_option("QUERY", query, "Words to look for")->required();
+  mem_recall->add_option("-k", recall_opts.k, "How many entries at most (default: 10)")
+      ->type_name("N");
+  mem_recall->add_option("--tier", recall_opts.tiers, "Only this tier (repeatable; default: all)")
+      ->type_name("TIER")
+      ->allow_extra_args(false);
+  mem_recall->add_option("--tag", recall_opts.tags, "Only entries with this tag (repeatable)")
+      ->type_name("TAG")
+      ->allow_extra_args(false);
+  agent_option(mem_recall, recall_opts.agent);
+  mem_recall->callback([&] {
+    command = [&] { smol::cli::mem_recall(g, swarm, query, recall_opts); };
+  });
+
+  auto* mem_rm = mem->add_subcommand("rm", "Delete an entry");
+  entry_args(mem_rm);
+  mem_rm->callback([&] { command = [&] { smol::cli::mem_rm(g, swarm, tier, key, agent); }; });
+
+  auto* mem_consolidate =
+      mem->add_subcommand("consolidate", "Move an entry up a tier, keeping its provenance");
+  entry_args(mem_consolidate);
+  mem_consolidate->add_option("--to", to_tier, "Destination tier (default: the next one up)")
+      ->type_name("TIER");
+  mem_consolidate->callback([&] {
+    command = [&] { smol::cli::mem_consolidate(g, swarm, tier, key, to_tier, agent); };
+  });
+
   int exit_status = 0;
   smol::cli::RunOptions run_opts;
   auto* run = app.add_subcommand(

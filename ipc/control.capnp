@@ -58,6 +58,64 @@ interface Control {
   # Like agentLogs: the last tailBytes (0: all kept), and with follow, the
   # rest as it comes, until the swarm is replaced or the daemon stops.
   swarmEvents @9 (swarm :Text, tailBytes :UInt32, follow :Bool, sink :LogSink) -> (data :Data);
+
+  # The swarm's memory (storage/memory_store.h), for operators. agent names
+  # the owner of a shortTerm entry (required there); in the other tiers it is
+  # only the writer recorded in provenance ("" = the operator). Writes answer
+  # once their group commit is durable. Errors (no such swarm or entry, a
+  # quota, an argument over its limit) are RPC exceptions with the message.
+
+  # Puts (replaces) one entry. ttlMillis: shortTerm only; 0 = the default.
+  memPut @10 (swarm :Text, tier :MemoryTier, agent :Text, key :Text, value :Data,
+              tags :List(Text), ttlMillis :Int64) -> (entry :MemoryEntry);
+  memGet @11 (swarm :Text, tier :MemoryTier, agent :Text, key :Text) -> (entry :MemoryEntry);
+  # Keys starting with prefix in key order, without values; at most limit
+  # (0: 100); nextStartAfter is "" on the last page.
+  memList @12 (swarm :Text, tier :MemoryTier, agent :Text, prefix :Text,
+               startAfter :Text, limit :UInt32)
+      -> (entries :List(MemoryEntry), nextStartAfter :Text);
+  # The k best entries for query (BM25), best first; tiers empty = all
+  # (shortTerm: agent's own); an entry must carry every tag given.
+  memRecall @13 (swarm :Text, agent :Text, query :Text, k :UInt32,
+                 tiers :List(MemoryTier), tags :List(Text)) -> (hits :List(MemoryHit));
+  memDelete @14 (swarm :Text, tier :MemoryTier, agent :Text, key :Text) -> ();
+  # Moves an entry up to `to` (hasTo false: the next tier up), keeping its
+  # provenance; returns it as it is now.
+  memConsolidate @15 (swarm :Text, tier :MemoryTier, agent :Text, key :Text,
+                      hasTo :Bool, to :MemoryTier) -> (entry :MemoryEntry);
+}
+
+enum MemoryTier {
+  shortTerm @0;   # private to its owner agent, with a time-to-live
+  working @1;     # shared by the swarm
+  longTerm @2;    # kept until deleted, across daemon restarts
+}
+
+struct MemoryTierStep {
+  tier @0 :MemoryTier;
+  enteredUnixMillis @1 :Int64;
+  by @2 :Text;                       # "" = daemon or operator
+}
+
+struct MemoryEntry {
+  key @0 :Text;
+  tier @1 :MemoryTier;
+  owner @2 :Text;                    # shortTerm: the owner agent; else ""
+  value @3 :Data;                    # empty in memList
+  valueSize @4 :UInt64;
+  tags @5 :List(Text);
+  expiresUnixMillis @6 :Int64;       # shortTerm only; 0 = never
+  writer @7 :Text;                   # provenance: the last put's agent
+  createdUnixMillis @8 :Int64;
+  updatedUnixMillis @9 :Int64;
+  tiersPassed @10 :List(MemoryTierStep);  # oldest first
+  recallCount @11 :UInt64;
+  lastRecalledUnixMillis @12 :Int64;
+}
+
+struct MemoryHit {
+  score @0 :Float64;
+  entry @1 :MemoryEntry;
 }
 
 struct VibeCheck {

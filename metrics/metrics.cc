@@ -17,6 +17,11 @@ const prometheus::Histogram::BucketBoundaries kSpawnBuckets = {
 const prometheus::Histogram::BucketBoundaries kSetupBuckets = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 
+// A group commit with fsync takes a millisecond or a few on a disk that
+// syncs quickly; tens of milliseconds mean a slow or busy disk.
+const prometheus::Histogram::BucketBoundaries kCommitBuckets = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+
 // The series {swarm, label=value} of family, remembered in cache so that
 // forget_swarm() can find it again.
 template <typename T>
@@ -107,7 +112,21 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                 "A swarm's agents by their answer to the last vibe check: ok, "
                                 "degraded, failing or silent.")),
       vibe_checks_(counter_family(*registry_, "smolswarms_vibe_checks_total",
-                                  "Vibe checks made of a swarm.")) {
+                                  "Vibe checks made of a swarm.")),
+      memory_ops_(counter_family(*registry_, "smolswarms_memory_ops_total",
+                                 "Swarm memory operations by tier and op: put, get, list, "
+                                 "recall, delete, consolidate.")),
+      memory_entries_(gauge_family(*registry_, "smolswarms_memory_entries",
+                                   "Entries a swarm keeps in each memory tier.")),
+      memory_commit_seconds_(prometheus::BuildHistogram()
+                                 .Name("smolswarms_memory_commit_seconds")
+                                 .Help("One group commit of the memory store, sync included, "
+                                       "in seconds.")
+                                 .Register(*registry_)
+                                 .Add({}, kCommitBuckets)),
+      db_bytes_(gauge_family(*registry_, "smolswarms_db_bytes",
+                             "Size of swarmd's LMDB file, in bytes.")
+                    .Add({})) {
   prometheus::BuildGauge()
       .Name("smolswarms_build_info")
       .Help("Always 1; the version label says which swarmd is running.")
@@ -279,5 +298,18 @@ void Metrics::vibe_check(std::string_view swarm, uint32_t ok, uint32_t degraded,
     swarm_series(s.vibe, vibe_agents_, swarm, "health", health).Set(static_cast<double>(n));
   }
 }
+
+void Metrics::memory_op(std::string_view tier, std::string_view op) {
+  memory_ops_.Add({{"tier", std::string(tier)}, {"op", std::string(op)}}).Increment();
+}
+
+void Metrics::memory_entries(std::string_view swarm, std::string_view tier, uint64_t entries) {
+  memory_entries_.Add({{"swarm", std::string(swarm)}, {"tier", std::string(tier)}})
+      .Set(static_cast<double>(entries));
+}
+
+void Metrics::observe_memory_commit(double seconds) { memory_commit_seconds_.Observe(seconds); }
+
+void Metrics::set_db_bytes(uint64_t bytes) { db_bytes_.Set(static_cast<double>(bytes)); }
 
 }  // namespace smol::metrics

@@ -48,6 +48,14 @@
 //   control_requests_total{method,result}
 //                                   counter: control socket requests by method
 //                                   and result, ok|error|denied.
+//   memory_ops_total{tier,op}       counter: swarm memory operations by tier
+//                                   (short_term|working|long_term) and op
+//                                   (put|get|list|recall|delete|consolidate).
+//   memory_entries{swarm,tier}      gauge: entries a swarm keeps in each tier
+//                                   (swarms touched since swarmd started).
+//   memory_commit_seconds           histogram: one group commit of the memory
+//                                   store, its sync included.
+//   db_bytes                        gauge: size of the LMDB file, in bytes.
 //
 // Threads: every method must be called from the daemon's loop thread (the
 // per-swarm series map is unsynchronised). Scrapes run on the exposer's
@@ -118,6 +126,12 @@ class Metrics {
                    std::optional<uint64_t> pids, std::optional<double> cpu_cores);
   void pool_usage(std::string_view swarm, uint64_t memory_bytes, uint64_t pids);
 
+  // Swarm memory (supervisor/memory_service.h); tier and op as named above.
+  void memory_op(std::string_view tier, std::string_view op);
+  void memory_entries(std::string_view swarm, std::string_view tier, uint64_t entries);
+  void observe_memory_commit(double seconds);
+  void set_db_bytes(uint64_t bytes);
+
   // The outcome of one vibe check of the swarm.
   void vibe_check(std::string_view swarm, uint32_t ok, uint32_t degraded, uint32_t failing,
                   uint32_t silent);
@@ -173,6 +187,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& pool_cpu_limit_;
   prometheus::Family<prometheus::Gauge>& vibe_agents_;
   prometheus::Family<prometheus::Counter>& vibe_checks_;
+  prometheus::Family<prometheus::Counter>& memory_ops_;
+  prometheus::Family<prometheus::Gauge>& memory_entries_;
+  prometheus::Histogram& memory_commit_seconds_;
+  prometheus::Gauge& db_bytes_;
   std::map<std::string, SwarmSeries, std::less<>> by_swarm_;
 };
 

@@ -152,10 +152,74 @@ kj::Promise<void> serve_log(Context& ctx, std::shared_ptr<AgentLog> log) {
   return follow_log(log, p.getSink(), from);
 }
 
+namespace mem = storage::memory;
+
+mem::Tier from_rpc(rpc::MemoryTier t) {
+  switch (t) {
+    case rpc::MemoryTier::SHORT_TERM: return mem::Tier::short_term;
+    case rpc::MemoryTier::WORKING: return mem::Tier::working;
+    case rpc::MemoryTier::LONG_TERM: return mem::Tier::long_term;
+  }
+  throw ipc::rpc_error("tier: unknown value " + std::to_string(static_cast<unsigned>(t)) +
+                       " (short_term, working, long_term)");
+}
+
+rpc::MemoryTier to_rpc(mem::Tier t) {
+  switch (t) {
+    case mem::Tier::short_term: return rpc::MemoryTier::SHORT_TERM;
+    case mem::Tier::working: return rpc::MemoryTier::WORKING;
+    case mem::Tier::long_term: return rpc::MemoryTier::LONG_TERM;
+  }
+  return rpc::MemoryTier::WORKING;
+}
+
+void fill(rpc::MemoryEntry::Builder b, const mem::Entry& e) {
+  b.setKey(e.key);
+  b.setTier(to_rpc(e.tier));
+  b.setOwner(e.owner);
+  b.setValue(bytes(e.value));
+  b.setValueSize(e.value_size);
+  auto tags = b.initTags(static_cast<unsigned>(e.tags.size()));
+  for (unsigned i = 0; i < e.tags.size(); ++i) tags.set(i, e.tags[i]);
+  b.setExpiresUnixMillis(e.expires_ms);
+  const mem::Provenance& p = e.provenance;
+  b.setWriter(p.writer);
+  b.setCreatedUnixMillis(p.created_ms);
+  b.setUpdatedUnixMillis(p.updated_ms);
+  auto steps = b.initTiersPassed(static_cast<unsigned>(p.tiers.size()));
+  for (unsigned i = 0; i < p.tiers.size(); ++i) {
+    steps[i].setTier(to_rpc(p.tiers[i].tier));
+    steps[i].setEnteredUnixMillis(p.tiers[i].entered_ms);
+    steps[i].setBy(p.tiers[i].by);
+  }
+  b.setRecallCount(p.recall_count);
+  b.setLastRecalledUnixMillis(p.last_recalled_ms);
+}
+
+// The entry a memGet, memDelete or memConsolidate call names.
+template <typename Params>
+mem::EntryRef entry_ref(Params p) {
+  return {text(p.getSwarm()), from_rpc(p.getTier()), text(p.getAgent()), text(p.getKey())};
+}
+
+std::string describe(const mem::EntryRef& r) {
+  std::string owner = r.tier == mem::Tier::short_term ? " of agent '" + r.agent + "'" : "";
+  return "swarm '" + r.swarm + "' has no " + std::string(mem::tier_name(r.tier)) + " entry '" +
+         r.key + "'" + owner;
+}
+
+// The entry as it is now; a write just answered ok made it exist.
+void fill_current(rpc::MemoryEntry::Builder b, MemoryService& memory, const mem::EntryRef& r) {
+  auto e = memory.store().get(r);
+  if (!e) throw ipc::rpc_error(describe(r));
+  fill(b, *e);
+}
+
 }  // namespace
 
-ControlService::ControlService(Runtime& rt, SwarmFactory& factory, const DaemonInfo& info)
-    : rt_(rt), factory_(factory), info_(info) {}
+ControlService::ControlService(Runtime& rt, SwarmFactory& factory, MemoryService& memory,
+                               const DaemonInfo& info)
+    : rt_(rt), factory_(factory), memory_(memory), info_(info) {}
 
 template <typename Body>
 kj::Promise<void> ControlService::counted(const char* method, Body&& body) {
@@ -344,6 +408,106 @@ kj::Promise<void> ControlService::status(StatusContext ctx) {
     st.setAgentsRunning(static_cast<uint32_t>(factory_.agents_running()));
     st.setCgroups(rt_.cgroups.describe());
     return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::memPut(MemPutContext ctx) {
+  return counted("memPut", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    mem::EntryRef ref = entry_ref(p);
+    must_exist(factory_, ref.swarm);
+    mem::PutRequest req;
+    req.swarm = ref.swarm;
+    req.tier = ref.tier;
+    req.agent = ref.agent;
+    req.key = ref.key;
+    req.value.assign(p.getValue().asChars().begin(), p.getValue().size());
+    for (auto t : p.getTags()) req.tags.push_back(text(t));
+    req.ttl_ms = p.getTtlMillis();
+    return memory_.put(std::move(req)).then([this, ctx, ref]() mutable {
+      fill_current(ctx.getResults().initEntry(), memory_, ref);
+    });
+  });
+}
+
+kj::Promise<void> ControlService::memGet(MemGetContext ctx) {
+  return counted("memGet", [&]() -> kj::Promise<void> {
+    mem::EntryRef ref = entry_ref(ctx.getParams());
+    must_exist(factory_, ref.swarm);
+    auto e = memory_.get(ref);
+    if (!e) throw ipc::rpc_error(describe(ref));
+    fill(ctx.getResults().initEntry(), *e);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::memList(MemListContext ctx) {
+  return counted("memList", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    mem::ListRequest req;
+    req.swarm = text(p.getSwarm());
+    must_exist(factory_, req.swarm);
+    req.tier = from_rpc(p.getTier());
+    req.agent = text(p.getAgent());
+    req.prefix = text(p.getPrefix());
+    req.start_after = text(p.getStartAfter());
+    if (p.getLimit() > 0) req.limit = p.getLimit();
+    mem::ListPage page = memory_.list(req);
+    auto r = ctx.getResults();
+    auto out = r.initEntries(static_cast<unsigned>(page.entries.size()));
+    for (unsigned i = 0; i < page.entries.size(); ++i) fill(out[i], page.entries[i]);
+    r.setNextStartAfter(page.next_start_after);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::memRecall(MemRecallContext ctx) {
+  return counted("memRecall", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    mem::RecallRequest req;
+    req.swarm = text(p.getSwarm());
+    must_exist(factory_, req.swarm);
+    req.agent = text(p.getAgent());
+    req.query = text(p.getQuery());
+    if (p.getK() > 0) req.k = p.getK();
+    if (p.getTiers().size() > 0) {
+      req.tiers = mem::TierSet{};
+      for (auto t : p.getTiers()) req.tiers.add(from_rpc(t));
+    }
+    for (auto t : p.getTags()) req.tags.push_back(text(t));
+    std::vector<mem::RecallHit> hits = memory_.recall(req);
+    auto out = ctx.getResults().initHits(static_cast<unsigned>(hits.size()));
+    for (unsigned i = 0; i < hits.size(); ++i) {
+      out[i].setScore(hits[i].score);
+      fill(out[i].initEntry(), hits[i].entry);
+    }
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::memDelete(MemDeleteContext ctx) {
+  return counted("memDelete", [&]() -> kj::Promise<void> {
+    mem::EntryRef ref = entry_ref(ctx.getParams());
+    must_exist(factory_, ref.swarm);
+    return memory_.del(std::move(ref));
+  });
+}
+
+kj::Promise<void> ControlService::memConsolidate(MemConsolidateContext ctx) {
+  return counted("memConsolidate", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    mem::ConsolidateRequest req;
+    req.from = entry_ref(p);
+    must_exist(factory_, req.from.swarm);
+    if (p.getHasTo()) req.to = from_rpc(p.getTo());
+    req.by = req.from.agent;
+    mem::Tier dest = req.to.value_or(req.from.tier == mem::Tier::short_term ? mem::Tier::working
+                                                                             : mem::Tier::long_term);
+    // Moved entries leave short_term: the destination is keyed by swarm and key.
+    mem::EntryRef ref{req.from.swarm, dest, "", req.from.key};
+    return memory_.consolidate(std::move(req)).then([this, ctx, ref]() mutable {
+      fill_current(ctx.getResults().initEntry(), memory_, ref);
+    });
   });
 }
 

@@ -1,7 +1,8 @@
 // ControlService: the Control interface (ipc/control.capnp) for one admitted
 // control-socket client, and RefusedControl for one that is not admitted.
 //
-// Each method turns a request into SwarmFactory calls and back; failures
+// Each method turns a request into SwarmFactory (or, for the mem* methods,
+// MemoryService) calls and back; failures
 // reach the client as rpc_error messages meant to be printed as they are.
 // Every call is counted in smolswarms_control_requests_total{method,result}.
 //
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "ipc/control.capnp.h"
+#include "supervisor/memory_service.h"
 #include "supervisor/runtime.h"
 #include "supervisor/swarm_factory.h"
 
@@ -27,7 +29,8 @@ struct DaemonInfo {
 
 class ControlService final : public rpc::Control::Server {
  public:
-  ControlService(Runtime& rt, SwarmFactory& factory, const DaemonInfo& info);
+  ControlService(Runtime& rt, SwarmFactory& factory, MemoryService& memory,
+                 const DaemonInfo& info);
 
  protected:
   kj::Promise<void> spawnSwarm(SpawnSwarmContext ctx) override;
@@ -40,6 +43,12 @@ class ControlService final : public rpc::Control::Server {
   kj::Promise<void> vibeCheck(VibeCheckContext ctx) override;
   kj::Promise<void> swarmEvents(SwarmEventsContext ctx) override;
   kj::Promise<void> runCommand(RunCommandContext ctx) override;
+  kj::Promise<void> memPut(MemPutContext ctx) override;
+  kj::Promise<void> memGet(MemGetContext ctx) override;
+  kj::Promise<void> memList(MemListContext ctx) override;
+  kj::Promise<void> memRecall(MemRecallContext ctx) override;
+  kj::Promise<void> memDelete(MemDeleteContext ctx) override;
+  kj::Promise<void> memConsolidate(MemConsolidateContext ctx) override;
 
  private:
   template <typename Body>
@@ -47,6 +56,7 @@ class ControlService final : public rpc::Control::Server {
 
   Runtime& rt_;
   SwarmFactory& factory_;
+  MemoryService& memory_;
   const DaemonInfo& info_;
 };
 

@@ -16,6 +16,7 @@
 #include "storage/swarm_table.h"
 #include "supervisor/control_service.h"
 #include "supervisor/control_socket.h"
+#include "supervisor/memory_service.h"
 #include "supervisor/process_setup.h"
 #include "supervisor/swarm_factory.h"
 #include "supervisor/systemd_integration.h"
@@ -104,10 +105,11 @@ int run_daemon(const config::Config& config) {
     Cgroups cgroups(loop, config);
     Runtime rt{loop, metrics, config, sandboxes, cgroups};
     SwarmFactory factory(rt, table);
+    MemoryService memory(loop, env, metrics);
     ControlServer server(
         loop, std::move(listener), admin_gid,
         [&](const PeerCred& peer, bool ok) -> capnp::Capability::Client {
-          if (ok) return kj::heap<ControlService>(rt, factory, info);
+          if (ok) return kj::heap<ControlService>(rt, factory, memory, info);
           return kj::heap<RefusedControl>(metrics,
                                           refusal(peer, config.admin_group, admin_gid.has_value()));
         });

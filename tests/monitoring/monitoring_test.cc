@@ -498,6 +498,8 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
   // A seccomp violation, attributed to the swarm "(run)".
   RunResult strict = daemon.ctl({"run", "--profile", "strict", "--", "sh", "-c", "/bin/true"});
   ASSERT_THAT(strict.err, HasSubstr("seccomp violation"));
+  // A memory write: its ops, entries and commit series.
+  ASSERT_EQ(daemon.ctl({"mem", "put", "hello", "working", "k", "v"}).status, 0);
 
   std::string address = metrics_address(daemon);
   std::string text;

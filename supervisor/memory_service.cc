@@ -1,0 +1,161 @@
+#include "supervisor/memory_service.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "base/log.h"
+#include "ipc/rpc_error.h"
+
+namespace smol::supervisor {
+namespace mem = storage::memory;
+namespace {
+
+// How often expiry, recall-count flushes and the gauges run, and how many
+// expired entries one round removes: small enough that the transaction
+// stays short, enough to keep up with 10-minute TTLs.
+constexpr auto kUpkeepEvery = 1 * kj::SECONDS;
+constexpr size_t kExpirePerRound = 256;
+
+mem::Options store_options() {
+  mem::Options o;
+  o.durability = mem::Durability::fsync;
+  return o;
+}
+
+}  // namespace
+
+MemoryService::MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env,
+                             metrics::Metrics& metrics)
+    : loop_(loop), env_(env), metrics_(metrics), store_(env, store_options()) {
+  upkeep_task_ = upkeep().eagerlyEvaluate([](kj::Exception&& e) {
+    log::error("memory upkeep stopped: " + std::string(e.getDescription().cStr()));
+  });
+  refresh_gauges();
+}
+
+MemoryService::~MemoryService() {
+  if (store_.has_pending()) flush();
+}
+
+template <typename Submit>
+kj::Promise<void> MemoryService::write(std::string_view swarm, mem::Tier tier, const char* op,
+                                       Submit&& submit) {
+  metrics_.memory_op(mem::tier_name(tier), op);
+  swarms_.emplace(swarm);
+  auto paf = kj::newPromiseAndFulfiller<mem::WriteResult>();
+  // The fulfiller is shared with the callback, which the store keeps until
+  // the flush; a call dropped meanwhile just finds nobody waiting.
+  auto fulfiller =
+      std::make_shared<kj::Own<kj::PromiseFulfiller<mem::WriteResult>>>(kj::mv(paf.fulfiller));
+  submit([fulfiller](const mem::WriteResult& r) { (*fulfiller)->fulfill(mem::WriteResult(r)); });
+  schedule_flush();
+  return paf.promise.then([](mem::WriteResult r) {
+    if (!r.status.ok()) kj::throwFatalException(ipc::rpc_error(r.status.message()));
+  });
+}
+
+kj::Promise<void> MemoryService::put(mem::PutRequest request) {
+  std::string swarm = request.swarm;
+  mem::Tier tier = request.tier;
+  return write(swarm, tier, "put", [&](mem::WriteCallback done) {
+    store_.submit_put(std::move(request), std::move(done));
+  });
+}
+
+kj::Promise<void> MemoryService::del(mem::EntryRef entry) {
+  std::string swarm = entry.swarm;
+  mem::Tier tier = entry.tier;
+  return write(swarm, tier, "delete", [&](mem::WriteCallback done) {
+    store_.submit_delete(std::move(entry), std::move(done));
+  });
+}
+
+kj::Promise<void> MemoryService::consolidate(mem::ConsolidateRequest request) {
+  std::string swarm = request.from.swarm;
+  mem::Tier tier = request.from.tier;
+  return write(swarm, tier, "consolidate", [&](mem::WriteCallback done) {
+    store_.submit_consolidate(std::move(request), std::move(done));
+  });
+}
+
+std::optional<mem::Entry> MemoryService::get(const mem::EntryRef& entry) {
+  metrics_.memory_op(mem::tier_name(entry.tier), "get");
+  return store_.get(entry);
+}
+
+mem::ListPage MemoryService::list(const mem::ListRequest& request) {
+  metrics_.memory_op(mem::tier_name(request.tier), "list");
+  return store_.list(request);
+}
+
+std::vector<mem::RecallHit> MemoryService::recall(const mem::RecallRequest& request) {
+  for (mem::Tier t : {mem::Tier::short_term, mem::Tier::working, mem::Tier::long_term}) {
+    if (request.tiers.contains(t)) metrics_.memory_op(mem::tier_name(t), "recall");
+  }
+  // Recall counts wait for the next write's flush, or the upkeep timer.
+  return store_.recall(request);
+}
+
+void MemoryService::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  // A zero-delay timer, not evalLater: the calls already read in this turn
+  // join the batch, and KJ's own sockets are not starved (ipc/event_loop.h).
+  flush_task_ = loop_.timer()
+                    .afterDelay(0 * kj::NANOSECONDS)
+                    .then([this] {
+                      flush_scheduled_ = false;
+                      flush();
+                    })
+                    .eagerlyEvaluate(nullptr);
+}
+
+void MemoryService::flush() {
+  mem::FlushReport report;
+  try {
+    report = store_.flush();
+  } catch (const std::exception& e) {
+    // Store::flush answers LMDB failures through the callbacks; anything
+    // that still escapes is logged here, once.
+    log::error(std::string("memory flush failed: ") + e.what());
+    return;
+  }
+  if (report.committed) {
+    metrics_.observe_memory_commit(report.commit_seconds);
+    refresh_gauges();
+  }
+}
+
+kj::Promise<void> MemoryService::upkeep() {
+  return loop_.timer().afterDelay(kUpkeepEvery).then([this] {
+    try {
+      store_.expire(kExpirePerRound);
+    } catch (const std::exception& e) {
+      log::warning(std::string("memory expiry failed, ignoring until the next round: ") + e.what());
+    }
+    if (store_.has_pending() && !flush_scheduled_) flush();  // recall counts
+    refresh_gauges();
+    return upkeep();
+  });
+}
+
+void MemoryService::refresh_gauges() {
+  for (const std::string& swarm : swarms_) {
+    try {
+      mem::Usage u = store_.usage(swarm);
+      for (mem::Tier t : {mem::Tier::short_term, mem::Tier::working, mem::Tier::long_term}) {
+        metrics_.memory_entries(swarm, mem::tier_name(t),
+                                u.entries_by_tier[static_cast<size_t>(t)]);
+      }
+    } catch (const std::exception& e) {
+      log::warning("memory usage of swarm " + swarm + " unreadable, ignoring: " + e.what());
+    }
+  }
+  struct stat st {};
+  if (::stat(env_.path().c_str(), &st) == 0) metrics_.set_db_bytes(static_cast<uint64_t>(st.st_size));
+}
+
+}  // namespace smol::supervisor
