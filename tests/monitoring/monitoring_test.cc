@@ -37,7 +37,6 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -70,17 +69,6 @@ std::string prometheus_tool(const std::string& name) {
     if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p;
   }
   return {};
-}
-
-// Re-checks pred every 200 ms (gentler on a shared machine than the
-// harness's eventually()) until it holds or timeout passes.
-bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return pred();
 }
 
 #define REQUIRE_TOOL(var, name)                                                     \
@@ -504,7 +492,7 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
   std::string address = metrics_address(daemon);
   std::string text;
   // The cgroup series come with the first sample (every 2 s).
-  ASSERT_TRUE(poll_until(
+  ASSERT_TRUE(eventually(
       [&] {
         text = http_get(address, "/metrics");
         return text.find("smolswarms_pool_cpu_limit_cores{swarm=\"pool\"}") != std::string::npos &&
@@ -598,7 +586,7 @@ class PrometheusServer {
       address_ = "127.0.0.1:" + std::to_string(free_port());
       start({binary, "--config.file=" + config, "--storage.tsdb.path=" + dir + "/tsdb",
              "--web.listen-address=" + address_, "--log.level=info"});
-      bool ready = poll_until(
+      bool ready = eventually(
           [&] {
             return !alive() || http_get(address_, "/-/ready").find("Ready") != std::string::npos;
           },
@@ -771,7 +759,7 @@ TEST(LivePrometheus, ScrapesSwarmdEvaluatesTheShippedRulesAndAnswersTheDashboard
 
   // Scraped: the hello swarm's four agents are ready.
   std::map<std::string, std::string> got;
-  ASSERT_TRUE(poll_until(
+  ASSERT_TRUE(eventually(
       [&] {
         got = samples(prom.query("smolswarms_agents{state=\"ready\",swarm=\"hello\"}"));
         return got == std::map<std::string, std::string>{
@@ -784,7 +772,7 @@ TEST(LivePrometheus, ScrapesSwarmdEvaluatesTheShippedRulesAndAnswersTheDashboard
 
   // The shipped rules load and evaluate cleanly against the real series.
   json groups;
-  ASSERT_TRUE(poll_until(
+  ASSERT_TRUE(eventually(
       [&] {
         groups = prom.api("/api/v1/rules")["data"]["groups"];
         if (!groups.is_array() || groups.empty()) return false;
@@ -812,7 +800,7 @@ TEST(LivePrometheus, ScrapesSwarmdEvaluatesTheShippedRulesAndAnswersTheDashboard
                 {"__name__=smolswarms_vibe_agents,health=failing,swarm=moody", "1"}}))
       << vibe_query;
   std::map<std::string, std::string> alerts;
-  EXPECT_TRUE(poll_until(
+  EXPECT_TRUE(eventually(
       [&] {
         alerts = active_alerts(prom);
         return state_of(alerts, "SmolSwarmsVibeCheckFailing{health=failing,swarm=moody}") ==
@@ -826,7 +814,7 @@ TEST(LivePrometheus, ScrapesSwarmdEvaluatesTheShippedRulesAndAnswersTheDashboard
   // series at 1, and the rule must still see it.
   RunResult strict = daemon.ctl({"run", "--profile", "strict", "--", "sh", "-c", "/bin/true"});
   ASSERT_THAT(strict.err, HasSubstr("seccomp violation: vfork"));
-  EXPECT_TRUE(poll_until(
+  EXPECT_TRUE(eventually(
       [&] {
         alerts = active_alerts(prom);
         return state_of(alerts,
@@ -869,14 +857,14 @@ TEST(LivePrometheus, ScrapesSwarmdEvaluatesTheShippedRulesAndAnswersTheDashboard
   EXPECT_TRUE(samples(prom.query(down_query)).empty());
   EXPECT_FALSE(active_alerts(prom).count("SmolSwarmsDaemonDown{}"));
   EXPECT_EQ(daemon.stop(SIGTERM), 0);
-  EXPECT_TRUE(poll_until(
+  EXPECT_TRUE(eventually(
       [&] {
         return samples(prom.query(down_query)) ==
                std::map<std::string, std::string>{{"__name__=up", "0"}};
       },
       std::chrono::seconds(15)))
       << on_failure();
-  EXPECT_TRUE(poll_until(
+  EXPECT_TRUE(eventually(
       [&] {
         alerts = active_alerts(prom);
         return state_of(alerts, "SmolSwarmsDaemonDown{}") == "pending";
