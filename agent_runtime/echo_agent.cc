@@ -1,6 +1,8 @@
 // smol-echo-agent: the example agent used by the demo, tests and benchmarks.
 // It joins its swarm, says who it is (and $GREETING, if set) on stdout, and
-// waits until the daemon asks it to stop.
+// waits until the daemon asks it to stop. Every message it receives is
+// printed on a line of its own, and every request is answered with
+// "echo: " and the request's payload.
 //
 //   smol-echo-agent [--exit-after MS [--exit-code N]] [--vibe HEALTH[:NOTE]]
 //
@@ -8,6 +10,7 @@
 // with exit code N (default 0): a well-behaved agent whose work is done, or
 // a failing one, for trying restart policies. To vibe checks it answers ok
 // with the note "echoing", or what --vibe says (ok, degraded or failing).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +70,25 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+const char* kind_name(smol::agent::Message::Kind k) {
+  switch (k) {
+    case smol::agent::Message::Kind::dm: return "dm";
+    case smol::agent::Message::Kind::broadcast: return "broadcast";
+    case smol::agent::Message::Kind::request: return "request";
+    case smol::agent::Message::Kind::undeliverable: return "undeliverable";
+  }
+  return "message";
+}
+
+void print_message(const std::string& self, const smol::agent::Message& m) {
+  std::printf("%s: %s from %s", self.c_str(), kind_name(m.kind), m.from.c_str());
+  if (!m.topic.empty()) std::printf(" [%s]", m.topic.c_str());
+  std::printf(": %.*s", static_cast<int>(std::min<size_t>(m.payload.size(), 200)), m.payload.data());
+  if (!m.reason.empty()) std::printf(" (%s)", m.reason.c_str());
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,7 +96,13 @@ int main(int argc, char** argv) {
     Options opt = parse(argc, argv);
     smol::agent::AgentSession session;
     session.on_vibe_check([vibe = opt.vibe] { return vibe; });
+    std::string self;
+    session.on_message([&session, &self](const smol::agent::Message& m) {
+      print_message(self, m);
+      if (m.kind == smol::agent::Message::Kind::request) session.reply(m.request_id, "echo: " + m.payload);
+    });
     smol::agent::Identity me = session.hello();
+    self = me.agent_id;
     const char* greeting = std::getenv("GREETING");
     std::printf("%s: %s from swarm %s (%zu roles)\n", me.agent_id.c_str(),
                 greeting ? greeting : "hello", me.swarm.c_str(), me.peers.size());

@@ -4,9 +4,13 @@
 
 #include <capnp/rpc-twoparty.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <stdexcept>
 
+#include "agent_runtime/memory.h"
+#include "agent_runtime/remote_error.h"
 #include "ipc/agent.capnp.h"
 
 namespace smol::agent {
@@ -29,6 +33,60 @@ int daemon_fd() {
 }  // namespace
 
 using VibeAnswer = std::function<Vibe()>;
+using Handler = std::function<void(const Message&)>;
+
+// How many messages (and bytes) send() lets wait locally, outside a
+// handler, before it waits for the daemon; and the most one call carries.
+constexpr size_t kMaxPendingMessages = 4096;
+constexpr size_t kMaxPendingBytes = 4 << 20;
+constexpr size_t kBatchMessages = 1024;
+constexpr size_t kBatchBytes = 512 << 10;
+
+Message::Kind from_rpc(rpc::Message::Kind k) {
+  switch (k) {
+    case rpc::Message::Kind::DM: return Message::Kind::dm;
+    case rpc::Message::Kind::BROADCAST: return Message::Kind::broadcast;
+    case rpc::Message::Kind::REQUEST: return Message::Kind::request;
+    case rpc::Message::Kind::UNDELIVERABLE: return Message::Kind::undeliverable;
+  }
+  return Message::Kind::dm;
+}
+
+Access from_rpc(rpc::Access a) {
+  switch (a) {
+    case rpc::Access::NONE: return Access::none;
+    case rpc::Access::READ: return Access::read;
+    case rpc::Access::READ_WRITE: return Access::read_write;
+  }
+  return Access::none;
+}
+
+std::string text(capnp::Data::Reader d) {
+  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+
+kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
+  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+}
+
+// What handlers share with the session: the handler, and whether one is
+// running (send() must not wait then).
+struct Inbox {
+  Handler handler;
+  bool in_handler = false;
+
+  void dispatch(const Message& m) {
+    if (!handler) return;
+    in_handler = true;
+    try {
+      handler(m);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "smolagent: message handler failed on a message from %s: %s\n",
+                   m.from.c_str(), e.what());
+    }
+    in_handler = false;
+  }
+};
 
 rpc::Health to_rpc(Health h) {
   switch (h) {
@@ -43,8 +101,8 @@ rpc::Health to_rpc(Health h) {
 class AgentServer final : public rpc::Agent::Server {
  public:
   AgentServer(kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> f,
-              std::shared_ptr<VibeAnswer> vibe)
-      : fulfiller_(kj::mv(f)), vibe_(std::move(vibe)) {}
+              std::shared_ptr<VibeAnswer> vibe, std::shared_ptr<Inbox> inbox)
+      : fulfiller_(kj::mv(f)), vibe_(std::move(vibe)), inbox_(std::move(inbox)) {}
 
  protected:
   kj::Promise<void> shutdown(ShutdownContext ctx) override {
@@ -62,9 +120,28 @@ class AgentServer final : public rpc::Agent::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> deliver(DeliverContext ctx) override {
+    Message m;
+    for (auto in : ctx.getParams().getMessages()) {
+      m.kind = from_rpc(in.getKind());
+      m.from = in.getFrom();
+      m.topic = in.getTopic();
+      m.payload = text(in.getPayload());
+      m.request_id = in.getRequestId();
+      m.reason = in.getReason();
+      inbox_->dispatch(m);
+    }
+    return kj::READY_NOW;
+  }
+
  private:
   kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> fulfiller_;
   std::shared_ptr<VibeAnswer> vibe_;  // shared with the session, which may change it
+  std::shared_ptr<Inbox> inbox_;
+};
+
+struct Outgoing {
+  std::string to, topic, payload;
 };
 
 struct AgentSession::Impl {
@@ -75,7 +152,92 @@ struct AgentSession::Impl {
   kj::Promise<std::chrono::milliseconds> shutdown{nullptr};
   kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> shutdown_fulfiller;
   std::shared_ptr<VibeAnswer> vibe = std::make_shared<VibeAnswer>();
+  std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
+
+  // Granted at hello.
+  rpc::Outbox::Client outbox{nullptr};
+  rpc::Broadcaster::Client broadcaster{nullptr};
+  std::unique_ptr<Memory> memory;
+  bool may_dm = false, may_broadcast = false;
+
+  // send()'s queue and the one batch in flight.
+  std::deque<Outgoing> pending;
+  size_t pending_bytes = 0;
+  bool in_flight = false;
+  std::vector<kj::Own<kj::PromiseFulfiller<void>>> batch_done;  // woken per batch
+  struct Errors : kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&& e) override {
+      std::fprintf(stderr, "smolagent: %s\n", remote_reason(e).c_str());
+    }
+  } errors;
+  kj::TaskSet tasks{errors};
+
+  void start_batch();
+  void refused(std::vector<std::string> to, std::vector<std::string> topics,
+               std::vector<std::string> payloads, capnp::List<rpc::Refusal>::Reader list);
+  kj::Promise<void> next_batch_done();
 };
+
+kj::Promise<void> AgentSession::Impl::next_batch_done() {
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  batch_done.push_back(kj::mv(paf.fulfiller));
+  return kj::mv(paf.promise);
+}
+
+// Sends what is queued, up to one batch, and the next batch when the
+// daemon has taken this one: while one call is in flight, sends pile up
+// into the next, which is how they coalesce.
+void AgentSession::Impl::start_batch() {
+  size_t n = 0, size = 0;
+  while (n < pending.size() && n < kBatchMessages &&
+         (n == 0 || size + pending[n].payload.size() <= kBatchBytes)) {
+    size += pending[n].payload.size() + pending[n].topic.size() + pending[n].to.size();
+    ++n;
+  }
+  auto req = outbox.sendRequest();
+  auto list = req.initMessages(static_cast<unsigned>(n));
+  // Kept until the answer, to hand refused messages back to on_message.
+  std::vector<std::string> to(n), topics(n), payloads(n);
+  for (size_t i = 0; i < n; ++i) {
+    Outgoing& o = pending.front();
+    auto m = list[static_cast<unsigned>(i)];
+    m.setTo(o.to);
+    if (!o.topic.empty()) m.setTopic(o.topic);
+    m.setPayload(bytes(o.payload));
+    pending_bytes -= o.payload.size() + o.topic.size() + o.to.size();
+    to[i] = std::move(o.to);
+    topics[i] = std::move(o.topic);
+    payloads[i] = std::move(o.payload);
+    pending.pop_front();
+  }
+  in_flight = true;
+  tasks.add(req.send().then(
+      [this, to = std::move(to), topics = std::move(topics),
+       payloads = std::move(payloads)](capnp::Response<rpc::Outbox::SendResults> r) mutable {
+        in_flight = false;
+        if (r.hasRefused()) refused(std::move(to), std::move(topics), std::move(payloads),
+                                    r.getRefused());
+        auto waiting = std::move(batch_done);
+        batch_done.clear();
+        for (auto& f : waiting) f->fulfill();
+        if (!pending.empty()) start_batch();
+      }));
+}
+
+void AgentSession::Impl::refused(std::vector<std::string> to, std::vector<std::string> topics,
+                                 std::vector<std::string> payloads,
+                                 capnp::List<rpc::Refusal>::Reader list) {
+  for (auto r : list) {
+    if (r.getIndex() >= to.size()) continue;
+    Message m;
+    m.kind = Message::Kind::undeliverable;
+    m.from = std::move(to[r.getIndex()]);
+    m.topic = std::move(topics[r.getIndex()]);
+    m.payload = std::move(payloads[r.getIndex()]);
+    m.reason = r.getReason();
+    inbox->dispatch(m);
+  }
+}
 
 AgentSession::AgentSession() : impl_(std::make_unique<Impl>()) {
   impl_->stream = impl_->io.lowLevelProvider->wrapSocketFd(
@@ -96,17 +258,113 @@ Identity AgentSession::hello(std::string role) {
   }
   auto req = impl_->host.helloRequest();
   req.setRole(role);
-  req.setAgent(kj::heap<AgentServer>(kj::mv(impl_->shutdown_fulfiller), impl_->vibe));
+  req.setAgent(
+      kj::heap<AgentServer>(kj::mv(impl_->shutdown_fulfiller), impl_->vibe, impl_->inbox));
   try {
     auto resp = req.send().wait(impl_->io.waitScope);
     auto id = resp.getIdentity();
     Identity out{id.getAgentId(), id.getSwarm(), id.getRole(), id.getIndex(), {}};
     for (auto p : id.getPeers()) out.peers.emplace_back(p.getRole(), p.getCount());
+    auto g = resp.getGrants();
+    Permissions& perms = out.permissions;
+    for (auto r : g.getDmRoles()) perms.dm_roles.emplace_back(r);
+    perms.broadcast = g.hasBroadcaster();
+    perms.short_term = from_rpc(g.getShortTerm());
+    perms.working = from_rpc(g.getWorking());
+    perms.long_term = from_rpc(g.getLongTerm());
+    perms.max_payload = g.getMaxPayload();
+    impl_->may_dm = g.hasOutbox();
+    impl_->may_broadcast = g.hasBroadcaster();
+    if (g.hasOutbox()) impl_->outbox = g.getOutbox();
+    if (g.hasBroadcaster()) impl_->broadcaster = g.getBroadcaster();
+    if (g.hasMemory()) {
+      impl_->memory = std::make_unique<Memory>(g.getMemory(), perms.short_term, perms.working,
+                                               perms.long_term, impl_->io.waitScope);
+    }
     return out;
   } catch (const kj::Exception& e) {
     throw std::runtime_error(std::string("hello refused: ") + e.getDescription().cStr());
   }
 }
+
+void AgentSession::on_message(std::function<void(const Message&)> handler) {
+  impl_->inbox->handler = std::move(handler);
+}
+
+void AgentSession::send(const std::string& to, std::string topic, std::string payload) {
+  if (!impl_->may_dm) {
+    throw std::runtime_error("send: this agent's role may not send direct messages (its "
+                             "[agents.permissions] dm grants no role)");
+  }
+  Impl& s = *impl_;
+  if (!s.inbox->in_handler) {
+    while (s.pending.size() >= kMaxPendingMessages || s.pending_bytes >= kMaxPendingBytes) {
+      s.next_batch_done().wait(s.io.waitScope);
+    }
+  }
+  s.pending_bytes += payload.size() + topic.size() + to.size();
+  s.pending.push_back({to, std::move(topic), std::move(payload)});
+  if (!s.in_flight) s.start_batch();
+}
+
+void AgentSession::flush() {
+  while (impl_->in_flight || !impl_->pending.empty()) {
+    impl_->next_batch_done().wait(impl_->io.waitScope);
+  }
+}
+
+BroadcastResult AgentSession::broadcast(std::string topic, std::string payload) {
+  if (!impl_->may_broadcast) {
+    throw std::runtime_error("broadcast: this agent's role may not broadcast ([agents.permissions] "
+                             "broadcast = false)");
+  }
+  auto req = impl_->broadcaster.broadcastRequest();
+  req.setTopic(topic);
+  req.setPayload(bytes(payload));
+  try {
+    auto r = req.send().wait(impl_->io.waitScope);
+    BroadcastResult out{r.getRecipients(), {}};
+    for (auto id : r.getRefused()) out.refused.emplace_back(id);
+    return out;
+  } catch (const kj::Exception& e) {
+    throw std::runtime_error("broadcast: " + remote_reason(e));
+  }
+}
+
+std::string AgentSession::request(const std::string& to, std::string topic, std::string payload,
+                                  std::chrono::milliseconds deadline) {
+  if (!impl_->may_dm) {
+    throw std::runtime_error("request: this agent's role may not message other agents (its "
+                             "[agents.permissions] dm grants no role)");
+  }
+  auto req = impl_->outbox.requestRequest();
+  req.setTo(to);
+  req.setTopic(topic);
+  req.setPayload(bytes(payload));
+  req.setDeadlineMillis(static_cast<uint32_t>(deadline.count()));
+  try {
+    auto r = req.send().wait(impl_->io.waitScope);
+    return text(r.getPayload());
+  } catch (const kj::Exception& e) {
+    throw std::runtime_error("request to " + to + ": " + remote_reason(e));
+  }
+}
+
+void AgentSession::reply(uint64_t request_id, std::string payload) {
+  auto req = impl_->host.replyRequest();
+  req.setRequestId(request_id);
+  req.setPayload(bytes(payload));
+  impl_->tasks.add(req.send().ignoreResult());
+}
+
+void AgentSession::reply_error(uint64_t request_id, std::string error) {
+  auto req = impl_->host.replyRequest();
+  req.setRequestId(request_id);
+  req.setError(error);
+  impl_->tasks.add(req.send().ignoreResult());
+}
+
+Memory* AgentSession::memory() { return impl_->memory.get(); }
 
 void AgentSession::on_vibe_check(std::function<Vibe()> answer) { *impl_->vibe = std::move(answer); }
 

@@ -10,6 +10,18 @@
 //   auto me = session.hello();
 //   session.run();
 //
+// Messaging: on_message() receives what other agents (and the operator)
+// send; send() is a direct message, coalesced with the sends queued behind
+// it into one call to the daemon; broadcast() reaches every other agent;
+// request() waits for the recipient's reply(). What the agent may do is
+// its role's grant (Permissions, from hello): a call outside it fails with
+// the daemon's reason.
+//
+// Calls that wait (hello, flush, broadcast, request, and Memory's) run the
+// session's event loop while they wait, so handlers keep being called; they
+// cannot be made from inside a handler (KJ forbids waiting there). From a
+// handler, use send() and reply(), which never wait.
+//
 // Thread: an AgentSession and everything it returns belong to the thread
 // that created it (it owns that thread's KJ event loop).
 #pragma once
@@ -26,13 +38,43 @@
 
 namespace smol::agent {
 
+enum class Access { none, read, read_write };
+
+// What this agent's role may do ([agents.permissions] of its swarm spec).
+struct Permissions {
+  std::vector<std::string> dm_roles;  // roles it may send() and request() to
+  bool broadcast = false;
+  Access short_term = Access::none, working = Access::none, long_term = Access::none;
+  uint32_t max_payload = 0;  // bytes; a bigger payload is a protocol error
+};
+
 struct Identity {
   std::string agent_id;  // "role-index"
   std::string swarm;
   std::string role;
   uint32_t index = 0;
   std::vector<std::pair<std::string, uint32_t>> peers;  // role, count
+  Permissions permissions;
 };
+
+struct Message {
+  enum class Kind { dm, broadcast, request, undeliverable };
+  Kind kind = Kind::dm;
+  std::string from;  // an agent id, or "operator"
+  std::string topic;
+  std::string payload;
+  uint64_t request_id = 0;  // kind request: answer with reply()
+  // kind undeliverable: why one of this agent's own messages did not
+  // arrive (from names the recipient; topic and payload are the original's).
+  std::string reason;
+};
+
+struct BroadcastResult {
+  uint32_t recipients = 0;
+  std::vector<std::string> refused;  // agents whose queue was full
+};
+
+class Memory;
 
 // This agent's answer to the swarm's vibe check (`swarmctl vibe`).
 enum class Health { ok, degraded, failing };
@@ -60,6 +102,39 @@ class AgentSession {
   // the session: an agent busy elsewhere misses the check's deadline and is
   // reported as silent, which is the truth. Set it before or after hello().
   void on_vibe_check(std::function<Vibe()> answer);
+
+  // Called on the session's loop for every message, in order. Set it before
+  // hello(): messages can arrive as soon as the swarm knows the agent.
+  void on_message(std::function<void(const Message&)> handler);
+
+  // Queues a direct message to an agent id ("worker-3") or "role/index" and
+  // returns at once; sends are coalesced into batches, one call to the
+  // daemon in flight at a time. A message the daemon refuses comes back to
+  // on_message as kind undeliverable. Outside a handler, send() waits while
+  // many are queued locally (the daemon holds back a sender whose
+  // recipient is slow, and so does this). Throws if the role may not dm.
+  void send(const std::string& to, std::string topic, std::string payload);
+  // Waits until every message sent so far is queued by the daemon.
+  void flush();
+
+  // To every other agent of the swarm; agents whose queue is full are
+  // skipped and named in the result. Throws if the role may not broadcast.
+  BroadcastResult broadcast(std::string topic, std::string payload);
+
+  // Sends one message and waits for its reply (deadline 0: the daemon's
+  // default, 30 s). Throws std::runtime_error on timeout, on an error
+  // reply, or when the recipient stops first.
+  std::string request(const std::string& to, std::string topic, std::string payload,
+                      std::chrono::milliseconds deadline = std::chrono::milliseconds(0));
+
+  // Answers a request (Message::request_id) with a payload, or with an
+  // error the requester's request() throws. Never waits.
+  void reply(uint64_t request_id, std::string payload);
+  void reply_error(uint64_t request_id, std::string error);
+
+  // The swarm's memory as far as the role may use it; null before hello or
+  // when no tier is granted.
+  Memory* memory();
 
   // Serves the daemon until it asks this agent to shut down or hangs up.
   // Returns the time the daemon allows for finishing up.

@@ -386,6 +386,47 @@ void status(const GlobalOptions& g) {
   table.print();
 }
 
+void dm(const GlobalOptions& g, const std::string& target, const std::string& topic,
+        const std::string& message) {
+  auto slash = target.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == target.size()) {
+    throw Failure("expected SWARM/AGENT, e.g. hello/worker-1 or hello/worker/1, not '" + target +
+                      "'",
+                  Failure::kUsage);
+  }
+  std::string data = message == "-" ? read_stdin() : message;
+  Connection conn = open_connection(g);
+  auto req = conn.control().sendMessageRequest();
+  req.setSwarm(target.substr(0, slash));
+  req.setTo(target.substr(slash + 1));
+  req.setTopic(topic);
+  req.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
+  auto res = conn.wait(req.send());
+  if (g.json) return print_json(to_json(res));
+  print("queued for " + target + " (" + format_size(data.size()) + ")\n");
+}
+
+void broadcast(const GlobalOptions& g, const std::string& swarm, const std::string& topic,
+               const std::string& message) {
+  std::string data = message == "-" ? read_stdin() : message;
+  Connection conn = open_connection(g);
+  auto req = conn.control().broadcastMessageRequest();
+  req.setSwarm(swarm);
+  req.setTopic(topic);
+  req.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
+  auto res = conn.wait(req.send());
+  if (g.json) {
+    print_json(to_json(res));
+  } else {
+    print("queued for " + agents(res.getRecipients()) + " of swarm " + swarm + "\n");
+  }
+  if (res.getRefused().size() > 0) {
+    std::string names;
+    for (auto id : res.getRefused()) names += (names.empty() ? "" : ", ") + str(id);
+    throw Failure("not delivered to " + names + ": their queues are full");
+  }
+}
+
 void mem_put(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
              const std::string& key, const std::string& value, const MemPutOptions& opts) {
   rpc::MemoryTier t = tier_arg(tier, opts.agent);

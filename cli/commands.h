@@ -47,6 +47,18 @@ void top(const GlobalOptions& g, const std::string& swarm, std::chrono::millisec
 // so it serves as a health check in scripts.
 void vibe(const GlobalOptions& g, const std::string& swarm, std::chrono::milliseconds deadline);
 
+// Sends one message from the operator to an agent (`target` is
+// SWARM/AGENT, AGENT an id or role/index) and returns once swarmd queued
+// it; waits while the agent's queue is full. MSG "-" reads stdin.
+void dm(const GlobalOptions& g, const std::string& target, const std::string& topic,
+        const std::string& message);
+
+// Sends one message from the operator to every agent of the swarm and says
+// how many it reached; agents whose queue was full are named, and make it
+// exit 1.
+void broadcast(const GlobalOptions& g, const std::string& swarm, const std::string& topic,
+               const std::string& message);
+
 // Freezes (pause) or thaws (resume) a running agent, or every running agent
 // of a swarm: `target` is SWARM or SWARM/AGENT.
 void pause(const GlobalOptions& g, const std::string& target, bool paused);

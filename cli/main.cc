@@ -99,7 +99,19 @@ int run(int argc, char** argv) {
       ->type_name("DURATION");
   vibe->callback([&] { command = [&] { smol::cli::vibe(g, swarm, vibe_deadline); }; });
 
-  std::string target;
+  std::string target, topic, message;
+  auto* dm = app.add_subcommand("dm", "Send a message to one agent, as the operator");
+  dm->add_option("SWARM/AGENT", target, "Swarm name/agent id (or swarm/role/index)")->required();
+  dm->add_option("MSG", message, "The message; - reads it from stdin")->required();
+  dm->add_option("--topic", topic, "A topic the agent can route on (default: none)");
+  dm->callback([&] { command = [&] { smol::cli::dm(g, target, topic, message); }; });
+  auto* broadcast = app.add_subcommand("broadcast", "Send a message to every agent of a swarm, "
+                                                    "as the operator");
+  broadcast->add_option("SWARM", swarm, "Swarm name")->required();
+  broadcast->add_option("TOPIC", topic, "The message's topic")->required();
+  broadcast->add_option("MSG", message, "The message; - reads it from stdin")->required();
+  broadcast->callback([&] { command = [&] { smol::cli::broadcast(g, swarm, topic, message); }; });
+
   for (bool paused : {true, false}) {
     auto* sub = app.add_subcommand(paused ? "pause" : "resume",
                                    paused ? "Freeze a swarm's running agents, or one agent"

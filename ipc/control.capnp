@@ -8,6 +8,9 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("smol::rpc");
 using AgentProtocol = import "agent.capnp";
+using import "memory.capnp".MemoryTier;
+using import "memory.capnp".MemoryEntry;
+using import "memory.capnp".MemoryHit;
 
 interface Control {
   # Validates and starts a swarm from its TOML spec and resolves once every
@@ -83,39 +86,15 @@ interface Control {
   # provenance; returns it as it is now.
   memConsolidate @15 (swarm :Text, tier :MemoryTier, agent :Text, key :Text,
                       hasTo :Bool, to :MemoryTier) -> (entry :MemoryEntry);
-}
 
-enum MemoryTier {
-  shortTerm @0;   # private to its owner agent, with a time-to-live
-  working @1;     # shared by the swarm
-  longTerm @2;    # kept until deleted, across daemon restarts
-}
-
-struct MemoryTierStep {
-  tier @0 :MemoryTier;
-  enteredUnixMillis @1 :Int64;
-  by @2 :Text;                       # "" = daemon or operator
-}
-
-struct MemoryEntry {
-  key @0 :Text;
-  tier @1 :MemoryTier;
-  owner @2 :Text;                    # shortTerm: the owner agent; else ""
-  value @3 :Data;                    # empty in memList
-  valueSize @4 :UInt64;
-  tags @5 :List(Text);
-  expiresUnixMillis @6 :Int64;       # shortTerm only; 0 = never
-  writer @7 :Text;                   # provenance: the last put's agent
-  createdUnixMillis @8 :Int64;
-  updatedUnixMillis @9 :Int64;
-  tiersPassed @10 :List(MemoryTierStep);  # oldest first
-  recallCount @11 :UInt64;
-  lastRecalledUnixMillis @12 :Int64;
-}
-
-struct MemoryHit {
-  score @0 :Float64;
-  entry @1 :MemoryEntry;
+  # A message from the operator (sender "operator") to one agent, by id or
+  # role/index; resolves once it is queued, held back while the agent's
+  # queue is full.
+  sendMessage @16 (swarm :Text, to :Text, topic :Text, payload :Data) -> ();
+  # The same to every agent of the swarm; agents whose queue is full are
+  # skipped and listed in refused.
+  broadcastMessage @17 (swarm :Text, topic :Text, payload :Data)
+      -> (recipients :UInt32, refused :List(Text));
 }
 
 struct VibeCheck {
@@ -177,6 +156,7 @@ enum ExitReason {
   seccomp @6;       # killed for a forbidden system call; see syscall
   timeout @7;       # killed for running longer than its max_runtime
   oom @8;           # killed by the OOM killer at a memory limit; see detail
+  protocolError @9; # killed for malformed or oversized messages; see detail
 }
 
 struct ExitInfo {

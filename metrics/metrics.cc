@@ -22,6 +22,12 @@ const prometheus::Histogram::BucketBoundaries kSetupBuckets = {
 const prometheus::Histogram::BucketBoundaries kCommitBuckets = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 
+// Through the daemon a message waits tens of microseconds when the
+// recipient keeps up; seconds mean a recipient that does not.
+const prometheus::Histogram::BucketBoundaries kMessageBuckets = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1,     5};
+
 // The series {swarm, label=value} of family, remembered in cache so that
 // forget_swarm() can find it again.
 template <typename T>
@@ -126,7 +132,24 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                  .Add({}, kCommitBuckets)),
       db_bytes_(gauge_family(*registry_, "smolswarms_db_bytes",
                              "Size of swarmd's LMDB file, in bytes.")
-                    .Add({})) {
+                    .Add({})),
+      messages_(counter_family(*registry_, "smolswarms_messages_total",
+                               "Messages accepted for delivery by kind: dm, broadcast (once "
+                               "per recipient), request, reply.")),
+      message_latency_(prometheus::BuildHistogram()
+                           .Name("smolswarms_message_latency_seconds")
+                           .Help("A message's wait in swarmd, from queued to delivered, in "
+                                 "seconds.")
+                           .Register(*registry_)
+                           .Add({}, kMessageBuckets)),
+      queue_depth_(gauge_family(*registry_, "smolswarms_queue_depth",
+                                "Messages queued for a swarm's agents, not yet delivered.")),
+      refused_(counter_family(*registry_, "smolswarms_messages_refused_total",
+                              "Messages not delivered, by reason: queue_full, recipient_gone, "
+                              "timeout, protocol_error.")),
+      denied_(counter_family(*registry_, "smolswarms_permission_denied_total",
+                             "Operations refused because the agent's role is not granted "
+                             "them, by role and op.")) {
   prometheus::BuildGauge()
       .Name("smolswarms_build_info")
       .Help("Always 1; the version label says which swarmd is running.")
@@ -175,6 +198,10 @@ void Metrics::forget_swarm(std::string_view swarm) {
   }
   for (auto& [health, gauge] : it->second.vibe) vibe_agents_.Remove(gauge);
   if (it->second.vibe_checks) vibe_checks_.Remove(it->second.vibe_checks);
+  for (auto& [kind, counter] : it->second.messages) messages_.Remove(counter);
+  for (auto& [reason, counter] : it->second.refused) refused_.Remove(counter);
+  for (auto& [key, counter] : it->second.denied) denied_.Remove(counter);
+  if (it->second.queue_depth) queue_depth_.Remove(it->second.queue_depth);
   by_swarm_.erase(it);
 }
 
@@ -297,6 +324,37 @@ void Metrics::vibe_check(std::string_view swarm, uint32_t ok, uint32_t degraded,
   for (auto [health, n] : counts) {
     swarm_series(s.vibe, vibe_agents_, swarm, "health", health).Set(static_cast<double>(n));
   }
+}
+
+void Metrics::messages(std::string_view swarm, std::string_view kind, uint64_t n) {
+  swarm_series(series_of(swarm).messages, messages_, swarm, "kind", kind)
+      .Increment(static_cast<double>(n));
+}
+
+void Metrics::observe_message_latency(double seconds) { message_latency_.Observe(seconds); }
+
+void Metrics::queue_depth(std::string_view swarm, uint64_t queued) {
+  SwarmSeries& s = series_of(swarm);
+  if (!s.queue_depth) s.queue_depth = &queue_depth_.Add({{"swarm", std::string(swarm)}});
+  s.queue_depth->Set(static_cast<double>(queued));
+}
+
+void Metrics::messages_refused(std::string_view swarm, std::string_view reason, uint64_t n) {
+  swarm_series(series_of(swarm).refused, refused_, swarm, "reason", reason)
+      .Increment(static_cast<double>(n));
+}
+
+void Metrics::permission_denied(std::string_view swarm, std::string_view role,
+                                std::string_view op) {
+  auto& cache = series_of(swarm).denied;
+  std::string key = std::string(role) + "/" + std::string(op);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    auto& series = denied_.Add(
+        {{"swarm", std::string(swarm)}, {"role", std::string(role)}, {"op", std::string(op)}});
+    it = cache.emplace(std::move(key), &series).first;
+  }
+  it->second->Increment();
 }
 
 void Metrics::memory_op(std::string_view tier, std::string_view op) {

@@ -56,6 +56,23 @@
 //   memory_commit_seconds           histogram: one group commit of the memory
 //                                   store, its sync included.
 //   db_bytes                        gauge: size of the LMDB file, in bytes.
+//   messages_total{swarm,kind}      counter: messages the daemon accepted for
+//                                   delivery, kind one of dm|broadcast|
+//                                   request|reply (a broadcast counts once per
+//                                   recipient).
+//   message_latency_seconds         histogram: a message's wait in the
+//                                   daemon, from queued to delivered.
+//   queue_depth{swarm}              gauge: messages queued for the swarm's
+//                                   agents, not yet delivered.
+//   messages_refused_total{swarm,reason}
+//                                   counter: messages not delivered, by why:
+//                                   queue_full (a broadcast skipped a full
+//                                   queue), recipient_gone, timeout (a
+//                                   request unanswered), protocol_error.
+//   permission_denied_total{swarm,role,op}
+//                                   counter: operations an agent's grant does
+//                                   not allow (op: dm, request, reply,
+//                                   memory_read, memory_write).
 //
 // Threads: every method must be called from the daemon's loop thread (the
 // per-swarm series map is unsynchronised). Scrapes run on the exposer's
@@ -132,6 +149,13 @@ class Metrics {
   void observe_memory_commit(double seconds);
   void set_db_bytes(uint64_t bytes);
 
+  // Messaging (supervisor/messaging.h); kinds and reasons as named above.
+  void messages(std::string_view swarm, std::string_view kind, uint64_t n);
+  void observe_message_latency(double seconds);
+  void queue_depth(std::string_view swarm, uint64_t queued);
+  void messages_refused(std::string_view swarm, std::string_view reason, uint64_t n);
+  void permission_denied(std::string_view swarm, std::string_view role, std::string_view op);
+
   // The outcome of one vibe check of the swarm.
   void vibe_check(std::string_view swarm, uint32_t ok, uint32_t degraded, uint32_t failing,
                   uint32_t silent);
@@ -155,6 +179,10 @@ class Metrics {
     std::map<std::string, prometheus::Gauge*, std::less<>> pool;  // by family name
     std::map<std::string, prometheus::Gauge*, std::less<>> vibe;  // by health
     prometheus::Counter* vibe_checks = nullptr;
+    std::map<std::string, prometheus::Counter*, std::less<>> messages;  // by kind
+    std::map<std::string, prometheus::Counter*, std::less<>> refused;   // by reason
+    std::map<std::string, prometheus::Counter*, std::less<>> denied;    // "role/op"
+    prometheus::Gauge* queue_depth = nullptr;
   };
   // The swarm's series in a per-swarm family; made on first use.
   prometheus::Counter& swarm_counter(prometheus::Counter*& slot,
@@ -191,6 +219,11 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& memory_entries_;
   prometheus::Histogram& memory_commit_seconds_;
   prometheus::Gauge& db_bytes_;
+  prometheus::Family<prometheus::Counter>& messages_;
+  prometheus::Histogram& message_latency_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Family<prometheus::Counter>& denied_;
   std::map<std::string, SwarmSeries, std::less<>> by_swarm_;
 };
 

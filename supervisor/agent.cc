@@ -26,6 +26,9 @@ std::string_view state_name(AgentState s) {
   return "exited";
 }
 
+// How long an agent that hung up on the daemon may take to exit.
+constexpr std::chrono::milliseconds kHangUpGrace{2000};
+
 int64_t unix_now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -51,7 +54,21 @@ class Agent::Host final : public rpc::AgentHost::Server {
     if (agent_.state_ != AgentState::starting) {
       throw ipc::rpc_error("hello: agent " + agent_.id_ + " is being stopped");
     }
-    agent_.said_hello(params.getAgent(), ctx.getResults().initIdentity());
+    agent_.said_hello(params.getAgent(), ctx.getResults());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> reply(ReplyContext ctx) override {
+    auto p = ctx.getParams();
+    if (!agent_.said_hello_) throw ipc::rpc_error("reply: say hello first");
+    try {
+      agent_.listener_.agent_reply(
+          agent_, p.getRequestId(),
+          std::string(reinterpret_cast<const char*>(p.getPayload().begin()), p.getPayload().size()),
+          p.getError());
+    } catch (const std::exception& e) {
+      throw ipc::rpc_error(std::string("reply: ") + e.what());
+    }
     return kj::READY_NOW;
   }
 
@@ -109,6 +126,7 @@ void Agent::start() {
 
   // Nothing above changed the agent; from here on it is starting.
   rpc_ = kj::mv(rpc);
+  watch_connection();
   pending_log_read_ = std::move(log_read);
   spawned_at_ = std::chrono::steady_clock::now();
   started_unix_ms_ = unix_now_ms();
@@ -272,8 +290,9 @@ void Agent::record_output(std::string_view data) {
   if (log_file_) log_file_->append(data);
 }
 
-void Agent::said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity) {
+void Agent::said_hello(rpc::Agent::Client self, rpc::AgentHost::HelloResults::Builder results) {
   client_ = kj::mv(self);
+  auto identity = results.initIdentity();
   said_hello_ = true;
   timer_ = nullptr;
   auto elapsed = std::chrono::steady_clock::now() - spawned_at_;
@@ -283,6 +302,7 @@ void Agent::said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity)
   identity.setRole(plan_.role);
   identity.setIndex(plan_.index);
   listener_.describe_peers(identity);
+  listener_.grant(*this, results.initGrants());
   // The hello can overtake the spawn's own report (it comes back from the
   // thread pool); the agent is ready once both are in, so that a ready
   // agent always has its pid.
@@ -308,6 +328,8 @@ void Agent::on_exit() {
   stop_watching_violations();
   runtime_limit_ = nullptr;
   log_pipe_.reset();
+  connection_watch_ = nullptr;
+  hang_up_grace_ = nullptr;
   rpc_ = nullptr;
   client_ = nullptr;
   pidfd_.reset();
@@ -617,6 +639,59 @@ void Agent::kill() {
   kill_all();
 }
 
+void Agent::protocol_error(std::string why) {
+  if (state_ != AgentState::starting && state_ != AgentState::ready) return;
+  if (intent_ != Intent::none) return;
+  log::warning("agent " + id_ + " of swarm " + plan_.swarm + ": protocol error: " + why +
+               "; killing it");
+  listener_.agent_event(*this, "protocol error: " + why);
+  rt_.metrics.messages_refused(plan_.swarm, "protocol_error", 1);
+  killed_for_ = std::move(why);
+  intent_ = Intent::protocol_violated;
+  kill_all();
+}
+
+kj::Maybe<rpc::Agent::Client&> Agent::client() noexcept {
+  if (state_ != AgentState::ready) return nullptr;
+  return client_;
+}
+
+// An agent's connection ends for good only when its process does. If it
+// ends first, either the daemon refused what the agent sent (a malformed
+// or oversized message: the RPC system aborted the connection) or the
+// agent closed it; both break the protocol. A process that is exiting
+// anyway closes it a moment before its exit is seen, hence the grace.
+void Agent::watch_connection() {
+  if (!plan_.needs_hello) return;
+  connection_watch_ = rpc_->on_disconnect()
+                          .then([this]() -> kj::Promise<void> {
+                            // Calls on the agent's capability now fail with
+                            // the reason the connection ended.
+                            KJ_IF_MAYBE (c, client_) {
+                              return c->vibeRequest().send().ignoreResult().then(
+                                  [this] { on_hang_up(KJ_EXCEPTION(DISCONNECTED, "hung up")); },
+                                  [this](kj::Exception&& e) { on_hang_up(kj::mv(e)); });
+                            }
+                            on_hang_up(KJ_EXCEPTION(DISCONNECTED, "Peer disconnected."));
+                            return kj::READY_NOW;
+                          })
+                          .eagerlyEvaluate(nullptr);
+}
+
+void Agent::on_hang_up(kj::Exception reason) {
+  if (state_ != AgentState::starting && state_ != AgentState::ready) return;
+  std::string why = reason.getDescription().cStr();
+  if (why.find("Peer disconnected") == std::string::npos) {
+    protocol_error("sent what swarmd cannot accept: " + why);
+    return;
+  }
+  hang_up_grace_ = rt_.loop.timer()
+                       .afterDelay(kHangUpGrace.count() * kj::MILLISECONDS)
+                       .then([this] {
+                         protocol_error("closed its connection to swarmd but kept running");
+                       })
+                       .eagerlyEvaluate(nullptr);
+}
 
 kj::Promise<void> Agent::when_exited() {
   if (state_ == AgentState::exited) return kj::READY_NOW;

@@ -111,6 +111,12 @@ class Agent {
     virtual void agent_exited(Agent& a, bool was_ready) = 0;
     // Fills in the swarm's part of the identity returned by hello.
     virtual void describe_peers(rpc::Identity::Builder identity) = 0;
+    // Fills in the capabilities the agent's role is granted (agent_grants.h).
+    virtual void grant(Agent& a, rpc::Grants::Builder grants) = 0;
+    // The agent answers a request it was sent (AgentHost.reply); throws
+    // std::exception with a message for the agent if it may not.
+    virtual void agent_reply(Agent& a, uint64_t request_id, std::string payload,
+                             std::string error) = 0;
     // Something an operator would want in the swarm's event stream
     // ("seccomp violation: ptrace (killed)", "paused").
     virtual void agent_event(Agent& a, std::string_view what) = 0;
@@ -137,6 +143,13 @@ class Agent {
   // SIGKILL now, to every process of the agent; the exit counts as stopped
   // on request.
   void kill();
+
+  // The agent broke the protocol (why: "sent a message payload of ..."):
+  // SIGKILL now; the exit is protocol_error. Ignored unless it is running.
+  void protocol_error(std::string why);
+
+  // Its Agent capability, once it said hello in this run.
+  kj::Maybe<rpc::Agent::Client&> client() noexcept;
 
   // Asks the agent how it is doing (rpc::Agent.vibe); resolves within
   // `deadline` whatever the agent does, and at once for an agent that is
@@ -181,7 +194,9 @@ class Agent {
   void on_spawned(sandbox::Child child);
   void on_spawn_failed(std::string why);
   void finish_exit(ExitInfo info);
-  void said_hello(rpc::Agent::Client self, rpc::Identity::Builder identity);
+  void said_hello(rpc::Agent::Client self, rpc::AgentHost::HelloResults::Builder results);
+  void watch_connection();
+  void on_hang_up(kj::Exception reason);
   void become_ready();
   void watch_exit();
   void watch_log(UniqueFd read_end);
@@ -244,6 +259,8 @@ class Agent {
   kj::Promise<void> spawning_{nullptr};
   kj::Maybe<rpc::Agent::Client> client_;
   kj::Promise<void> timer_{nullptr};  // ready timeout or stop escalation
+  kj::Promise<void> connection_watch_{nullptr};
+  kj::Promise<void> hang_up_grace_{nullptr};
   kj::Maybe<kj::ForkedPromise<void>> exited_;
   kj::Own<kj::PromiseFulfiller<void>> exit_fulfiller_;
 };

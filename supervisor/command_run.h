@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,12 @@ class CommandRun final : public Agent::Listener {
   void agent_ready(Agent&) override {}
   void agent_exited(Agent& a, bool was_ready) override;
   void describe_peers(rpc::Identity::Builder) override {}
+  // A plain command never says hello, so it is granted nothing and sent no
+  // requests.
+  void grant(Agent&, rpc::Grants::Builder) override {}
+  void agent_reply(Agent&, uint64_t, std::string, std::string) override {
+    throw std::runtime_error("a command run by 'swarmctl run' has no requests to answer");
+  }
   void agent_event(Agent&, std::string_view) override {}
 
   Runtime& rt_;

@@ -203,6 +203,21 @@ void read_cgroups(const TableReader& cgroups, Config& c) {
   }
 }
 
+void read_messaging(const TableReader& messaging, Config& c) {
+  if (auto n = messaging.integer("queue_messages", 1, 1'000'000)) {
+    c.messaging.mailbox.messages = static_cast<size_t>(*n);
+  }
+  uint64_t bytes = c.messaging.mailbox.bytes;
+  read_size(messaging, "queue_bytes", 64 * kKiB, kGiB, false, bytes);
+  c.messaging.mailbox.bytes = static_cast<size_t>(bytes);
+  uint64_t payload = c.messaging.max_payload;
+  read_size(messaging, "max_payload", kKiB, 8 * kMiB, false, payload);
+  c.messaging.max_payload = static_cast<uint32_t>(payload);
+  if (auto d = messaging.duration("request_timeout", kMinDuration)) {
+    c.messaging.default_request_deadline = *d;
+  }
+}
+
 }  // namespace
 
 Config parse_config(std::string_view toml_text, std::string_view source_name, Config base) {
@@ -210,7 +225,7 @@ Config parse_config(std::string_view toml_text, std::string_view source_name, Co
   if (std::optional<toml::table> doc =
           toml_check::parse_document(toml_text, source_name, problems)) {
     TableReader top(*doc, "", {"state_dir", "log_level", "control", "metrics", "agents", "sandbox",
-                                  "cgroups"},
+                                  "cgroups", "messaging"},
                     problems);
     read_top(top, base);
     if (const toml::table* t = top.table("control")) {
@@ -230,6 +245,12 @@ Config parse_config(std::string_view toml_text, std::string_view source_name, Co
     }
     if (const toml::table* t = top.table("cgroups")) {
       read_cgroups(TableReader(*t, "cgroups", {"base"}, problems), base);
+    }
+    if (const toml::table* t = top.table("messaging")) {
+      read_messaging(TableReader(*t, "messaging",
+                                 {"queue_messages", "queue_bytes", "max_payload", "request_timeout"},
+                                 problems),
+                     base);
     }
   }
   if (!problems.empty()) throw ConfigError(toml_check::join_lines(problems.lines()));
@@ -280,6 +301,14 @@ std::string to_toml(const Config& c) {
   put("cgroups",
       "The cgroup, below swarmd's own, that holds every swarm's pool; one name per daemon.",
       "base", c.cgroup_base);
+  put_toml("messaging", "Messages queued for one agent before its senders are held back.",
+           "queue_messages", std::to_string(c.messaging.mailbox.messages));
+  put("messaging", "Bytes queued for one agent before its senders are held back.", "queue_bytes",
+      format_bytes(c.messaging.mailbox.bytes));
+  put("messaging", "The largest message payload; a bigger one is a protocol error.",
+      "max_payload", format_bytes(c.messaging.max_payload));
+  put("messaging", "How long a request waits for its answer unless the sender says.",
+      "request_timeout", format_duration(c.messaging.default_request_deadline));
   return out;
 }
 

@@ -22,6 +22,11 @@
 //   uid_count = 65536                   # uid_base .. uid_base + uid_count - 1
 //   [cgroups]
 //   base = "smolswarms"                 # the cgroup swarms' pools go in
+//   [messaging]
+//   queue_messages = 1024               # queued for one agent, 1..1000000
+//   queue_bytes = "4MiB"                # queued for one agent, 64KiB..1GiB
+//   max_payload = "1MiB"                # one message, 1KiB..8MiB
+//   request_timeout = "30s"             # a request's default deadline
 //
 // main() builds the Config once and passes it down; nothing here is global.
 #pragma once
@@ -31,6 +36,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "supervisor/messaging_limits.h"
 
 namespace smol::config {
 
@@ -57,6 +64,10 @@ struct Config {
   // is a crashed predecessor's, and is killed and removed: two daemons on
   // one machine need two names.
   std::string cgroup_base = "smolswarms";
+  // Bounds on the messages agents send each other (messaging.h). The
+  // payload bound stays well below the RPC reader's limit on one message
+  // (ipc/rpc_connection.h), so a legal message never trips it.
+  supervisor::MessagingLimits messaging;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

@@ -5,7 +5,9 @@
 #include <capnp/schema.h>
 
 #include "ipc/rpc_error.h"
+#include "supervisor/agent_grants.h"
 #include "supervisor/command_run.h"
+#include "supervisor/memory_rpc.h"
 #include "base/units.h"
 
 namespace smol::supervisor {
@@ -46,6 +48,7 @@ rpc::ExitReason to_rpc(ExitReason r) {
     case ExitReason::seccomp: return rpc::ExitReason::SECCOMP;
     case ExitReason::timeout: return rpc::ExitReason::TIMEOUT;
     case ExitReason::oom: return rpc::ExitReason::OOM;
+    case ExitReason::protocol_error: return rpc::ExitReason::PROTOCOL_ERROR;
   }
   return rpc::ExitReason::NONE;
 }
@@ -105,6 +108,16 @@ SwarmSummary must_exist(SwarmFactory& f, const std::string& name) {
   return *s;
 }
 
+// The running swarm a call is about.
+Swarm& running_swarm(SwarmFactory& factory, const std::string& name) {
+  must_exist(factory, name);
+  Swarm* s = factory.find(name);
+  if (s == nullptr || !s->running()) {
+    throw ipc::rpc_error("swarm '" + name + "' is not running (see 'swarmctl ls')");
+  }
+  return *s;
+}
+
 kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
   return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
 }
@@ -153,66 +166,13 @@ kj::Promise<void> serve_log(Context& ctx, std::shared_ptr<AgentLog> log) {
 }
 
 namespace mem = storage::memory;
-
-mem::Tier from_rpc(rpc::MemoryTier t) {
-  switch (t) {
-    case rpc::MemoryTier::SHORT_TERM: return mem::Tier::short_term;
-    case rpc::MemoryTier::WORKING: return mem::Tier::working;
-    case rpc::MemoryTier::LONG_TERM: return mem::Tier::long_term;
-  }
-  throw ipc::rpc_error("tier: unknown value " + std::to_string(static_cast<unsigned>(t)) +
-                       " (short_term, working, long_term)");
-}
-
-rpc::MemoryTier to_rpc(mem::Tier t) {
-  switch (t) {
-    case mem::Tier::short_term: return rpc::MemoryTier::SHORT_TERM;
-    case mem::Tier::working: return rpc::MemoryTier::WORKING;
-    case mem::Tier::long_term: return rpc::MemoryTier::LONG_TERM;
-  }
-  return rpc::MemoryTier::WORKING;
-}
-
-void fill(rpc::MemoryEntry::Builder b, const mem::Entry& e) {
-  b.setKey(e.key);
-  b.setTier(to_rpc(e.tier));
-  b.setOwner(e.owner);
-  b.setValue(bytes(e.value));
-  b.setValueSize(e.value_size);
-  auto tags = b.initTags(static_cast<unsigned>(e.tags.size()));
-  for (unsigned i = 0; i < e.tags.size(); ++i) tags.set(i, e.tags[i]);
-  b.setExpiresUnixMillis(e.expires_ms);
-  const mem::Provenance& p = e.provenance;
-  b.setWriter(p.writer);
-  b.setCreatedUnixMillis(p.created_ms);
-  b.setUpdatedUnixMillis(p.updated_ms);
-  auto steps = b.initTiersPassed(static_cast<unsigned>(p.tiers.size()));
-  for (unsigned i = 0; i < p.tiers.size(); ++i) {
-    steps[i].setTier(to_rpc(p.tiers[i].tier));
-    steps[i].setEnteredUnixMillis(p.tiers[i].entered_ms);
-    steps[i].setBy(p.tiers[i].by);
-  }
-  b.setRecallCount(p.recall_count);
-  b.setLastRecalledUnixMillis(p.last_recalled_ms);
-}
+using memory_rpc::fill;
+using memory_rpc::from_rpc;
 
 // The entry a memGet, memDelete or memConsolidate call names.
 template <typename Params>
 mem::EntryRef entry_ref(Params p) {
   return {text(p.getSwarm()), from_rpc(p.getTier()), text(p.getAgent()), text(p.getKey())};
-}
-
-std::string describe(const mem::EntryRef& r) {
-  std::string owner = r.tier == mem::Tier::short_term ? " of agent '" + r.agent + "'" : "";
-  return "swarm '" + r.swarm + "' has no " + std::string(mem::tier_name(r.tier)) + " entry '" +
-         r.key + "'" + owner;
-}
-
-// The entry as it is now; a write just answered ok made it exist.
-void fill_current(rpc::MemoryEntry::Builder b, MemoryService& memory, const mem::EntryRef& r) {
-  auto e = memory.store().get(r);
-  if (!e) throw ipc::rpc_error(describe(r));
-  fill(b, *e);
 }
 
 }  // namespace
@@ -313,11 +273,7 @@ kj::Promise<void> ControlService::vibeCheck(VibeCheckContext ctx) {
   return counted("vibeCheck", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     std::string name = text(p.getSwarm());
-    must_exist(factory_, name);
-    Swarm* s = factory_.find(name);
-    if (s == nullptr || !s->running()) {
-      throw ipc::rpc_error("swarm '" + name + "' is not running (see 'swarmctl ls')");
-    }
+    Swarm* s = &running_swarm(factory_, name);
     auto deadline = std::chrono::milliseconds(p.getDeadlineMillis() == 0 ? kDefaultVibeDeadlineMs
                                                                           : p.getDeadlineMillis());
     return s->vibe_check(deadline).then([ctx](Swarm::VibeReport r) mutable {
@@ -416,16 +372,10 @@ kj::Promise<void> ControlService::memPut(MemPutContext ctx) {
     auto p = ctx.getParams();
     mem::EntryRef ref = entry_ref(p);
     must_exist(factory_, ref.swarm);
-    mem::PutRequest req;
-    req.swarm = ref.swarm;
-    req.tier = ref.tier;
-    req.agent = ref.agent;
-    req.key = ref.key;
-    req.value.assign(p.getValue().asChars().begin(), p.getValue().size());
-    for (auto t : p.getTags()) req.tags.push_back(text(t));
+    mem::PutRequest req = memory_rpc::put_request(p, ref.swarm, ref.agent);
     req.ttl_ms = p.getTtlMillis();
     return memory_.put(std::move(req)).then([this, ctx, ref]() mutable {
-      fill_current(ctx.getResults().initEntry(), memory_, ref);
+      memory_rpc::fill_current(ctx.getResults().initEntry(), memory_, ref);
     });
   });
 }
@@ -435,7 +385,7 @@ kj::Promise<void> ControlService::memGet(MemGetContext ctx) {
     mem::EntryRef ref = entry_ref(ctx.getParams());
     must_exist(factory_, ref.swarm);
     auto e = memory_.get(ref);
-    if (!e) throw ipc::rpc_error(describe(ref));
+    if (!e) throw ipc::rpc_error(memory_rpc::not_found(ref));
     fill(ctx.getResults().initEntry(), *e);
     return kj::READY_NOW;
   });
@@ -444,18 +394,11 @@ kj::Promise<void> ControlService::memGet(MemGetContext ctx) {
 kj::Promise<void> ControlService::memList(MemListContext ctx) {
   return counted("memList", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    mem::ListRequest req;
-    req.swarm = text(p.getSwarm());
-    must_exist(factory_, req.swarm);
-    req.tier = from_rpc(p.getTier());
-    req.agent = text(p.getAgent());
-    req.prefix = text(p.getPrefix());
-    req.start_after = text(p.getStartAfter());
-    if (p.getLimit() > 0) req.limit = p.getLimit();
-    mem::ListPage page = memory_.list(req);
+    std::string swarm = text(p.getSwarm());
+    must_exist(factory_, swarm);
+    mem::ListPage page = memory_.list(memory_rpc::list_request(p, swarm, text(p.getAgent())));
     auto r = ctx.getResults();
-    auto out = r.initEntries(static_cast<unsigned>(page.entries.size()));
-    for (unsigned i = 0; i < page.entries.size(); ++i) fill(out[i], page.entries[i]);
+    fill(r.initEntries(static_cast<unsigned>(page.entries.size())), page.entries);
     r.setNextStartAfter(page.next_start_after);
     return kj::READY_NOW;
   });
@@ -464,23 +407,11 @@ kj::Promise<void> ControlService::memList(MemListContext ctx) {
 kj::Promise<void> ControlService::memRecall(MemRecallContext ctx) {
   return counted("memRecall", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    mem::RecallRequest req;
-    req.swarm = text(p.getSwarm());
-    must_exist(factory_, req.swarm);
-    req.agent = text(p.getAgent());
-    req.query = text(p.getQuery());
-    if (p.getK() > 0) req.k = p.getK();
-    if (p.getTiers().size() > 0) {
-      req.tiers = mem::TierSet{};
-      for (auto t : p.getTiers()) req.tiers.add(from_rpc(t));
-    }
-    for (auto t : p.getTags()) req.tags.push_back(text(t));
-    std::vector<mem::RecallHit> hits = memory_.recall(req);
-    auto out = ctx.getResults().initHits(static_cast<unsigned>(hits.size()));
-    for (unsigned i = 0; i < hits.size(); ++i) {
-      out[i].setScore(hits[i].score);
-      fill(out[i].initEntry(), hits[i].entry);
-    }
+    std::string swarm = text(p.getSwarm());
+    must_exist(factory_, swarm);
+    std::vector<mem::RecallHit> hits =
+        memory_.recall(memory_rpc::recall_request(p, swarm, text(p.getAgent())));
+    fill(ctx.getResults().initHits(static_cast<unsigned>(hits.size())), hits);
     return kj::READY_NOW;
   });
 }
@@ -501,13 +432,36 @@ kj::Promise<void> ControlService::memConsolidate(MemConsolidateContext ctx) {
     must_exist(factory_, req.from.swarm);
     if (p.getHasTo()) req.to = from_rpc(p.getTo());
     req.by = req.from.agent;
-    mem::Tier dest = req.to.value_or(req.from.tier == mem::Tier::short_term ? mem::Tier::working
-                                                                             : mem::Tier::long_term);
-    // Moved entries leave short_term: the destination is keyed by swarm and key.
-    mem::EntryRef ref{req.from.swarm, dest, "", req.from.key};
+    mem::EntryRef ref = memory_rpc::destination(req);
     return memory_.consolidate(std::move(req)).then([this, ctx, ref]() mutable {
-      fill_current(ctx.getResults().initEntry(), memory_, ref);
+      memory_rpc::fill_current(ctx.getResults().initEntry(), memory_, ref);
     });
+  });
+}
+
+kj::Promise<void> ControlService::sendMessage(SendMessageContext ctx) {
+  ctx.allowCancellation();  // held back by a full queue, the client may give up
+  return counted("sendMessage", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    Swarm& s = running_swarm(factory_, text(p.getSwarm()));
+    auto sender = kj::heap<Messaging::Sender>(s.messaging(), "operator", "", nullptr);
+    std::vector<Messaging::Outgoing> one{
+        {text(p.getTo()), text(p.getTopic()), payload_of(p.getPayload())}};
+    auto queued = sender->send(std::move(one));
+    return queued.attach(kj::mv(sender)).then([](std::vector<Messaging::Refusal> refused) {
+      if (!refused.empty()) throw ipc::rpc_error(refused.front().reason);
+    });
+  });
+}
+
+kj::Promise<void> ControlService::broadcastMessage(BroadcastMessageContext ctx) {
+  return counted("broadcastMessage", [&]() -> kj::Promise<void> {
+    auto p = ctx.getParams();
+    Swarm& s = running_swarm(factory_, text(p.getSwarm()));
+    Messaging::Sender sender(s.messaging(), "operator", "", nullptr);
+    fill_broadcast(ctx.getResults(),
+                   sender.broadcast(text(p.getTopic()), payload_of(p.getPayload())));
+    return kj::READY_NOW;
   });
 }
 

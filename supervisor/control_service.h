@@ -49,6 +49,8 @@ class ControlService final : public rpc::Control::Server {
   kj::Promise<void> memRecall(MemRecallContext ctx) override;
   kj::Promise<void> memDelete(MemDeleteContext ctx) override;
   kj::Promise<void> memConsolidate(MemConsolidateContext ctx) override;
+  kj::Promise<void> sendMessage(SendMessageContext ctx) override;
+  kj::Promise<void> broadcastMessage(BroadcastMessageContext ctx) override;
 
  private:
   template <typename Body>

@@ -103,9 +103,10 @@ int run_daemon(const config::Config& config) {
     // use must not touch the cgroups of the one that holds it.
     Sandboxes sandboxes(config);
     Cgroups cgroups(loop, config);
-    Runtime rt{loop, metrics, config, sandboxes, cgroups};
-    SwarmFactory factory(rt, table);
+    // Before the swarms, which hand its capabilities to their agents.
     MemoryService memory(loop, env, metrics);
+    Runtime rt{loop, metrics, config, sandboxes, cgroups, memory, config.messaging};
+    SwarmFactory factory(rt, table);
     ControlServer server(
         loop, std::move(listener), admin_gid,
         [&](const PeerCred& peer, bool ok) -> capnp::Capability::Client {

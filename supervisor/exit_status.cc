@@ -16,6 +16,7 @@ std::string_view reason_name(ExitReason r) {
     case ExitReason::seccomp: return "seccomp";
     case ExitReason::timeout: return "timeout";
     case ExitReason::oom: return "oom";
+    case ExitReason::protocol_error: return "protocol_error";
   }
   return "none";
 }
@@ -50,6 +51,10 @@ ExitInfo classify_exit(const WaitStatus& status, Intent intent, int64_t at_unix_
       info.reason = ExitReason::seccomp;
       info.syscall = std::string(violation);
       info.detail = "killed: seccomp violation: " + info.syscall;
+      break;
+    case Intent::protocol_violated:
+      info.reason = ExitReason::protocol_error;
+      info.detail = "killed: protocol error: " + std::string(violation);
       break;
     case Intent::runtime_exceeded:
       info.reason = ExitReason::timeout;

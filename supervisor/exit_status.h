@@ -22,6 +22,7 @@ enum class ExitReason {
   seccomp,        // killed for a system call its policy forbids
   timeout,        // killed for running longer than its max_runtime
   oom,            // killed by the OOM killer at a memory limit of its cgroup
+  protocol_error, // killed for breaking the agent protocol (malformed or oversized messages)
 };
 
 // The metric label and JSON spelling: "exited", "crashed", "start_timeout"...
@@ -35,7 +36,14 @@ struct WaitStatus {
 };
 
 // What the daemon had done to the process before it ended.
-enum class Intent { none, stop_requested, start_timed_out, seccomp_killed, runtime_exceeded };
+enum class Intent {
+  none,
+  stop_requested,
+  start_timed_out,
+  seccomp_killed,
+  runtime_exceeded,
+  protocol_violated,
+};
 
 struct ExitInfo {
   ExitReason reason = ExitReason::none;
@@ -46,7 +54,8 @@ struct ExitInfo {
   std::string syscall;  // reason seccomp: the forbidden system call, if known
 };
 
-// `violation` names the system call behind Intent::seccomp_killed.
+// `violation` names the system call behind Intent::seccomp_killed, or the
+// broken rule behind Intent::protocol_violated.
 // `oom_limit` is non-empty when the OOM killer killed in the agent's cgroup
 // during this run, and names the limit that bit ("its memory limit of
 // 64 MiB"): a SIGKILL nobody asked for is then an oom exit.

@@ -9,6 +9,8 @@
 #include "metrics/metrics.h"
 #include "supervisor/cgroups.h"
 #include "supervisor/config.h"
+#include "supervisor/memory_service.h"
+#include "supervisor/messaging_limits.h"
 #include "supervisor/sandboxes.h"
 
 namespace smol::supervisor {
@@ -19,6 +21,8 @@ struct Runtime {
   const config::Config& config;
   Sandboxes& sandboxes;
   Cgroups& cgroups;
+  MemoryService& memory;
+  const MessagingLimits& messaging;
 };
 
 // Milliseconds since the Unix epoch, for timestamps shown to people.

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "ipc/rpc_error.h"
+#include "supervisor/agent_grants.h"
 #include "base/units.h"
 
 namespace smol::supervisor {
@@ -62,6 +63,13 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
       events_(std::make_shared<AgentLog>(kEventRingBytes)),
       created_unix_ms_(created_unix_ms),
       source_name_(std::move(source_name)) {
+  std::vector<std::pair<std::string, uint32_t>> groups;
+  for (const auto& g : spec_.agents) {
+    roles_.push_back(g.role);
+    groups.emplace_back(g.role, g.count);
+  }
+  messaging_ = std::make_unique<Messaging>(rt_, spec_.name, groups, rt_.messaging);
+  rt_.memory.store().set_quota(spec_.name, {spec_.memory.max_bytes, spec_.memory.max_entries});
   members_.reserve(plans.size());
   for (auto& plan : plans) {
     const spec::AgentGroupSpec* group = nullptr;
@@ -78,6 +86,7 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
 
 Swarm::~Swarm() {
   members_.clear();  // the agents first: their cgroups are in the pool
+  messaging_.reset();
   release_pool();
   if (!events_->ended()) events_->end("swarm " + spec_.name + " is gone (the daemon stopped)");
 }
@@ -101,6 +110,8 @@ void Swarm::sample() {
       log::debug("agent " + m.agent->id() + ": cannot sample its cgroup: " + e.what());
     }
   }
+  std::string traffic = messaging_->summary();
+  if (!traffic.empty()) event("swarm " + spec_.name, traffic);
   if (!pool_) return;
   try {
     sandbox::CgroupUsage u = pool_->usage();
@@ -217,6 +228,7 @@ kj::Promise<void> Swarm::spawn_from(size_t next) {
 
 void Swarm::agent_ready(Agent& a) {
   event(a.id(), "ready");
+  KJ_IF_MAYBE (client, a.client()) { messaging_->agent_ready(a.id(), *client); }
   ++ready_;
   if (state_ == SwarmState::starting && ready_ == members_.size()) {
     set_state(SwarmState::ready);
@@ -233,7 +245,12 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
   Member& m = member_of(a);
   bool restarting = state_ == SwarmState::ready && should_restart(m);
   // Followers of this agent's log keep following across a restart.
-  if (!restarting) a.log().end(a.last_exit().detail);
+  if (restarting) {
+    messaging_->agent_down(a.id());
+  } else {
+    a.log().end(a.last_exit().detail);
+    messaging_->agent_gone(a.id(), a.last_exit().detail);
+  }
   switch (state_) {
     case SwarmState::starting: {
       const ExitInfo& e = a.last_exit();
@@ -316,6 +333,7 @@ void Swarm::schedule_restart(Member& m) {
                           } catch (const std::exception& e) {
                             log::error("swarm " + name() + ": restarting agent " + agent->id() +
                                        " failed: " + e.what() + "; it stays down");
+                            messaging_->agent_gone(agent->id(), "its restart failed");
                           }
                         })
                         .eagerlyEvaluate(nullptr);
@@ -354,6 +372,28 @@ void Swarm::describe_peers(rpc::Identity::Builder identity) {
   for (size_t i = 0; i < spec_.agents.size(); ++i) {
     peers[i].setRole(spec_.agents[i].role);
     peers[i].setCount(spec_.agents[i].count);
+  }
+}
+
+void Swarm::grant(Agent& a, rpc::Grants::Builder grants) {
+  GrantRequest req{spec_.name,
+                   a.id(),
+                   a.plan().role,
+                   &member_of(a).group->permissions,
+                   roles_,
+                   spec_.memory.short_term_ttl,
+                   [&a](std::string why) { a.protocol_error(std::move(why)); },
+                   [this, &a](std::string_view, std::string_view what) { event(a.id(), what); }};
+  fill_grants(*messaging_, rt_.memory, rt_.metrics, req, grants);
+}
+
+void Swarm::agent_reply(Agent& a, uint64_t request_id, std::string payload, std::string error) {
+  try {
+    messaging_->reply(a.id(), request_id, std::move(payload), std::move(error));
+  } catch (const std::invalid_argument& e) {
+    rt_.metrics.permission_denied(spec_.name, a.plan().role, "reply");
+    event(a.id(), std::string("permission denied: ") + e.what());
+    throw;
   }
 }
 

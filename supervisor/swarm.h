@@ -15,6 +15,10 @@
 // `swarmctl events` (and -f); the stream ends when the swarm has stopped or
 // failed and its agents are gone.
 //
+// Its agents message each other through its Messaging (messaging.h), with
+// the capabilities their roles are granted at hello (agent_grants.h); a
+// summary of the traffic goes to the event stream every few seconds.
+//
 // The swarm's cgroup is its resource pool ([limits]): every agent's cgroup
 // is made below it, so the pool's limits hold for all of them together. It
 // is removed once the swarm has stopped or failed and its agents are gone.
@@ -30,6 +34,7 @@
 #include <kj/async.h>
 
 #include "supervisor/agent.h"
+#include "supervisor/messaging.h"
 #include "supervisor/runtime.h"
 #include "supervisor/swarm_spec.h"
 
@@ -98,6 +103,9 @@ class Swarm final : public Agent::Listener {
   // The event stream; shared so that a follower outlives a replaced swarm.
   std::shared_ptr<AgentLog> events() const noexcept { return events_; }
 
+  // How its agents (and the operator) message each other.
+  Messaging& messaging() noexcept { return *messaging_; }
+
   // Agents in spec order; nullptr from find() if no agent has that id.
   std::vector<const Agent*> agents() const;
   Agent* find(std::string_view agent_id);
@@ -113,6 +121,9 @@ class Swarm final : public Agent::Listener {
   void agent_ready(Agent& a) override;
   void agent_exited(Agent& a, bool was_ready) override;
   void describe_peers(rpc::Identity::Builder identity) override;
+  void grant(Agent& a, rpc::Grants::Builder grants) override;
+  void agent_reply(Agent& a, uint64_t request_id, std::string payload,
+                   std::string error) override;
   void agent_event(Agent& a, std::string_view what) override;
   void event(std::string_view who, std::string_view what);
 
@@ -130,6 +141,9 @@ class Swarm final : public Agent::Listener {
   spec::SwarmSpec spec_;
   std::shared_ptr<sandbox::CgroupNode> pool_;  // shared with the agents' plans
   std::shared_ptr<AgentLog> events_;
+  std::vector<std::string> roles_;  // in spec order
+  // Before the agents: it outlives their connections (messaging.h).
+  std::unique_ptr<Messaging> messaging_;
   std::vector<Member> members_;
   int64_t created_unix_ms_;
   std::string source_name_;

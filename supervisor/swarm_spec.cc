@@ -113,7 +113,7 @@ AgentGroupSpec read_group(const toml::table& table, const std::string& path,
                           Problems& problems) {
   TableReader group(table, path,
                     {"role", "command", "count", "env", "restart", "max_restarts", "ready_timeout",
-                     "sandbox", "limits"},
+                     "sandbox", "limits", "permissions"},
                     problems);
   AgentGroupSpec g;
   read_name(group, "role", g.role);
@@ -130,6 +130,7 @@ AgentGroupSpec read_group(const toml::table& table, const std::string& path,
   g.sandbox =
       resolve_sandbox(swarm_sandbox, read_sandbox_table(group, builtin_profile_names(), problems));
   g.limits = read_agent_limits(group, pool, problems);
+  g.permissions = read_permissions(group, problems);
   return g;
 }
 
@@ -185,6 +186,25 @@ void read_groups(const TableReader& swarm, const SandboxTable& swarm_sandbox,
     total += g.count;
     spec.agents.push_back(std::move(g));
   }
+  std::vector<std::string> roles;
+  for (const AgentGroupSpec& g : spec.agents) roles.push_back(g.role);
+  for (size_t i = 0; i < groups->size(); ++i) {
+    if (const toml::table* table = groups->get(i)->as_table()) {
+      check_dm_roles(*table, toml_check::index_path("agents", i), roles, problems);
+    }
+  }
+}
+
+// The maxima are the store's own hard bounds (storage/memory_store.h).
+void read_memory(const TableReader& swarm, Problems& problems, MemorySpec& m) {
+  const toml::table* table = swarm.table("memory");
+  if (!table) return;
+  TableReader memory(*table, "memory", {"max_bytes", "max_entries", "short_term_ttl"}, problems);
+  if (auto b = memory.bytes("max_bytes", 4096, uint64_t{64} << 30)) m.max_bytes = *b;
+  if (auto n = memory.integer("max_entries", 1, 100'000'000)) m.max_entries = *n;
+  if (auto ttl = memory.duration("short_term_ttl", 1s, std::chrono::hours(24 * 30))) {
+    m.short_term_ttl = *ttl;
+  }
 }
 
 }  // namespace
@@ -203,10 +223,11 @@ SwarmSpec parse_swarm_spec(std::string_view toml_text, std::string_view source_n
   SwarmSpec spec;
   if (std::optional<toml::table> doc =
           toml_check::parse_document(toml_text, source_name, problems)) {
-    TableReader swarm(*doc, "", {"name", "sandbox", "limits", "agents"}, problems);
+    TableReader swarm(*doc, "", {"name", "sandbox", "limits", "memory", "agents"}, problems);
     read_name(swarm, "name", spec.name);
     PoolLimits pool = read_pool_limits(swarm, problems);
     spec.limits = pool.limits;
+    read_memory(swarm, problems, spec.memory);
     read_groups(swarm, read_sandbox_table(swarm, builtin_profile_names(), problems), pool, problems,
                 spec);
   }

@@ -14,6 +14,8 @@
 //   profile = "strict"            # over the swarm's [sandbox] table
 //   [agents.limits]               # each agent's cgroup limits (limits_spec.h),
 //   memory = "512MiB"             # within the swarm's [limits] pool
+//   [agents.permissions]          # messaging and memory (permissions_spec.h)
+//   dm = ["worker"]
 //
 // parse_swarm_spec() is the only way in: it checks everything that can be
 // checked without touching the filesystem, so a SwarmSpec is always valid
@@ -32,6 +34,7 @@
 
 #include "sandbox/sandbox_policy.h"
 #include "supervisor/limits_spec.h"
+#include "supervisor/permissions_spec.h"
 
 namespace smol::spec {
 
@@ -59,8 +62,23 @@ struct AgentGroupSpec {
   sandbox::SandboxPolicy sandbox;
   // Each agent's own cgroup limits, within the swarm's (limits_spec.h).
   sandbox::CgroupLimits limits;
+  // What its agents may do to the rest of the swarm (permissions_spec.h).
+  Permissions permissions;
 
   friend bool operator==(const AgentGroupSpec&, const AgentGroupSpec&) = default;
+};
+
+// The swarm's [memory] table: bounds on its memory (storage/memory_store.h).
+//   [memory]
+//   max_bytes = "256MiB"        # keys, values and tags of all its entries
+//   max_entries = 250000
+//   short_term_ttl = "10m"      # a short-term entry's default time-to-live
+struct MemorySpec {
+  uint64_t max_bytes = uint64_t{256} << 20;
+  uint64_t max_entries = 250'000;
+  std::chrono::milliseconds short_term_ttl{10 * 60 * 1000};
+
+  friend bool operator==(const MemorySpec&, const MemorySpec&) = default;
 };
 
 struct SwarmSpec {
@@ -68,6 +86,7 @@ struct SwarmSpec {
   std::vector<AgentGroupSpec> agents;
   // The pool all its agents share, from its [limits] table (limits_spec.h).
   sandbox::CgroupLimits limits;
+  MemorySpec memory;
 
   // The sum of every group's count; at most kMaxAgentsPerSwarm.
   uint32_t total_agents() const;

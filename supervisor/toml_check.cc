@@ -288,6 +288,12 @@ const toml::table* TableReader::table(std::string_view key) const {
   return node ? node->as_table() : nullptr;
 }
 
+std::optional<bool> TableReader::boolean(std::string_view key) const {
+  const toml::node* node = of_type(key, Need::optional, toml::node_type::boolean, "true or false");
+  if (!node) return std::nullopt;
+  return node->as_boolean()->get();
+}
+
 std::optional<int64_t> TableReader::integer(std::string_view key, int64_t min, int64_t max) const {
   const toml::node* node = of_type(key, Need::optional, toml::node_type::integer, "an integer");
   if (!node) return std::nullopt;

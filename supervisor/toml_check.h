@@ -105,6 +105,7 @@ class TableReader {
   const std::string* string(std::string_view key, Need need = Need::optional) const;
   // The getters below read optional keys.
   const toml::table* table(std::string_view key) const;
+  std::optional<bool> boolean(std::string_view key) const;
   // An integer within [min, max].
   std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max) const;
   // An array (of any elements; the caller checks them).

@@ -347,6 +347,18 @@ RunResult Daemon::ctl(const std::vector<std::string>& args, std::optional<uid_t>
   return run(argv, as_uid, as_gid);
 }
 
+std::string Daemon::metrics() const {
+  std::string address = ctl_json({"status"})["status"]["metrics_address"];
+  return http_get(address, "/metrics");
+}
+
+double Daemon::metric(const std::string& series) const {
+  std::string body = "\n" + metrics();
+  size_t at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + series.size() + 2));
+}
+
 nlohmann::json Daemon::ctl_json(const std::vector<std::string>& args) const {
   std::vector<std::string> a = args;
   a.push_back("--json");

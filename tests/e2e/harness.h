@@ -107,6 +107,12 @@ class Daemon {
   // ctl(args + --json), parsed; fails the test if it does not exit 0.
   nlohmann::json ctl_json(const std::vector<std::string>& args) const;
 
+  // The daemon's /metrics page, scraped now.
+  std::string metrics() const;
+  // The value of one series, written as on that page
+  // ("smolswarms_swarms", "name{label=\"v\",...}"); -1 when it is absent.
+  double metric(const std::string& series) const;
+
   // Agent pids the daemon reports for a swarm (running agents only).
   std::vector<pid_t> agent_pids(const std::string& swarm) const;
   // Pids whose parent is the daemon.

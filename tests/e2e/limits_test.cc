@@ -78,18 +78,6 @@ class Limits : public ::testing::Test {
     return daemon.ctl({"logs", target}).out.find(text) != std::string::npos;
   }
 
-  std::string metrics() {
-    std::string address = daemon.ctl_json({"status"})["status"]["metrics_address"];
-    return http_get(address, "/metrics");
-  }
-
-  double metric(const std::string& series) {
-    std::string body = metrics();
-    auto at = body.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(body.substr(at + series.size() + 2));
-  }
-
   TempDir dir;
   Daemon daemon{dir};
 };
@@ -104,8 +92,8 @@ TEST_F(Limits, AMemoryHogIsOomKilledAndItsExitNamesTheLimit) {
   EXPECT_THAT(daemon.ctl({"ps", "hog"}).out, HasSubstr("killed by the OOM killer"));
   EXPECT_TRUE(log_has("hog/load-0", "hogged 40 MiB"));
   EXPECT_FALSE(log_has("hog/load-0", "hogged 56 MiB"));
-  EXPECT_GE(metric("smolswarms_oom_kills_total{swarm=\"hog\"}"), 1);
-  EXPECT_GE(metric("smolswarms_agent_exits_total{reason=\"oom\",swarm=\"hog\"}"), 1);
+  EXPECT_GE(daemon.metric("smolswarms_oom_kills_total{swarm=\"hog\"}"), 1);
+  EXPECT_GE(daemon.metric("smolswarms_agent_exits_total{reason=\"oom\",swarm=\"hog\"}"), 1);
 }
 
 TEST_F(Limits, AForkBombStopsAtThePidsLimitAndTheDaemonCarriesOn) {
@@ -118,7 +106,7 @@ TEST_F(Limits, AForkBombStopsAtThePidsLimitAndTheDaemonCarriesOn) {
   EXPECT_EQ(a["state"], "ready");
   EXPECT_EQ(a["pids"], 24) << a.dump();
   EXPECT_TRUE(eventually(
-      [&] { return metric("smolswarms_pids_limit_hits_total{swarm=\"bomb\"}") >= 1; }));
+      [&] { return daemon.metric("smolswarms_pids_limit_hits_total{swarm=\"bomb\"}") >= 1; }));
   // The host is unharmed: the daemon still serves, and another swarm starts.
   RunResult other = daemon.ctl({"run", "--", "true"});
   EXPECT_EQ(other.status, 0) << other.err;
@@ -144,8 +132,8 @@ TEST_F(Limits, ACpuHogIsHeldToItsQuota) {
   EXPECT_GT(cores, 0.05);
   EXPECT_LT(cores, 0.2 * 1.3) << (cpu1 - cpu0) << " s of CPU in " << wall << " s";
   EXPECT_TRUE(eventually(
-      [&] { return metric("smolswarms_cpu_throttled_seconds_total{swarm=\"spin\"}") > 0.5; }));
-  EXPECT_GT(metric("smolswarms_agent_cpu_seconds_total{agent=\"load-0\",swarm=\"spin\"}"), 0.1);
+      [&] { return daemon.metric("smolswarms_cpu_throttled_seconds_total{swarm=\"spin\"}") > 0.5; }));
+  EXPECT_GT(daemon.metric("smolswarms_agent_cpu_seconds_total{agent=\"load-0\",swarm=\"spin\"}"), 0.1);
 }
 
 TEST_F(Limits, APausedSwarmIsFrozenUntilResumed) {
@@ -222,11 +210,11 @@ TEST_F(Limits, UsageShowsInPsTopAndTheMetrics) {
   EXPECT_THAT(top.out, HasSubstr("swarm hog, every 100 ms"));
   EXPECT_THAT(top.out, HasSubstr("load-0"));
   EXPECT_TRUE(eventually(
-      [&] { return metric("smolswarms_agent_memory_bytes{agent=\"load-0\",swarm=\"hog\"}") >= 32 << 20; }));
-  EXPECT_EQ(metric("smolswarms_pool_memory_limit_bytes{swarm=\"hog\"}"), 512 << 20);
-  EXPECT_EQ(metric("smolswarms_pool_pids_limit{swarm=\"hog\"}"), 100);
-  EXPECT_EQ(metric("smolswarms_pool_cpu_limit_cores{swarm=\"hog\"}"), 1.5);
-  EXPECT_GE(metric("smolswarms_pool_memory_bytes{swarm=\"hog\"}"), 32 << 20);
+      [&] { return daemon.metric("smolswarms_agent_memory_bytes{agent=\"load-0\",swarm=\"hog\"}") >= 32 << 20; }));
+  EXPECT_EQ(daemon.metric("smolswarms_pool_memory_limit_bytes{swarm=\"hog\"}"), 512 << 20);
+  EXPECT_EQ(daemon.metric("smolswarms_pool_pids_limit{swarm=\"hog\"}"), 100);
+  EXPECT_EQ(daemon.metric("smolswarms_pool_cpu_limit_cores{swarm=\"hog\"}"), 1.5);
+  EXPECT_GE(daemon.metric("smolswarms_pool_memory_bytes{swarm=\"hog\"}"), 32 << 20);
   EXPECT_THAT(daemon.ctl({"status"}).out, HasSubstr("cgroup v"));
 }
 

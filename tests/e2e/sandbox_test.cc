@@ -21,10 +21,6 @@ using ::testing::Not;
 
 class Sandbox : public ::testing::Test {
  protected:
-  std::string metrics() {
-    std::string address = daemon.ctl_json({"status"})["status"]["metrics_address"];
-    return http_get(address, "/metrics");
-  }
 
   TempDir dir;
   Daemon daemon{dir};
@@ -83,7 +79,7 @@ TEST_F(Sandbox, SeccompKillIsAttributedByNameInRunAndMetrics) {
   RunResult r = daemon.ctl({"run", "--profile", "strict", "--", "sh", "-c", "/bin/true"});
   EXPECT_EQ(r.status, 128 + SIGKILL);
   EXPECT_THAT(r.err, HasSubstr("killed: seccomp violation: vfork"));
-  std::string m = metrics();
+  std::string m = daemon.metrics();
   EXPECT_THAT(m, HasSubstr(
                      "smolswarms_seccomp_violations_total{action=\"kill\",swarm=\"(run)\","
                      "syscall=\"vfork\"} 1"));
@@ -107,7 +103,7 @@ action = "errno"
   EXPECT_THAT(up.err, HasSubstr("Cannot fork"));
   auto ps = daemon.ctl_json({"ps", "errno"});
   EXPECT_EQ(ps["agents"][0]["last_exit"]["reason"], "exited");
-  EXPECT_THAT(metrics(), HasSubstr("smolswarms_seccomp_violations_total{action=\"errno\","
+  EXPECT_THAT(daemon.metrics(), HasSubstr("smolswarms_seccomp_violations_total{action=\"errno\","
                                    "swarm=\"errno\",syscall=\"vfork\"} 1"));
 }
 

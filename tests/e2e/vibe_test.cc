@@ -23,11 +23,6 @@ class Vibe : public ::testing::Test {
            args + "]\ncount = " + std::to_string(count) + "\n";
   }
 
-  std::string metrics() {
-    std::string address = daemon.ctl_json({"status"})["status"]["metrics_address"];
-    return http_get(address, "/metrics");
-  }
-
   TempDir dir;
   Daemon daemon{dir};
 };
@@ -62,7 +57,7 @@ TEST_F(Vibe, DegradedFailingAndSilentAgentsAreReportedAndFailTheCheck) {
   EXPECT_THAT(r.out, HasSubstr("swarm v: 1 ok, 1 degraded, 1 failing, 1 silent"));
   EXPECT_THAT(r.err, HasSubstr("swarm v: 3 of 4 agents not ok"));
 
-  std::string m = metrics();
+  std::string m = daemon.metrics();
   EXPECT_THAT(m, HasSubstr("smolswarms_vibe_agents{health=\"silent\",swarm=\"v\"} 1"));
   EXPECT_THAT(m, HasSubstr("smolswarms_vibe_agents{health=\"ok\",swarm=\"v\"} 1"));
   EXPECT_THAT(m, HasSubstr("smolswarms_vibe_checks_total{swarm=\"v\"} 1"));

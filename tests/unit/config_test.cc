@@ -145,7 +145,7 @@ const std::vector<BadConfig> kBadConfigs = {
      "swarmd.toml:2:1: unknown key 'socket_mod' in control; did you mean 'socket_mode'?"},
     {"RejectsUnknownSectionListingTheKnownKeys", "[logging]\nlevel = \"debug\"",
      "swarmd.toml:1:2: unknown key 'logging'; expected state_dir, log_level, control, metrics, "
-     "agents, sandbox or cgroups"},
+     "agents, sandbox, cgroups or messaging"},
     {"RejectsSectionThatIsNotATable", "control = \"/run/s.sock\"",
      "swarmd.toml:1:11: control = \"/run/s.sock\": must be a table"},
     {"RejectsRelativeStateDir", "state_dir = \"var/lib/smol\"",

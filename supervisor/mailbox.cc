@@ -1,0 +1,116 @@
+#include "supervisor/mailbox.h"
+
+#include <kj/debug.h>
+
+#include "base/log.h"
+
+namespace smol::supervisor {
+
+Mailbox::Mailbox(std::string owner, const Limits& limits, Stats& stats)
+    : owner_(std::move(owner)), limits_(limits), stats_(stats) {}
+
+Mailbox::~Mailbox() { stats_.queued -= queue_.size(); }
+
+bool Mailbox::has_room(size_t bytes) const noexcept {
+  if (queue_.empty()) return true;
+  return queue_.size() < limits_.messages && queued_bytes_ + bytes <= limits_.bytes;
+}
+
+kj::Promise<void> Mailbox::room() {
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  senders_.push_back(kj::mv(paf.fulfiller));
+  return kj::mv(paf.promise);
+}
+
+void Mailbox::push(Envelope e) {
+  queued_bytes_ += e.bytes();
+  queue_.push_back(std::move(e));
+  ++stats_.queued;
+  if (wake_pump_ && wake_pump_->isWaiting()) wake_pump_->fulfill();
+}
+
+void Mailbox::attach(rpc::Agent::Client agent) {
+  agent_ = kj::mv(agent);
+  pumping_ = pump().eagerlyEvaluate([this](kj::Exception&& e) {
+    // The agent's connection broke; its exit is seen through its pidfd and
+    // decides what happens to this queue.
+    log::debug("delivery to " + owner_ + " stopped: " + e.getDescription().cStr());
+  });
+}
+
+void Mailbox::detach() {
+  pumping_ = nullptr;
+  agent_ = nullptr;
+  wake_pump_ = nullptr;
+}
+
+std::deque<Envelope> Mailbox::take_all() {
+  detach();
+  std::deque<Envelope> all = std::move(queue_);
+  queue_.clear();
+  stats_.queued -= all.size();
+  queued_bytes_ = 0;
+  wake_senders();
+  return all;
+}
+
+kj::Promise<void> Mailbox::pump() {
+  if (queue_.empty()) {
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    wake_pump_ = kj::mv(paf.fulfiller);
+    return paf.promise.then([this] { return pump(); });
+  }
+  return deliver_batch().then([this] { return pump(); });
+}
+
+kj::Promise<void> Mailbox::deliver_batch() {
+  size_t n = 0, bytes = 0;
+  while (n < queue_.size() && n < limits_.batch_messages &&
+         (n == 0 || bytes + queue_[n].bytes() <= limits_.batch_bytes)) {
+    bytes += queue_[n].bytes();
+    ++n;
+  }
+  KJ_IF_MAYBE (agent, agent_) {
+    auto req = agent->deliverRequest();
+    auto list = req.initMessages(static_cast<unsigned>(n));
+    for (size_t i = 0; i < n; ++i) {
+      const Envelope& e = queue_[i];
+      auto m = list[static_cast<unsigned>(i)];
+      m.setKind(e.kind);
+      m.setFrom(e.from);
+      if (!e.topic.empty()) m.setTopic(e.topic);
+      m.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(e.payload.data()),
+                                e.payload.size()));
+      if (e.request_id != 0) m.setRequestId(e.request_id);
+      if (!e.reason.empty()) m.setReason(e.reason);
+    }
+    return req.send().ignoreResult().then([this, n] { acknowledged(n); });
+  }
+  KJ_FAIL_REQUIRE("mailbox pumped while detached", owner_);
+}
+
+void Mailbox::acknowledged(size_t n) {
+  auto now = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    Envelope& e = queue_.front();
+    stats_.metrics.observe_message_latency(
+        std::chrono::duration<double>(now - e.queued_at).count());
+    queued_bytes_ -= e.bytes();
+    queue_.pop_front();
+  }
+  stats_.queued -= n;
+  stats_.delivered += n;
+  wake_senders();
+}
+
+void Mailbox::wake_senders() {
+  // Every waiting sender checks again; the ones that still find no room
+  // wait again, behind the others.
+  auto waiting = std::move(senders_);
+  senders_.clear();
+  for (auto& s : waiting) {
+    if (s->isWaiting()) s->fulfill();
+  }
+}
+
+}  // namespace smol::supervisor

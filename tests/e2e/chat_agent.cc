@@ -1,0 +1,188 @@
+// smol-chat-agent: a test agent for messaging. It says hello, prints every
+// message it receives ("got KIND from FROM [TOPIC]: PAYLOAD"), answers
+// requests with "re: PAYLOAD", then runs a script of actions given as
+// arguments, prints "script done" and serves the daemon until shut down.
+//
+//   smol-chat-agent [--slow MS] [--quiet] [--no-reply] [--expect N] ACTION...
+//
+// Options:
+//   --slow MS     takes MS milliseconds over each message (holds up the
+//                 daemon's delivery to it, so its queue fills)
+//   --quiet       prints no line per message
+//   --no-reply    leaves requests unanswered
+//   --expect N    once N messages numbered 0.. have come from one sender,
+//                 prints "in order: N from SENDER" (or "out of order: ...")
+// Actions:
+//   dm TO TEXT                   one direct message
+//   flood TO N                   N direct messages "0".."N-1" (topic seq),
+//                                then waits until all are queued: "flooded N"
+//   broadcast TOPIC TEXT         "broadcast: R recipients, refused [ids]"
+//   request TO TEXT MS           "reply: ..." or "request failed: ..."
+//   reply ID TEXT                answers request ID (which it was not sent)
+//   big TO BYTES                 one direct message of BYTES bytes
+//   garbage                      writes bytes that are no Cap'n Proto message
+//                                on its connection to the daemon
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent_runtime/smolagent.h"
+
+namespace {
+
+using smol::agent::Message;
+
+struct Options {
+  long slow_ms = 0;
+  bool quiet = false;
+  bool reply = true;
+  long expect = 0;
+  std::vector<std::string> script;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto number = [&] {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a number");
+      return std::strtol(argv[++i], nullptr, 10);
+    };
+    if (a == "--slow") {
+      o.slow_ms = number();
+    } else if (a == "--quiet") {
+      o.quiet = true;
+    } else if (a == "--no-reply") {
+      o.reply = false;
+    } else if (a == "--expect") {
+      o.expect = number();
+    } else {
+      o.script.assign(argv + i, argv + argc);
+      break;
+    }
+  }
+  return o;
+}
+
+const char* kind_name(Message::Kind k) {
+  switch (k) {
+    case Message::Kind::dm: return "dm";
+    case Message::Kind::broadcast: return "broadcast";
+    case Message::Kind::request: return "request";
+    case Message::Kind::undeliverable: return "undeliverable";
+  }
+  return "?";
+}
+
+void say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+// Checks that the numbered messages of each sender come in order.
+struct OrderCheck {
+  long expect;
+  std::map<std::string, long> next;
+  std::map<std::string, bool> broken;
+
+  void see(const Message& m) {
+    if (expect == 0 || m.topic != "seq") return;
+    long n = std::strtol(m.payload.c_str(), nullptr, 10);
+    long& want = next[m.from];
+    if (n != want) broken[m.from] = true;
+    want = n + 1;
+    if (want == expect) {
+      say(std::string(broken[m.from] ? "out of order: " : "in order: ") + std::to_string(expect) +
+          " from " + m.from);
+    }
+  }
+};
+
+void run_script(smol::agent::AgentSession& s, const std::vector<std::string>& script) {
+  auto arg = [&](size_t i) -> const std::string& {
+    if (i >= script.size()) throw std::invalid_argument("script ends too early");
+    return script[i];
+  };
+  for (size_t i = 0; i < script.size();) {
+    const std::string& action = script[i];
+    try {
+      if (action == "dm") {
+        s.send(arg(i + 1), "", arg(i + 2));
+        s.flush();
+        i += 3;
+      } else if (action == "flood") {
+        long n = std::strtol(arg(i + 2).c_str(), nullptr, 10);
+        for (long k = 0; k < n; ++k) s.send(arg(i + 1), "seq", std::to_string(k));
+        s.flush();
+        say("flooded " + std::to_string(n));
+        i += 3;
+      } else if (action == "broadcast") {
+        auto r = s.broadcast(arg(i + 1), arg(i + 2));
+        std::string refused;
+        for (const auto& id : r.refused) refused += " " + id;
+        say("broadcast: " + std::to_string(r.recipients) + " recipients, refused [" + refused +
+            " ]");
+        i += 3;
+      } else if (action == "request") {
+        auto ms = std::chrono::milliseconds(std::strtol(arg(i + 3).c_str(), nullptr, 10));
+        say("reply: " + s.request(arg(i + 1), "ask", arg(i + 2), ms));
+        i += 4;
+      } else if (action == "reply") {
+        s.reply(std::strtoull(arg(i + 1).c_str(), nullptr, 10), arg(i + 2));
+        i += 3;
+      } else if (action == "big") {
+        s.send(arg(i + 1), "big", std::string(std::strtoul(arg(i + 2).c_str(), nullptr, 10), 'x'));
+        s.flush();
+        i += 3;
+      } else if (action == "garbage") {
+        std::string junk(4096, '\xff');
+        int fd = std::atoi(std::getenv("SMOLSWARMS_FD"));
+        if (::write(fd, junk.data(), junk.size()) < 0) say("garbage: write failed");
+        say("garbage sent");
+        i += 1;
+      } else {
+        throw std::invalid_argument("unknown action: " + action);
+      }
+    } catch (const std::runtime_error& e) {
+      say(action + " failed: " + e.what());
+      i += action == "request" ? 4 : 3;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    Options opt = parse(argc, argv);
+    smol::agent::AgentSession session;
+    OrderCheck order{opt.expect, {}, {}};
+    session.on_message([&](const Message& m) {
+      if (!opt.quiet) {
+        say(std::string("got ") + kind_name(m.kind) + " from " + m.from +
+            (m.topic.empty() ? "" : " [" + m.topic + "]") + ": " + m.payload.substr(0, 100) +
+            (m.reason.empty() ? "" : " (" + m.reason + ")"));
+      }
+      order.see(m);
+      if (opt.slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.slow_ms));
+      if (m.kind == Message::Kind::request && opt.reply) session.reply(m.request_id, "re: " + m.payload);
+    });
+    auto me = session.hello();
+    say(me.agent_id + " ready");
+    run_script(session, opt.script);
+    say("script done");
+    session.run();
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smol-chat-agent: %s\n", e.what());
+    return 1;
+  }
+}
