@@ -411,6 +411,22 @@ std::string pool_spec(const TempDir& dir) {
                        "\"]\ncount = 2\n[agents.limits]\nmemory = \"64MiB\"\n");
 }
 
+// A swarm that messages, so the messaging series exist: a dm, a role sending
+// where its [agents.permissions] do not reach (permission denied), and an
+// agent writing garbage on its connection (protocol_error: a refused message
+// and an exit).
+std::string chat_spec(const TempDir& dir) {
+  auto agent = [](const std::string& role, const std::string& args, const std::string& extra) {
+    return "[[agents]]\nrole = \"" + role + "\"\ncommand = [\"" + bin("smol-chat-agent") + "\"" +
+           args + "]\n" + extra;
+  };
+  return dir.write("chat.toml",
+                   "name = \"chat\"\n" + agent("sink", "", "") +
+                       agent("nosy", ", \"dm\", \"sink-0\", \"hi\", \"dm\", \"noise-0\", \"psst\"",
+                             "[agents.permissions]\ndm = [\"sink\"]\n") +
+                       agent("noise", ", \"garbage\"", ""));
+}
+
 // The metrics swarmd exports: the label names of each sample's series (so a
 // histogram shows up as name_bucket, name_sum, name_count), and its families.
 struct Exported {
@@ -488,6 +504,8 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
   ASSERT_THAT(strict.err, HasSubstr("seccomp violation"));
   // A memory write: its ops, entries and commit series.
   ASSERT_EQ(daemon.ctl({"mem", "put", "hello", "working", "k", "v"}).status, 0);
+  // Messages: delivered, refused, denied.
+  up(daemon, chat_spec(dir));
 
   std::string address = metrics_address(daemon);
   std::string text;
@@ -499,7 +517,15 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
                text.find("smolswarms_agent_memory_bytes{agent=\"worker-0\",swarm=\"pool\"}") !=
                    std::string::npos &&
                text.find("smolswarms_cpu_throttled_seconds_total{swarm=\"pool\"}") !=
-                   std::string::npos;
+                   std::string::npos &&
+               text.find("smolswarms_messages_total{kind=\"dm\",swarm=\"chat\"}") !=
+                   std::string::npos &&
+               text.find(
+                   "smolswarms_messages_refused_total{reason=\"protocol_error\","
+                   "swarm=\"chat\"}") != std::string::npos &&
+               text.find(
+                   "smolswarms_permission_denied_total{op=\"dm\",role=\"nosy\","
+                   "swarm=\"chat\"}") != std::string::npos;
       },
       std::chrono::seconds(15)))
       << text;
@@ -540,7 +566,7 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
     EXPECT_TRUE(shown) << "no panel of monitoring/smolswarms-dashboard.json shows " << name << " ("
                        << type << ")";
   }
-  EXPECT_GE(families, 21) << text;
+  EXPECT_GE(families, 30) << text;
 }
 
 // ---------------------------------------------------------------------------
