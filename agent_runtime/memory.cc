@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "agent_runtime/remote_error.h"
+#include "ipc/rpc_error.h"
 
 namespace smol::agent {
 namespace {
@@ -57,7 +57,7 @@ auto call(const char* op, Request& request, kj::WaitScope& wait) {
   try {
     return request.send().wait(wait);
   } catch (const kj::Exception& e) {
-    throw std::runtime_error(std::string("memory ") + op + ": " + remote_reason(e));
+    throw std::runtime_error(std::string("memory ") + op + ": " + ipc::remote_reason(e));
   }
 }
 

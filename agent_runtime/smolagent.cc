@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "agent_runtime/memory.h"
-#include "agent_runtime/remote_error.h"
+#include "ipc/rpc_error.h"
 #include "ipc/agent.capnp.h"
 
 namespace smol::agent {
@@ -167,7 +167,7 @@ struct AgentSession::Impl {
   std::vector<kj::Own<kj::PromiseFulfiller<void>>> batch_done;  // woken per batch
   struct Errors : kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&& e) override {
-      std::fprintf(stderr, "smolagent: %s\n", remote_reason(e).c_str());
+      std::fprintf(stderr, "smolagent: %s\n", ipc::remote_reason(e).c_str());
     }
   } errors;
   kj::TaskSet tasks{errors};
@@ -327,7 +327,7 @@ BroadcastResult AgentSession::broadcast(std::string topic, std::string payload) 
     for (auto id : r.getRefused()) out.refused.emplace_back(id);
     return out;
   } catch (const kj::Exception& e) {
-    throw std::runtime_error("broadcast: " + remote_reason(e));
+    throw std::runtime_error("broadcast: " + ipc::remote_reason(e));
   }
 }
 
@@ -346,7 +346,7 @@ std::string AgentSession::request(const std::string& to, std::string topic, std:
     auto r = req.send().wait(impl_->io.waitScope);
     return text(r.getPayload());
   } catch (const kj::Exception& e) {
-    throw std::runtime_error("request to " + to + ": " + remote_reason(e));
+    throw std::runtime_error("request to " + to + ": " + ipc::remote_reason(e));
   }
 }
 

@@ -122,10 +122,21 @@ void Agent::start() {
   std::array<int, 2> p;
   check_sys(::pipe2(p.data(), O_CLOEXEC), "pipe2", id_);
   UniqueFd log_read(p[0]), log_write(p[1]);
-  auto rpc = kj::heap<ipc::RpcConnection>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this));
+  kj::Own<ipc::RpcConnection> rpc;
+  kj::Own<JsonlBridge> jsonl;
+  if (plan_.jsonl) {
+    // Room for a max_payload payload written as a JSON string, escapes and all.
+    size_t max_line = 2 * size_t{rt_.messaging.max_payload} + 64 * 1024;
+    jsonl = kj::heap<JsonlBridge>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this),
+                                  plan_.role, max_line,
+                                  [this](std::string why) { protocol_error(why); });
+  } else {
+    rpc = kj::heap<ipc::RpcConnection>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this));
+  }
 
   // Nothing above changed the agent; from here on it is starting.
   rpc_ = kj::mv(rpc);
+  jsonl_ = kj::mv(jsonl);
   watch_connection();
   pending_log_read_ = std::move(log_read);
   spawned_at_ = std::chrono::steady_clock::now();
@@ -331,6 +342,7 @@ void Agent::on_exit() {
   connection_watch_ = nullptr;
   hang_up_grace_ = nullptr;
   rpc_ = nullptr;
+  jsonl_ = nullptr;
   client_ = nullptr;
   pidfd_.reset();
   pid_ = -1;
@@ -663,6 +675,15 @@ kj::Maybe<rpc::Agent::Client&> Agent::client() noexcept {
 // anyway closes it a moment before its exit is seen, hence the grace.
 void Agent::watch_connection() {
   if (!plan_.needs_hello) return;
+  if (jsonl_) {
+    // The bridge reports what it cannot accept itself; here it only hangs up.
+    connection_watch_ = jsonl_->on_disconnect()
+                            .then([this] {
+                              on_hang_up(KJ_EXCEPTION(DISCONNECTED, "Peer disconnected."));
+                            })
+                            .eagerlyEvaluate(nullptr);
+    return;
+  }
   connection_watch_ = rpc_->on_disconnect()
                           .then([this]() -> kj::Promise<void> {
                             // Calls on the agent's capability now fail with

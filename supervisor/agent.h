@@ -52,6 +52,7 @@
 #include "supervisor/async_spawn.h"
 #include "supervisor/log_file.h"
 #include "supervisor/exit_status.h"
+#include "supervisor/jsonl_bridge.h"
 #include "supervisor/runtime.h"
 #include "supervisor/uid_pool.h"
 
@@ -74,6 +75,8 @@ struct AgentPlan {
   // False for a plain command (`swarmctl run`): ready once spawned, with no
   // hello awaited and no ready timeout.
   bool needs_hello = true;
+  // It speaks newline-delimited JSON on fd 3 (jsonl_bridge.h), not Cap'n Proto.
+  bool jsonl = false;
   // A host directory of the caller's to work in, used as it is (neither
   // created nor chowned); empty: the agent's own under the state dir.
   std::string own_work_dir;
@@ -254,7 +257,8 @@ class Agent {
   uint64_t sampled_cpu_usec_ = 0;
   std::chrono::steady_clock::time_point sampled_at_;
   ipc::UvHandle<uv_pipe_t> log_pipe_;
-  kj::Own<ipc::RpcConnection> rpc_;
+  kj::Own<ipc::RpcConnection> rpc_;  // a capnp agent's connection, or
+  kj::Own<JsonlBridge> jsonl_;       // a jsonl agent's
   UniqueFd pending_log_read_;      // the log pipe, until the spawn completes
   kj::Promise<void> spawning_{nullptr};
   kj::Maybe<rpc::Agent::Client> client_;

@@ -21,13 +21,12 @@ std::string why_not_runnable(const std::string& path) {
 
 }  // namespace
 
-std::vector<std::string> default_search_dirs() {
+std::vector<std::string> search_dirs(std::string_view agent_path) {
   std::vector<std::string> dirs;
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) dirs.push_back(self.parent_path().string());
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::string_view rest = agent_path;
   while (!rest.empty()) {
     size_t colon = rest.find(':');
     std::string_view dir = rest.substr(0, colon);

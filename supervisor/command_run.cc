@@ -56,9 +56,9 @@ AgentPlan run_plan(Runtime& rt, RunRequest& req) {
   plan.swarm = kRunSwarm;
   plan.role = "run";
   plan.index = static_cast<uint32_t>(next_run_number());
-  plan.exe = resolve_command(req.argv.front(), req.base_dir, default_search_dirs());
+  plan.exe = resolve_command(req.argv.front(), req.base_dir, search_dirs(kDefaultAgentPath));
   plan.argv = std::move(req.argv);
-  plan.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/agent", "LANG=C.UTF-8"};
+  plan.env = {"PATH=" + std::string(kDefaultAgentPath), "HOME=/home/agent", "LANG=C.UTF-8"};
   plan.sandbox = std::make_shared<const sandbox::SandboxPolicy>(
       spec::builtin_profile(req.profile.empty() ? spec::kDefaultProfile : req.profile));
   plan.needs_hello = false;

@@ -38,6 +38,14 @@ SwarmSummary summarize(const storage::SwarmRecord& r) {
   return s;
 }
 
+// The PATH the group's agents run with.
+std::string agent_path(const spec::AgentGroupSpec& g) {
+  for (const auto& [k, v] : g.env) {
+    if (k == "PATH") return v;
+  }
+  return std::string(kDefaultAgentPath);
+}
+
 // The environment an agent starts with: nothing of the daemon's but a
 // sensible PATH, then the spec's variables, then the daemon's own.
 std::vector<std::string> agent_env(const spec::AgentGroupSpec& g, const std::string& swarm,
@@ -45,7 +53,7 @@ std::vector<std::string> agent_env(const spec::AgentGroupSpec& g, const std::str
   std::vector<std::string> env;
   bool has_path = false;
   for (const auto& [k, v] : g.env) has_path |= k == "PATH";
-  if (!has_path) env.emplace_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  if (!has_path) env.emplace_back("PATH=" + std::string(kDefaultAgentPath));
   for (const auto& [k, v] : g.env) env.push_back(k + "=" + v);
   env.push_back("SMOLSWARMS_FD=3");
   env.push_back("SMOLSWARMS_SWARM=" + swarm);
@@ -84,7 +92,7 @@ SwarmSummary summarize(const Swarm& s) {
 }
 
 SwarmFactory::SwarmFactory(Runtime& rt, storage::SwarmTable& table)
-    : rt_(rt), table_(table), search_dirs_(default_search_dirs()) {
+    : rt_(rt), table_(table) {
   rt_.metrics.set_swarms(0);
   if (rt_.cgroups.available()) sampling_ = sample_later().eagerlyEvaluate(nullptr);
 }
@@ -115,7 +123,7 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
     const auto& g = spec.agents[gi];
     std::string exe;
     try {
-      exe = resolve_command(g.command.front(), base_dir, search_dirs_);
+      exe = resolve_command(g.command.front(), base_dir, search_dirs(agent_path(g)));
     } catch (const std::exception& e) {
       throw std::runtime_error("agents[" + std::to_string(gi) + "] (role " + g.role +
                                "): " + e.what());
@@ -136,6 +144,7 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
       p.index = i;
       p.exe = exe;
       p.argv = g.command;
+      p.jsonl = g.protocol == spec::Protocol::jsonl;
       std::string id = g.role + "-" + std::to_string(i);
       p.env = agent_env(g, spec.name, id);
       p.ready_timeout = g.ready_timeout.value_or(rt_.config.ready_timeout);

@@ -81,7 +81,6 @@ class SwarmFactory final : public Swarm::Listener {
 
   Runtime& rt_;
   storage::SwarmTable& table_;
-  std::vector<std::string> search_dirs_;
   std::map<std::string, std::unique_ptr<Swarm>, std::less<>> swarms_;
   std::map<std::string, storage::SwarmStatus, std::less<>> persisted_;
   std::function<void()> on_change_;

@@ -113,7 +113,7 @@ AgentGroupSpec read_group(const toml::table& table, const std::string& path,
                           Problems& problems) {
   TableReader group(table, path,
                     {"role", "command", "count", "env", "restart", "max_restarts", "ready_timeout",
-                     "sandbox", "limits", "permissions"},
+                     "sandbox", "limits", "permissions", "protocol"},
                     problems);
   AgentGroupSpec g;
   read_name(group, "role", g.role);
@@ -124,6 +124,9 @@ AgentGroupSpec read_group(const toml::table& table, const std::string& path,
                                          RestartPolicy::always};
   if (auto policy = group.one_of("restart", {"never", "on-failure", "always"})) {
     g.restart = kPolicies[*policy];
+  }
+  if (auto protocol = group.one_of("protocol", {"capnp", "jsonl"})) {
+    g.protocol = *protocol == 0 ? Protocol::capnp : Protocol::jsonl;
   }
   if (auto max = group.integer("max_restarts", 0, kMaxRestarts)) g.max_restarts = *max;
   g.ready_timeout = group.duration("ready_timeout", kMinReadyTimeout, kMaxReadyTimeout);

@@ -8,6 +8,7 @@
 //   count = 4
 //   env = { GREETING = "hi" }
 //   restart = "on-failure"        # "never" (default), "on-failure", "always"
+//   protocol = "jsonl"            # "capnp" (default) or "jsonl"
 //   max_restarts = 5              # 0..1000
 //   ready_timeout = "10s"         # 10ms..1h; default: the daemon's
 //   [agents.sandbox]              # this group's confinement (sandbox_spec.h),
@@ -40,6 +41,10 @@ namespace smol::spec {
 
 enum class RestartPolicy { never, on_failure, always };
 
+// How the group's agents talk to swarmd on fd 3: Cap'n Proto (the C++ SDK),
+// or newline-delimited JSON (docs/jsonl-protocol.md), for any language.
+enum class Protocol { capnp, jsonl };
+
 // Limits a spec must stay within: names become paths and metric labels, and
 // every agent costs the daemon a process and a connection.
 inline constexpr size_t kMaxNameLength = 63;
@@ -55,6 +60,7 @@ struct AgentGroupSpec {
   uint32_t count = 1;
   std::vector<std::pair<std::string, std::string>> env;  // in file order
   RestartPolicy restart = RestartPolicy::never;
+  Protocol protocol = Protocol::capnp;
   uint32_t max_restarts = 5;  // within the restart window; then the agent stays down
   std::optional<std::chrono::milliseconds> ready_timeout;  // unset = daemon default
   // Resolved from the profile and the swarm's and the group's [sandbox]

@@ -22,6 +22,9 @@
 //   big TO BYTES                 one direct message of BYTES bytes
 //   garbage                      writes bytes that are no Cap'n Proto message
 //                                on its connection to the daemon
+//   await                        waits for a message with the topic "go"
+//                                (so a test can start misbehaviour only once
+//                                the swarm is up)
 #include <unistd.h>
 
 #include <chrono>
@@ -106,6 +109,9 @@ struct OrderCheck {
   }
 };
 
+// Fulfilled by the message handler when a "go" arrives.
+kj::Own<kj::PromiseFulfiller<void>> go;
+
 void run_script(smol::agent::AgentSession& s, const std::vector<std::string>& script) {
   auto arg = [&](size_t i) -> const std::string& {
     if (i >= script.size()) throw std::invalid_argument("script ends too early");
@@ -142,6 +148,11 @@ void run_script(smol::agent::AgentSession& s, const std::vector<std::string>& sc
         s.send(arg(i + 1), "big", std::string(std::strtoul(arg(i + 2).c_str(), nullptr, 10), 'x'));
         s.flush();
         i += 3;
+      } else if (action == "await") {
+        auto paf = kj::newPromiseAndFulfiller<void>();
+        go = kj::mv(paf.fulfiller);
+        paf.promise.wait(s.wait_scope());
+        i += 1;
       } else if (action == "garbage") {
         std::string junk(4096, '\xff');
         int fd = std::atoi(std::getenv("SMOLSWARMS_FD"));
@@ -172,6 +183,7 @@ int main(int argc, char** argv) {
             (m.reason.empty() ? "" : " (" + m.reason + ")"));
       }
       order.see(m);
+      if (m.topic == "go" && go && go->isWaiting()) go->fulfill();
       if (opt.slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.slow_ms));
       if (m.kind == Message::Kind::request && opt.reply) session.reply(m.request_id, "re: " + m.payload);
     });

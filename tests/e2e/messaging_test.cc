@@ -142,8 +142,9 @@ TEST_F(Messaging, ABadDmRoleInTheSpecIsAnErrorAtItsPosition) {
 }
 
 TEST_F(Messaging, OversizedOrMalformedMessagesStopTheSenderAsProtocolError) {
-  up(chat("sink", 1, {}) + chat("big", 1, {"big", "sink-0", "2000000"}) +
-     chat("noise", 1, {"garbage"}));
+  up(chat("sink", 1, {}) + chat("big", 1, {"await", "big", "sink-0", "2000000"}) +
+     chat("noise", 1, {"await", "garbage"}));
+  ASSERT_EQ(daemon.ctl({"broadcast", "m", "go", "now"}).status, 0);
   for (std::string id : {"big-0", "noise-0"}) {
     ASSERT_TRUE(eventually([&] {
       nlohmann::json ps = daemon.ctl_json({"ps", "m"});

@@ -413,8 +413,8 @@ std::string pool_spec(const TempDir& dir) {
 
 // A swarm that messages, so the messaging series exist: a dm, a role sending
 // where its [agents.permissions] do not reach (permission denied), and an
-// agent writing garbage on its connection (protocol_error: a refused message
-// and an exit).
+// agent writing garbage on its connection when told to (protocol_error: a
+// refused message and an exit).
 std::string chat_spec(const TempDir& dir) {
   auto agent = [](const std::string& role, const std::string& args, const std::string& extra) {
     return "[[agents]]\nrole = \"" + role + "\"\ncommand = [\"" + bin("smol-chat-agent") + "\"" +
@@ -424,7 +424,7 @@ std::string chat_spec(const TempDir& dir) {
                    "name = \"chat\"\n" + agent("sink", "", "") +
                        agent("nosy", ", \"dm\", \"sink-0\", \"hi\", \"dm\", \"noise-0\", \"psst\"",
                              "[agents.permissions]\ndm = [\"sink\"]\n") +
-                       agent("noise", ", \"garbage\"", ""));
+                       agent("noise", ", \"await\", \"garbage\"", ""));
 }
 
 // The metrics swarmd exports: the label names of each sample's series (so a
@@ -504,8 +504,10 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
   ASSERT_THAT(strict.err, HasSubstr("seccomp violation"));
   // A memory write: its ops, entries and commit series.
   ASSERT_EQ(daemon.ctl({"mem", "put", "hello", "working", "k", "v"}).status, 0);
-  // Messages: delivered, refused, denied.
+  // Messages: delivered, refused, denied; the garbage only once the swarm
+  // is up (an agent failing at start fails the whole `up`).
   up(daemon, chat_spec(dir));
+  ASSERT_EQ(daemon.ctl({"dm", "chat/noise-0", "--topic", "go", "now"}).status, 0);
 
   std::string address = metrics_address(daemon);
   std::string text;

@@ -167,7 +167,7 @@ const std::vector<BadSpec> kBadSpecs = {
      "hello.toml:5:1: unknown key 'cuont' in agents[0]; did you mean 'count'?"},
     {"RejectsUnknownKeyListingTheKnownOnesWhenNoneIsClose", group_with("colour = \"red\""),
      "hello.toml:5:1: unknown key 'colour' in agents[0]; expected role, command, count, env, "
-     "restart, max_restarts, ready_timeout, sandbox, limits or permissions"},
+     "restart, max_restarts, ready_timeout, sandbox, limits, permissions or protocol"},
     {"RejectsNameWithUppercaseAndSpace",
      "name = \"Hello World\"\n[[agents]]\nrole = \"a\"\ncommand = [\"a\"]",
      "hello.toml:1:8: name = \"Hello World\": must be 1 to 63 characters of a-z, 0-9, '_' and '-', "

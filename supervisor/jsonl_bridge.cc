@@ -1,0 +1,496 @@
+#include "supervisor/jsonl_bridge.h"
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include <kj/debug.h>
+
+#include "ipc/rpc_error.h"
+
+namespace smol::supervisor {
+
+using json = nlohmann::json;
+
+namespace {
+
+// A line the agent sent that breaks the protocol's rules; answered with an
+// error line, not fatal.
+class BadLine : public std::runtime_error {
+ public:
+  using runtime_error::runtime_error;
+};
+
+const json* field(const json& j, const char* name, bool required) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) {
+    if (required) throw BadLine(std::string("field '") + name + "' is missing");
+    return nullptr;
+  }
+  return &*it;
+}
+
+std::string text(const json& j, const char* name, bool required = true) {
+  const json* v = field(j, name, required);
+  if (!v) return "";
+  if (!v->is_string()) throw BadLine(std::string("field '") + name + "' must be a string");
+  return v->get<std::string>();
+}
+
+uint64_t number(const json& j, const char* name, bool required = false) {
+  const json* v = field(j, name, required);
+  if (!v) return 0;
+  if (!v->is_number_unsigned()) {
+    throw BadLine(std::string("field '") + name + "' must be a non-negative integer");
+  }
+  return v->get<uint64_t>();
+}
+
+std::vector<std::string> strings(const json& j, const char* name) {
+  const json* v = field(j, name, false);
+  std::vector<std::string> out;
+  if (!v) return out;
+  if (!v->is_array()) throw BadLine(std::string("field '") + name + "' must be a list of strings");
+  for (const json& e : *v) {
+    if (!e.is_string()) throw BadLine(std::string("field '") + name + "' must be a list of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
+  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+}
+
+std::string string_of(capnp::Data::Reader d) {
+  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+
+rpc::MemoryTier tier_of(const std::string& name) {
+  if (name == "short_term" || name == "short-term") return rpc::MemoryTier::SHORT_TERM;
+  if (name == "working") return rpc::MemoryTier::WORKING;
+  if (name == "long_term" || name == "long-term") return rpc::MemoryTier::LONG_TERM;
+  throw BadLine("tier '" + name + "' is not one of short_term, working, long_term");
+}
+
+const char* tier_name(rpc::MemoryTier t) {
+  switch (t) {
+    case rpc::MemoryTier::SHORT_TERM: return "short_term";
+    case rpc::MemoryTier::WORKING: return "working";
+    case rpc::MemoryTier::LONG_TERM: return "long_term";
+  }
+  return "working";
+}
+
+const char* access_name(rpc::Access a) {
+  switch (a) {
+    case rpc::Access::NONE: return "none";
+    case rpc::Access::READ: return "r";
+    case rpc::Access::READ_WRITE: return "rw";
+  }
+  return "none";
+}
+
+const char* kind_name(rpc::Message::Kind k) {
+  switch (k) {
+    case rpc::Message::Kind::DM: return "dm";
+    case rpc::Message::Kind::BROADCAST: return "broadcast";
+    case rpc::Message::Kind::REQUEST: return "request";
+    case rpc::Message::Kind::UNDELIVERABLE: return "undeliverable";
+  }
+  return "dm";
+}
+
+json entry_json(rpc::MemoryEntry::Reader e) {
+  json steps = json::array();
+  for (auto s : e.getTiersPassed()) {
+    steps.push_back({{"tier", tier_name(s.getTier())},
+                     {"by", s.getBy().cStr()},
+                     {"at_unix_ms", s.getEnteredUnixMillis()}});
+  }
+  json tags = json::array();
+  for (auto t : e.getTags()) tags.push_back(t.cStr());
+  return {{"key", e.getKey().cStr()},
+          {"tier", tier_name(e.getTier())},
+          {"owner", e.getOwner().cStr()},
+          {"value", string_of(e.getValue())},
+          {"tags", std::move(tags)},
+          {"writer", e.getWriter().cStr()},
+          {"created_unix_ms", e.getCreatedUnixMillis()},
+          {"updated_unix_ms", e.getUpdatedUnixMillis()},
+          {"expires_unix_ms", e.getExpiresUnixMillis()},
+          {"recall_count", e.getRecallCount()},
+          {"tiers_passed", std::move(steps)}};
+}
+
+}  // namespace
+
+struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
+  class AgentServer;
+
+  State(kj::Own<kj::AsyncIoStream> s, rpc::AgentHost::Client h, std::string r, size_t max,
+        std::function<void(std::string)> on_error)
+      : stream(kj::mv(s)),
+        host(kj::mv(h)),
+        role(std::move(r)),
+        max_line(max),
+        protocol_error(std::move(on_error)),
+        writes(kj::Promise<void>(kj::READY_NOW).fork()) {}
+
+  kj::Own<kj::AsyncIoStream> stream;
+  rpc::AgentHost::Client host;
+  std::string role;
+  size_t max_line;
+  std::function<void(std::string)> protocol_error;
+
+  // After hello.
+  bool said_hello = false;
+  rpc::Outbox::Client outbox{nullptr};
+  rpc::Broadcaster::Client broadcaster{nullptr};
+  rpc::Memory::Client memory{nullptr};
+  bool has_outbox = false, has_broadcaster = false, has_memory = false;
+
+  std::map<uint64_t, kj::Own<kj::PromiseFulfiller<std::pair<rpc::Health, kj::String>>>> vibes;
+  uint64_t next_vibe = 1;
+
+  std::string buffer;  // read, not yet split into lines
+  kj::ForkedPromise<void> writes;  // the last write queued
+  struct Errors : kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&&) override {}  // answered as error lines already
+  } errors;
+  kj::TaskSet tasks{errors};
+
+  kj::Promise<void> read_loop();
+  void handle(const std::string& line);
+  kj::Promise<json> dispatch(const std::string& op, const json& in);
+  kj::Promise<json> hello(const json& in);
+  kj::Promise<json> memory_op(const std::string& op, const json& in);
+  void answer_vibe(const json& in);
+  kj::Promise<void> write(std::string data);
+  void write_line(const json& j) { tasks.add(write(j.dump() + "\n")); }
+};
+
+// Queued after every earlier write, so lines never interleave.
+kj::Promise<void> JsonlBridge::State::write(std::string data) {
+  auto next = writes.addBranch().then([this, data = std::move(data)]() mutable {
+    auto w = stream->write(data.data(), data.size());
+    return w.attach(std::move(data));
+  });
+  auto forked = next.fork();
+  writes = forked.addBranch().catch_([](kj::Exception&&) {}).fork();
+  return forked.addBranch();
+}
+
+// The Agent capability hello receives: the daemon's calls become lines.
+class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
+ public:
+  explicit AgentServer(std::weak_ptr<State> state) : state_(std::move(state)) {}
+
+ protected:
+  kj::Promise<void> shutdown(ShutdownContext ctx) override {
+    State& s = live();
+    return s.write(json{{"op", "shutdown"}, {"deadline_ms", ctx.getParams().getDeadlineMillis()}}
+                       .dump() +
+                   "\n");
+  }
+
+  kj::Promise<void> vibe(VibeContext ctx) override {
+    State& s = live();
+    uint64_t id = s.next_vibe++;
+    auto paf = kj::newPromiseAndFulfiller<std::pair<rpc::Health, kj::String>>();
+    s.vibes.emplace(id, kj::mv(paf.fulfiller));
+    s.write_line({{"op", "vibe"}, {"id", id}});
+    ctx.allowCancellation();
+    return paf.promise.then([ctx](std::pair<rpc::Health, kj::String> answer) mutable {
+      ctx.getResults().setHealth(answer.first);
+      ctx.getResults().setNote(answer.second);
+    });
+  }
+
+  kj::Promise<void> deliver(DeliverContext ctx) override {
+    State& s = live();
+    std::string lines;
+    for (auto m : ctx.getParams().getMessages()) {
+      json j{{"op", "message"},
+             {"kind", kind_name(m.getKind())},
+             {"from", m.getFrom().cStr()},
+             {"topic", m.getTopic().cStr()},
+             {"payload", string_of(m.getPayload())}};
+      if (m.getRequestId() != 0) j["request_id"] = m.getRequestId();
+      if (m.hasReason()) j["reason"] = m.getReason().cStr();
+      // Payloads are arbitrary bytes; JSON strings must be UTF-8, so bytes
+      // that are not are replaced rather than refused.
+      lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    }
+    return s.write(std::move(lines));
+  }
+
+ private:
+  State& live() {
+    auto s = state_.lock();
+    if (!s) throw KJ_EXCEPTION(DISCONNECTED, "the jsonl agent has gone");
+    return *s;
+  }
+
+  std::weak_ptr<State> state_;
+};
+
+kj::Promise<void> JsonlBridge::State::read_loop() {
+  size_t newline = buffer.find('\n');
+  if (newline != std::string::npos) {
+    std::string line = buffer.substr(0, newline);
+    buffer.erase(0, newline + 1);
+    handle(line);
+    // Through the event loop: one agent's burst of lines must not hold it.
+    return kj::evalLater([this] { return read_loop(); });
+  }
+  if (buffer.size() > max_line) {
+    protocol_error("sent a line longer than " + std::to_string(max_line) +
+                   " bytes (lines are at most [messaging] max_payload + 64 KiB)");
+    return kj::NEVER_DONE;
+  }
+  size_t old = buffer.size();
+  buffer.resize(old + 65536);
+  return stream->tryRead(buffer.data() + old, 1, 65536).then([this, old](size_t n) -> kj::Promise<void> {
+    buffer.resize(old + n);
+    if (n == 0) return kj::READY_NOW;  // the agent closed its end
+    return read_loop();
+  });
+}
+
+void JsonlBridge::State::handle(const std::string& line) {
+  json in;
+  std::string bad;
+  try {
+    in = json::parse(line);
+    if (!in.is_object()) bad = "not a JSON object";
+  } catch (const json::parse_error& e) {
+    bad = e.what();
+  }
+  if (!bad.empty()) {
+    write_line({{"op", "error"}, {"error", "bad line: " + bad}});
+    return;
+  }
+  std::optional<uint64_t> id;
+  try {
+    if (auto it = in.find("id"); it != in.end()) id = number(in, "id");
+    std::string op = text(in, "op");
+    if (op == "vibe") {
+      answer_vibe(in);
+      return;
+    }
+    if (!said_hello && op != "hello") throw BadLine("say hello first");
+    auto done = dispatch(op, in);
+    tasks.add(done.then(
+        [this, id](json result) {
+          json out{{"op", "ok"}};
+          if (id) out["id"] = *id;
+          for (auto& [k, v] : result.items()) out[k] = std::move(v);
+          write_line(out);
+        },
+        [this, id](kj::Exception&& e) {
+          json out{{"op", "error"}, {"error", ipc::remote_reason(e)}};
+          if (id) out["id"] = *id;
+          write_line(out);
+        }));
+  } catch (const std::exception& e) {
+    json out{{"op", "error"}, {"error", e.what()}};
+    if (id) out["id"] = *id;
+    write_line(out);
+  }
+}
+
+void JsonlBridge::State::answer_vibe(const json& in) {
+  auto it = vibes.find(number(in, "id", true));
+  if (it == vibes.end()) throw BadLine("no vibe check with that id is waiting for an answer");
+  std::string health = text(in, "health");
+  rpc::Health h = health == "ok"         ? rpc::Health::OK
+                  : health == "degraded" ? rpc::Health::DEGRADED
+                  : health == "failing"  ? rpc::Health::FAILING
+                                         : throw BadLine("health must be ok, degraded or failing");
+  it->second->fulfill(std::make_pair(h, kj::heapString(text(in, "note", false))));
+  vibes.erase(it);
+}
+
+kj::Promise<json> JsonlBridge::State::hello(const json& in) {
+  if (said_hello) throw BadLine("already said hello");
+  auto req = host.helloRequest();
+  std::string said = text(in, "role", false);
+  req.setRole(said.empty() ? role : said);
+  req.setAgent(kj::heap<AgentServer>(weak_from_this()));
+  return req.send().then([this](capnp::Response<rpc::AgentHost::HelloResults> r) {
+    said_hello = true;
+    auto id = r.getIdentity();
+    auto g = r.getGrants();
+    has_outbox = g.hasOutbox();
+    has_broadcaster = g.hasBroadcaster();
+    has_memory = g.hasMemory();
+    if (has_outbox) outbox = g.getOutbox();
+    if (has_broadcaster) broadcaster = g.getBroadcaster();
+    if (has_memory) memory = g.getMemory();
+    json peers = json::array();
+    for (auto p : id.getPeers()) peers.push_back({{"role", p.getRole().cStr()}, {"count", p.getCount()}});
+    json dm = json::array();
+    for (auto role : g.getDmRoles()) dm.push_back(role.cStr());
+    return json{{"agent_id", id.getAgentId().cStr()},
+                {"swarm", id.getSwarm().cStr()},
+                {"role", id.getRole().cStr()},
+                {"index", id.getIndex()},
+                {"peers", std::move(peers)},
+                {"permissions",
+                 {{"dm", std::move(dm)},
+                  {"broadcast", has_broadcaster},
+                  {"memory",
+                   {{"short_term", access_name(g.getShortTerm())},
+                    {"working", access_name(g.getWorking())},
+                    {"long_term", access_name(g.getLongTerm())}}},
+                  {"max_payload", g.getMaxPayload()}}}};
+  });
+}
+
+kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json& in) {
+  if (op == "hello") return hello(in);
+  if (op == "send" || op == "request") {
+    if (!has_outbox) {
+      throw BadLine(op + ": this agent's role may not message other agents (its "
+                    "[agents.permissions] dm grants no role)");
+    }
+    if (op == "send") {
+      auto req = outbox.sendRequest();
+      auto m = req.initMessages(1)[0];
+      m.setTo(text(in, "to"));
+      m.setTopic(text(in, "topic", false));
+      m.setPayload(bytes(text(in, "payload")));
+      return req.send().then([](capnp::Response<rpc::Outbox::SendResults> r) -> json {
+        if (r.getRefused().size() > 0) throw ipc::rpc_error(r.getRefused()[0].getReason().cStr());
+        return json::object();
+      });
+    }
+    auto req = outbox.requestRequest();
+    req.setTo(text(in, "to"));
+    req.setTopic(text(in, "topic", false));
+    req.setPayload(bytes(text(in, "payload")));
+    req.setDeadlineMillis(static_cast<uint32_t>(number(in, "deadline_ms")));
+    return req.send().then([](capnp::Response<rpc::Outbox::RequestResults> r) {
+      return json{{"payload", string_of(r.getPayload())}};
+    });
+  }
+  if (op == "broadcast") {
+    if (!has_broadcaster) {
+      throw BadLine("broadcast: this agent's role may not broadcast ([agents.permissions] "
+                    "broadcast = false)");
+    }
+    auto req = broadcaster.broadcastRequest();
+    req.setTopic(text(in, "topic"));
+    req.setPayload(bytes(text(in, "payload")));
+    return req.send().then([](capnp::Response<rpc::Broadcaster::BroadcastResults> r) {
+      json refused = json::array();
+      for (auto id : r.getRefused()) refused.push_back(id.cStr());
+      return json{{"recipients", r.getRecipients()}, {"refused", std::move(refused)}};
+    });
+  }
+  if (op == "reply") {
+    auto req = host.replyRequest();
+    req.setRequestId(number(in, "request_id", true));
+    req.setPayload(bytes(text(in, "payload", false)));
+    req.setError(text(in, "error", false));
+    return req.send().then([](auto) { return json::object(); });
+  }
+  if (op.starts_with("mem.")) return memory_op(op, in);
+  throw BadLine("unknown op '" + op +
+                "'; expected hello, send, broadcast, request, reply, vibe or mem.put, mem.get, "
+                "mem.delete, mem.list, mem.recall, mem.consolidate");
+}
+
+kj::Promise<json> JsonlBridge::State::memory_op(const std::string& op, const json& in) {
+  if (!has_memory) throw BadLine(op + ": this agent's role is granted no memory tier");
+  if (op == "mem.put") {
+    auto req = memory.putRequest();
+    req.setTier(tier_of(text(in, "tier")));
+    req.setKey(text(in, "key"));
+    req.setValue(bytes(text(in, "value")));
+    auto tags = strings(in, "tags");
+    auto out = req.initTags(static_cast<unsigned>(tags.size()));
+    for (size_t i = 0; i < tags.size(); ++i) out.set(static_cast<unsigned>(i), tags[i]);
+    req.setTtlMillis(number(in, "ttl_ms"));
+    return req.send().then([](auto) { return json::object(); });
+  }
+  if (op == "mem.get") {
+    auto req = memory.getRequest();
+    req.setTier(tier_of(text(in, "tier")));
+    req.setKey(text(in, "key"));
+    return req.send().then([](capnp::Response<rpc::Memory::GetResults> r) {
+      json out{{"found", r.getFound()}};
+      if (r.getFound()) out["entry"] = entry_json(r.getEntry());
+      return out;
+    });
+  }
+  if (op == "mem.delete") {
+    auto req = memory.deleteRequest();
+    req.setTier(tier_of(text(in, "tier")));
+    req.setKey(text(in, "key"));
+    return req.send().then([](auto) { return json::object(); });
+  }
+  if (op == "mem.list") {
+    auto req = memory.listRequest();
+    req.setTier(tier_of(text(in, "tier")));
+    req.setPrefix(text(in, "prefix", false));
+    req.setStartAfter(text(in, "start_after", false));
+    req.setLimit(static_cast<uint32_t>(number(in, "limit")));
+    return req.send().then([](capnp::Response<rpc::Memory::ListResults> r) {
+      json entries = json::array();
+      for (auto e : r.getEntries()) entries.push_back(entry_json(e));
+      return json{{"entries", std::move(entries)},
+                  {"next_start_after", r.getNextStartAfter().cStr()}};
+    });
+  }
+  if (op == "mem.recall") {
+    auto req = memory.recallRequest();
+    req.setQuery(text(in, "query"));
+    req.setK(static_cast<uint32_t>(number(in, "k")));
+    auto tiers = strings(in, "tiers");
+    auto t = req.initTiers(static_cast<unsigned>(tiers.size()));
+    for (size_t i = 0; i < tiers.size(); ++i) t.set(static_cast<unsigned>(i), tier_of(tiers[i]));
+    auto tags = strings(in, "tags");
+    auto g = req.initTags(static_cast<unsigned>(tags.size()));
+    for (size_t i = 0; i < tags.size(); ++i) g.set(static_cast<unsigned>(i), tags[i]);
+    return req.send().then([](capnp::Response<rpc::Memory::RecallResults> r) {
+      json hits = json::array();
+      for (auto h : r.getHits()) hits.push_back({{"score", h.getScore()}, {"entry", entry_json(h.getEntry())}});
+      return json{{"hits", std::move(hits)}};
+    });
+  }
+  if (op == "mem.consolidate") {
+    auto req = memory.consolidateRequest();
+    req.setTier(tier_of(text(in, "tier")));
+    req.setKey(text(in, "key"));
+    std::string to = text(in, "to", false);
+    req.setHasTo(!to.empty());
+    if (!to.empty()) req.setTo(tier_of(to));
+    return req.send().then([](capnp::Response<rpc::Memory::ConsolidateResults> r) {
+      return json{{"entry", entry_json(r.getEntry())}};
+    });
+  }
+  throw BadLine("unknown op '" + op +
+                "'; the memory ops are mem.put, mem.get, mem.delete, mem.list, mem.recall and "
+                "mem.consolidate");
+}
+
+JsonlBridge::JsonlBridge(ipc::EventLoop& loop, UniqueFd fd, rpc::AgentHost::Client host,
+                         std::string role, size_t max_line,
+                         std::function<void(std::string why)> on_protocol_error)
+    : state_(std::make_shared<State>(
+          loop.low_level().wrapSocketFd(fd.release(),
+                                        kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
+                                            kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
+                                            kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK),
+          kj::mv(host), std::move(role), max_line, std::move(on_protocol_error))) {}
+
+JsonlBridge::~JsonlBridge() = default;
+
+kj::Promise<void> JsonlBridge::on_disconnect() { return state_->read_loop(); }
+
+}  // namespace smol::supervisor
