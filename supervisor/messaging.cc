@@ -121,6 +121,7 @@ void Messaging::fail_request(uint64_t id, std::string why, std::string_view reas
     ++refused_since_;
   }
   if (it->second.answer->isWaiting()) it->second.answer->reject(ipc::rpc_error(why));
+  deadlines_.erase(it->second.deadline);
   requests_.erase(it);
 }
 
@@ -145,6 +146,7 @@ void Messaging::reply(const std::string& replier, uint64_t request_id, std::stri
       it->second.answer->reject(ipc::rpc_error(replier + " answered with an error: " + error));
     }
   }
+  deadlines_.erase(it->second.deadline);
   requests_.erase(it);
 }
 
@@ -165,11 +167,10 @@ void Messaging::arm_expiry() {
 void Messaging::expire_due() {
   kj::TimePoint now = rt_.loop.timer().now();
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    uint64_t id = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    auto it = requests_.find(id);
-    if (it == requests_.end()) continue;
-    fail_request(id, "request to " + it->second.to + " timed out: no answer within the deadline",
+    // Every deadline belongs to a waiting request: answered or failed
+    // ones take theirs out.
+    auto it = requests_.find(deadlines_.begin()->second);
+    fail_request(it->first, "request to " + it->second.to + " timed out: no answer within the deadline",
                  "timeout");
   }
   arm_expiry();
@@ -320,8 +321,8 @@ kj::Promise<kj::Array<kj::byte>> Messaging::Sender::request(const std::string& t
   uint64_t id = m_.next_request_++;
   auto paf = kj::newPromiseAndFulfiller<kj::Array<kj::byte>>();
   kj::TimePoint due = m_.rt_.loop.timer().now() + deadline.count() * kj::MILLISECONDS;
-  m_.requests_.emplace(id, Pending{from_, box->owner(), kj::mv(paf.fulfiller), due});
-  m_.deadlines_.emplace(due, id);
+  auto due_at = m_.deadlines_.emplace(due, id);
+  m_.requests_.emplace(id, Pending{from_, box->owner(), kj::mv(paf.fulfiller), due_at});
   m_.arm_expiry();
   // A request waits its turn behind this sender's held messages, like a dm.
   auto held = std::make_unique<Held>();

@@ -151,7 +151,7 @@ class Messaging {
     std::string from;
     std::string to;
     kj::Own<kj::PromiseFulfiller<kj::Array<kj::byte>>> answer;
-    kj::TimePoint deadline;
+    std::multimap<kj::TimePoint, uint64_t>::iterator deadline;  // in deadlines_
   };
   class TaskErrors : public kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&& e) override;
