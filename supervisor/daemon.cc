@@ -1,7 +1,6 @@
 #include "supervisor/daemon.h"
 
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -57,8 +56,6 @@ std::string refusal(const PeerCred& peer, const std::string& group, bool group_e
   return "permission denied: " + who + " may not use swarmd; it admits root and members of group '" +
          group + "' (add the user with: usermod -aG " + group + " USER)";
 }
-
-void notify(const std::string& state) { sd_notify(0, state.c_str()); }
 
 }  // namespace
 

@@ -249,7 +249,7 @@ kj::Promise<void> JsonlBridge::State::read_loop() {
   }
   if (buffer.size() > max_line) {
     protocol_error("sent a line longer than " + std::to_string(max_line) +
-                   " bytes (lines are at most [messaging] max_payload + 64 KiB)");
+                   " bytes (lines are at most twice [messaging] max_payload, plus 64 KiB)");
     return kj::NEVER_DONE;
   }
   size_t old = buffer.size();

@@ -68,11 +68,11 @@ void read_syscalls(const TableReader& table, std::string_view key,
 // so that comparing paths as text (which paths the sandbox must keep to
 // itself, which two groups share) is comparing the paths.
 std::optional<std::string> read_only_problem(std::string_view path) {
-  if (!path.starts_with('/')) return "must be an absolute path, starting with '/'";
+  if (path.empty()) return "must not be empty";
   if (path.find('\0') != std::string_view::npos) return "must not contain NUL bytes";
   if (path.size() >= PATH_MAX) return "must be shorter than " + std::to_string(PATH_MAX) + " bytes";
   if (path == "/") return "must not be \"/\": the agent would see the whole host";
-  for (std::string_view rest = path.substr(1);;) {
+  for (std::string_view rest = path.starts_with('/') ? path.substr(1) : path;;) {
     size_t slash = rest.find('/');
     std::string_view component = rest.substr(0, slash);
     if (component.empty() || component == "." || component == "..") {

@@ -8,7 +8,8 @@
 //   landlock = "required"        # "required" or "best-effort"
 //   allow = ["execve"]           # syscalls added to the allowlist
 //   deny = ["unlink"]            # syscalls denied even if allowed (deny wins)
-//   read_only = ["/opt/models"]  # host paths bound read-only at the same path
+//   read_only = ["/opt/models"]  # host paths bound read-only at the same path;
+//                                # relative ones are beside the spec file
 //   tmp_size = "64MiB"           # the private /tmp: 1MiB..16GiB
 //   max_runtime = "10m"          # wall clock from spawn; "0s" = none; at most 720h
 //   [sandbox.rlimits]            # setrlimit, soft and hard alike
@@ -24,9 +25,10 @@
 // may not name one that is denied to every agent (always_denied_syscalls()),
 // `deny` may not name one every agent needs to start (spawn_path_syscalls()),
 // since the filter would silently ignore either. read_only paths are
-// absolute and normalized (no "//", "." or "..", no trailing '/'), not "/"
-// itself and not under /proc, /sys or /dev, which the sandbox makes afresh
-// for each agent.
+// normalized (no "//", "." or "..", no trailing '/'), not "/" itself and
+// not under /proc, /sys or /dev, which the sandbox makes afresh for each
+// agent. A relative one names a path beside the spec file (it cannot leave
+// that directory: no ".."); the swarm factory makes it absolute at `up`.
 //
 // This module reads one table as written (every key optional) and lays it
 // over a policy; which profile a spec's tables start from, and in which

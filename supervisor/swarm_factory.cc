@@ -72,8 +72,9 @@ bool overlaps(const std::string& a, const std::string& b) {
 }
 
 // An extra read-only path must not bring the daemon's own files into view.
-void check_read_only_paths(const spec::AgentGroupSpec& g, size_t gi, const config::Config& c) {
-  for (const auto& path : g.sandbox.read_only) {
+void check_read_only_paths(const std::vector<std::string>& read_only,
+                           const spec::AgentGroupSpec& g, size_t gi, const config::Config& c) {
+  for (const auto& path : read_only) {
     for (const std::string& secret : {c.state_dir, c.socket_path}) {
       if (overlaps(path, secret)) {
         throw std::runtime_error("agents[" + std::to_string(gi) + "] (role " + g.role +
@@ -128,8 +129,12 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
       throw std::runtime_error("agents[" + std::to_string(gi) + "] (role " + g.role +
                                "): " + e.what());
     }
-    check_read_only_paths(g, gi, rt_.config);
-    auto policy = std::make_shared<const sandbox::SandboxPolicy>(g.sandbox);
+    sandbox::SandboxPolicy resolved = g.sandbox;
+    for (std::string& path : resolved.read_only) {
+      if (!path.starts_with('/')) path = (std::filesystem::path(base_dir) / path).string();
+    }
+    check_read_only_paths(resolved.read_only, g, gi, rt_.config);
+    auto policy = std::make_shared<const sandbox::SandboxPolicy>(std::move(resolved));
     try {
       rt_.sandboxes.program(policy->seccomp);  // compiled once, here, so errors show at `up`
     } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -84,8 +85,37 @@ Watchdog::Watchdog(ipc::EventLoop& loop) {
                .eagerlyEvaluate(nullptr);
 }
 
+bool notify(std::string_view state) {
+  const char* where = std::getenv("NOTIFY_SOCKET");
+  if (where == nullptr || where[0] == '\0') return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t len = std::strlen(where);
+  if ((where[0] != '/' && where[0] != '@') || len >= sizeof addr.sun_path) {
+    log::debug(std::string("NOTIFY_SOCKET=") + where + " is not a socket path; not notifying");
+    return false;
+  }
+  std::memcpy(addr.sun_path, where, len);
+  if (where[0] == '@') addr.sun_path[0] = '\0';  // an abstract socket
+  // One socket for the daemon's life; SOCK_NONBLOCK and MSG_DONTWAIT: see
+  // the header.
+  static UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!sock) {
+    log::debug(describe_errno(errno, "socket(AF_UNIX, SOCK_DGRAM)") + "; not notifying");
+    return false;
+  }
+  socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  ssize_t n = ::sendto(sock.get(), state.data(), state.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                       reinterpret_cast<const sockaddr*>(&addr), addr_len);
+  if (n < 0) {
+    log::debug(describe_errno(errno, "sendto", where) + "; notification dropped");
+    return false;
+  }
+  return true;
+}
+
 kj::Promise<void> Watchdog::ping(ipc::EventLoop& loop, kj::Duration every) {
-  sd_notify(0, "WATCHDOG=1");
+  notify("WATCHDOG=1");
   return loop.timer().afterDelay(every).then([this, &loop, every] { return ping(loop, every); });
 }
 

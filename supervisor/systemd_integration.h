@@ -16,13 +16,20 @@
 //    the daemon (tests/systemd/nspawn_service_test.sh sets it through a
 //    drop-in). Without WatchdogSec= it is ignored; when it is honoured, the
 //    daemon says so in its log at start.
-//  - sd_notify: READY=1, STATUS=, STOPPING=1 are sent by run_daemon().
+//  - Notifications: READY=1, STATUS=, STOPPING=1 (run_daemon()) and
+//    WATCHDOG=1 go to $NOTIFY_SOCKET through notify(), which never blocks:
+//    libsystemd's sd_notify sends on a blocking socket, so a manager slow
+//    to read (or a test harness that does not read at all) would stall the
+//    event loop once the socket's queue is full. A notification that does
+//    not fit is dropped and logged at debug level; the next STATUS
+//    supersedes it, and systemd reads READY and the pings promptly.
 //
 // Thread: the loop thread.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <kj/async.h>
 
@@ -38,6 +45,10 @@ std::optional<UniqueFd> inherited_control_socket();
 
 // The filesystem path a listening Unix socket is bound to ("" if none).
 std::string unix_socket_path(int fd);
+
+// Sends one notification (e.g. "READY=1\nSTATUS=...") to $NOTIFY_SOCKET
+// without blocking; false if there is no such socket or it did not fit.
+bool notify(std::string_view state);
 
 // The name of the debug switch above.
 inline constexpr const char* kStallLoopEnv = "SMOLSWARMS_DEBUG_STALL_LOOP_AFTER";

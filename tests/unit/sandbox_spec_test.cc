@@ -260,9 +260,9 @@ const std::vector<BadSpec> kBadSandboxes = {
      "hello.toml:3:10: sandbox.allow[0] = 0: must be a string"},
     {"SyscallNameWithANulByte", swarm_sandbox("deny = [\"read\\u0000\"]"),
      "hello.toml:3:9: sandbox.deny[0] = \"read\\u0000\": is not a system call libseccomp knows"},
-    {"RelativeReadOnlyPath", swarm_sandbox("read_only = [\"opt/models\"]"),
-     "hello.toml:3:14: sandbox.read_only[0] = \"opt/models\": must be an absolute path, starting "
-     "with '/'"},
+    {"RelativeReadOnlyPathLeavingTheSpecsDirectory", swarm_sandbox("read_only = [\"../models\"]"),
+     "hello.toml:3:14: sandbox.read_only[0] = \"../models\": must be normalized: no \"//\", \".\" "
+     "or \"..\" and no trailing '/'"},
     {"ReadOnlyRoot", group_sandbox("read_only = [\"/\"]"),
      "hello.toml:6:14: agents[0].sandbox.read_only[0] = \"/\": must not be \"/\": the agent would "
      "see the whole host"},
@@ -337,7 +337,7 @@ role = "a"
 command = ["x"]
 [agents.sandbox]
 profile = "lax"
-read_only = ["relative"]
+read_only = ["../up"]
 )"),
       ElementsAre("hello.toml:3:10: sandbox.allow[0] = \"frob\": is not a system call libseccomp "
                   "knows",
@@ -346,8 +346,8 @@ read_only = ["relative"]
                   "hello.toml:4:12: sandbox.tmp_size = \"1KiB\": must be between 1MiB and 16GiB",
                   "hello.toml:9:11: agents[0].sandbox.profile = \"lax\": must be \"default\" or "
                   "\"strict\"",
-                  "hello.toml:10:14: agents[0].sandbox.read_only[0] = \"relative\": must be an "
-                  "absolute path, starting with '/'"));
+                  "hello.toml:10:14: agents[0].sandbox.read_only[0] = \"../up\": must be "
+                  "normalized: no \"//\", \".\" or \"..\" and no trailing '/'"));
 }
 
 }  // namespace

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""jsonl_probe: a test agent that speaks the jsonl protocol by hand (the python agent tests).
+
+It says hello, then writes each argument as one raw line on its connection to
+swarmd and prints what comes back, then serves (answering vibe checks) until
+shut down, printing every line it reads. Lines from swarmd are printed as
+"got " and the JSON re-encoded compactly with sorted keys, so that tests can
+look for e.g. '"id":9,"op":"error"'.
+
+    jsonl_probe.py [LINE | --endless BYTES]...
+
+    LINE             written as it is, plus "\\n"; the probe then prints what
+                     swarmd sends until an ok or error line
+    --endless BYTES  writes BYTES bytes of "x" and no newline: a line too long
+                     for swarmd, which stops the probe
+    --await          waits for a message (e.g. swarmctl dm) before going on
+"""
+
+import json
+import os
+import socket
+import sys
+
+
+def say(text):
+    print(text, flush=True)
+
+
+def main(args):
+    sock = socket.socket(fileno=int(os.environ["SMOLSWARMS_FD"]))
+    reader = sock.makefile("rb")
+
+    def read():
+        raw = reader.readline()
+        if not raw:
+            return None
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            say("got not json: %r" % raw[:200])
+            return {}
+        say("got " + json.dumps(line, sort_keys=True, separators=(",", ":")))
+        return line
+
+    def answer(line):
+        # Answers what needs an answer; True once swarmd asks the probe to stop.
+        if not isinstance(line, dict):
+            return False
+        if line.get("op") == "vibe":
+            sock.sendall(b'{"op":"vibe","id":%d,"health":"ok","note":"probing"}\n' % line["id"])
+        return line.get("op") == "shutdown"
+
+    def until_answered():
+        while True:
+            line = read()
+            if line is None:
+                say("connection closed")
+                sys.exit(0)
+            if answer(line):
+                say("shutdown")
+                sys.exit(0)
+            if isinstance(line, dict) and line.get("op") in ("ok", "error"):
+                return
+
+    sock.sendall(b'{"op":"hello","id":1}\n')
+    until_answered()
+    i = 0
+    while i < len(args):
+        if args[i] == "--endless":
+            size = int(args[i + 1])
+            say("writing %d bytes without a newline" % size)
+            try:
+                sock.sendall(b"x" * size)
+            except OSError as e:
+                say("write failed: %s" % e)
+            i += 2
+            continue
+        if args[i] == "--await":
+            say("awaiting a message")
+            while True:
+                line = read()
+                if line is None:
+                    say("connection closed")
+                    return 0
+                if answer(line):
+                    say("shutdown")
+                    return 0
+                if isinstance(line, dict) and line.get("op") == "message":
+                    break
+            i += 1
+            continue
+        say("sent " + args[i])
+        sock.sendall(args[i].encode("utf-8") + b"\n")
+        until_answered()
+        i += 1
+    say("probe done")
+    while True:
+        line = read()
+        if line is None:
+            say("connection closed")
+            return 0
+        if answer(line):
+            say("shutdown")
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
