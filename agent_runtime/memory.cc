@@ -102,13 +102,23 @@ bool Memory::can_write(Tier t) const { return access(t) == Access::read_write; }
 
 void Memory::put(Tier tier, const std::string& key, const std::string& value,
                  const std::vector<std::string>& tags, std::chrono::milliseconds ttl) {
+  try {
+    put_async(tier, key, value, tags, ttl).wait(wait_);
+  } catch (const kj::Exception& e) {
+    throw std::runtime_error(std::string("memory put: ") + ipc::remote_reason(e));
+  }
+}
+
+kj::Promise<void> Memory::put_async(Tier tier, const std::string& key, const std::string& value,
+                                    const std::vector<std::string>& tags,
+                                    std::chrono::milliseconds ttl) {
   auto req = client_.putRequest();
   req.setTier(to_rpc(tier));
   req.setKey(key);
   req.setValue(data(value));
   set(req.initTags(static_cast<unsigned>(tags.size())), tags);
   req.setTtlMillis(ttl.count() > 0 ? static_cast<uint64_t>(ttl.count()) : 0);
-  call("put", req, wait_);
+  return req.send().ignoreResult();
 }
 
 std::optional<Entry> Memory::get(Tier tier, const std::string& key) {

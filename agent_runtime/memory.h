@@ -94,6 +94,14 @@ class Memory {
   void put(Tier tier, const std::string& key, const std::string& value,
            const std::vector<std::string>& tags = {},
            std::chrono::milliseconds ttl = std::chrono::milliseconds(0));
+  // put() without waiting: resolves once the write is durable; rejects with
+  // the daemon's kj::Exception (ipc::remote_reason() reads it). Writes that are
+  // in flight together share the daemon's group commits, so an agent with
+  // many to make keeps several going (and waits on them with the session's
+  // wait scope, or from its event loop).
+  kj::Promise<void> put_async(Tier tier, const std::string& key, const std::string& value,
+                              const std::vector<std::string>& tags = {},
+                              std::chrono::milliseconds ttl = std::chrono::milliseconds(0));
   // nullopt when there is no such entry (or it expired).
   std::optional<Entry> get(Tier tier, const std::string& key);
   // Throws when there is no such entry.

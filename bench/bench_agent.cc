@@ -20,11 +20,12 @@
 //                       the previous one was acknowledged (dm from bl-0)
 //   blisten N           acknowledges each broadcast; after N (and 100
 //                       untimed): RESULT p50_ns p99_ns n
-//   put M               M memory puts of 64 bytes to the working tier, one
-//                       at a time: RESULT start_ns end_ns puts failed
+//   put M [W]           M memory puts of 64 bytes to the working tier, W
+//                       (default 1) in flight: RESULT start_ns end_ns puts failed
 #include <time.h>
 
 #include <algorithm>
+#include <deque>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -222,14 +223,23 @@ int run(int argc, char** argv) {
     if (memory == nullptr) throw std::runtime_error("no memory granted");
     std::string value(64, 'v');
     go.wait(ws);
+    // Up to `window` puts in flight at once, each its own RPC.
+    long window = argc > 3 ? arg(argc, argv, 3) : 1;
     uint64_t start = now_ns(), failed = 0;
-    for (long i = 0; i < m; ++i) {
+    std::deque<kj::Promise<void>> in_flight;
+    auto settle = [&] {
       try {
-        memory->put(smol::agent::Tier::working, me + "/" + std::to_string(i), value);
-      } catch (const std::exception& e) {
-        if (failed++ == 0) std::fprintf(stderr, "put failed: %s\n", e.what());
+        in_flight.front().wait(ws);
+      } catch (const kj::Exception& e) {
+        if (failed++ == 0) std::fprintf(stderr, "put failed: %s\n", e.getDescription().cStr());
       }
+      in_flight.pop_front();
+    };
+    for (long i = 0; i < m; ++i) {
+      if (static_cast<long>(in_flight.size()) >= window) settle();
+      in_flight.push_back(memory->put_async(smol::agent::Tier::working, me + "/" + std::to_string(i), value));
     }
+    while (!in_flight.empty()) settle();
     uint64_t end = now_ns();
     std::printf("RESULT start_ns=%" PRIu64 " end_ns=%" PRIu64 " puts=%ld failed=%" PRIu64 "\n",
                 start, end, m, failed);
