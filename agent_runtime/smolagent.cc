@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <stdexcept>
 
 #include "agent_runtime/memory.h"
@@ -74,6 +75,8 @@ kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
 struct Inbox {
   Handler handler;
   bool in_handler = false;
+  // Requests delivered as Agent.ask, waiting for reply() or reply_error().
+  std::map<uint64_t, kj::Own<kj::PromiseFulfiller<kj::Array<kj::byte>>>> asks;
 
   void dispatch(const Message& m) {
     if (!handler) return;
@@ -118,6 +121,21 @@ class AgentServer final : public rpc::Agent::Server {
     r.setHealth(to_rpc(v.health));
     r.setNote(v.note);
     return kj::READY_NOW;
+  }
+
+  kj::Promise<void> ask(AskContext ctx) override {
+    auto in = ctx.getParams().getMessage();
+    Message m;
+    m.kind = Message::Kind::request;
+    m.from = in.getFrom();
+    m.topic = in.getTopic();
+    m.payload = text(in.getPayload());
+    m.request_id = in.getRequestId();
+    auto paf = kj::newPromiseAndFulfiller<kj::Array<kj::byte>>();
+    inbox_->asks[m.request_id] = kj::mv(paf.fulfiller);
+    inbox_->dispatch(m);
+    return paf.promise.then(
+        [ctx](kj::Array<kj::byte> answer) mutable { ctx.getResults().setPayload(answer); });
   }
 
   kj::Promise<void> deliver(DeliverContext ctx) override {
@@ -351,6 +369,12 @@ std::string AgentSession::request(const std::string& to, std::string topic, std:
 }
 
 void AgentSession::reply(uint64_t request_id, std::string payload) {
+  auto& asks = impl_->inbox->asks;
+  if (auto it = asks.find(request_id); it != asks.end()) {
+    it->second->fulfill(kj::heapArray(bytes(payload)));
+    asks.erase(it);
+    return;
+  }
   auto req = impl_->host.replyRequest();
   req.setRequestId(request_id);
   req.setPayload(bytes(payload));
@@ -358,6 +382,13 @@ void AgentSession::reply(uint64_t request_id, std::string payload) {
 }
 
 void AgentSession::reply_error(uint64_t request_id, std::string error) {
+  auto& asks = impl_->inbox->asks;
+  if (auto it = asks.find(request_id); it != asks.end()) {
+    it->second->reject(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                     kj::heapString(error)));
+    asks.erase(it);
+    return;
+  }
   auto req = impl_->host.replyRequest();
   req.setRequestId(request_id);
   req.setError(error);

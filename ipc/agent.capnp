@@ -44,6 +44,14 @@ interface Agent {
   # returning is the agent's flow control, and while it does not, its queue
   # fills and senders to it are held back.
   deliver @2 (messages :List(Message)) -> ();
+
+  # A request for this agent (kind request), in its place among the
+  # delivered messages. Returning answers it with payload; failing answers
+  # it with the error's description. The answer travels as this call's
+  # return, so a request and its reply cost the daemon no more messages
+  # than two plain calls. (AgentHost.reply answers one too, for agents that
+  # answer later from elsewhere; the first answer counts.)
+  ask @3 (message :Message) -> (payload :Data);
 }
 
 enum Health {

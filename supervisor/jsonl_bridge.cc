@@ -154,6 +154,8 @@ struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
   bool has_outbox = false, has_broadcaster = false, has_memory = false;
 
   std::map<uint64_t, kj::Own<kj::PromiseFulfiller<std::pair<rpc::Health, kj::String>>>> vibes;
+  // Requests delivered as Agent.ask, waiting for the agent's reply line.
+  std::map<uint64_t, kj::Own<kj::PromiseFulfiller<kj::Array<kj::byte>>>> asks;
   uint64_t next_vibe = 1;
 
   std::string buffer;  // read, not yet split into lines
@@ -169,6 +171,7 @@ struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
   kj::Promise<json> hello(const json& in);
   kj::Promise<json> memory_op(const std::string& op, const json& in);
   void answer_vibe(const json& in);
+  bool answer_ask(const json& in);
   kj::Promise<void> write(std::string data);
   void write_line(const json& j) { tasks.add(write(j.dump() + "\n")); }
 };
@@ -208,6 +211,22 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
       ctx.getResults().setHealth(answer.first);
       ctx.getResults().setNote(answer.second);
     });
+  }
+
+  kj::Promise<void> ask(AskContext ctx) override {
+    State& s = live();
+    auto m = ctx.getParams().getMessage();
+    auto paf = kj::newPromiseAndFulfiller<kj::Array<kj::byte>>();
+    s.asks[m.getRequestId()] = kj::mv(paf.fulfiller);
+    json j{{"op", "message"},
+           {"kind", "request"},
+           {"from", m.getFrom().cStr()},
+           {"topic", m.getTopic().cStr()},
+           {"payload", string_of(m.getPayload())},
+           {"request_id", m.getRequestId()}};
+    s.write_line(j);
+    return paf.promise.then(
+        [ctx](kj::Array<kj::byte> answer) mutable { ctx.getResults().setPayload(answer); });
   }
 
   kj::Promise<void> deliver(DeliverContext ctx) override {
@@ -283,6 +302,12 @@ void JsonlBridge::State::handle(const std::string& line) {
       return;
     }
     if (!said_hello && op != "hello") throw BadLine("say hello first");
+    if (op == "reply" && answer_ask(in)) {
+      json out{{"op", "ok"}};
+      if (id) out["id"] = *id;
+      write_line(out);
+      return;
+    }
     auto done = dispatch(op, in);
     tasks.add(done.then(
         [this, id](json result) {
@@ -301,6 +326,23 @@ void JsonlBridge::State::handle(const std::string& line) {
     if (id) out["id"] = *id;
     write_line(out);
   }
+}
+
+// A reply to a request that came as an Agent.ask goes back as its return;
+// false if no ask waits for it (then AgentHost.reply takes it).
+bool JsonlBridge::State::answer_ask(const json& in) {
+  auto it = asks.find(number(in, "request_id", true));
+  if (it == asks.end()) return false;
+  std::string error = text(in, "error", false);
+  if (error.empty()) {
+    std::string payload = text(in, "payload", false);
+    it->second->fulfill(kj::heapArray(bytes(payload)));
+  } else {
+    it->second->reject(
+        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::heapString(error)));
+  }
+  asks.erase(it);
+  return true;
 }
 
 void JsonlBridge::State::answer_vibe(const json& in) {

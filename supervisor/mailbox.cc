@@ -3,11 +3,12 @@
 #include <kj/debug.h>
 
 #include "base/log.h"
+#include "ipc/rpc_error.h"
 
 namespace smol::supervisor {
 
-Mailbox::Mailbox(std::string owner, const Limits& limits, Stats& stats)
-    : owner_(std::move(owner)), limits_(limits), stats_(stats) {}
+Mailbox::Mailbox(std::string owner, const Limits& limits, Stats& stats, Answer answer)
+    : owner_(std::move(owner)), limits_(limits), stats_(stats), answer_(std::move(answer)) {}
 
 Mailbox::~Mailbox() { stats_.queued -= queue_.size(); }
 
@@ -60,12 +61,41 @@ kj::Promise<void> Mailbox::pump() {
     wake_pump_ = kj::mv(paf.fulfiller);
     return paf.promise.then([this] { return pump(); });
   }
+  if (queue_.front().kind == rpc::Message::Kind::REQUEST) {
+    KJ_IF_MAYBE (agent, agent_) { ask(*agent); }
+    // Through the loop, so a queue of requests cannot hold it.
+    return kj::evalLater([this] { return pump(); });
+  }
   return deliver_batch().then([this] { return pump(); });
 }
 
+void Mailbox::ask(rpc::Agent::Client& agent) {
+  Envelope& e = queue_.front();
+  auto req = agent.askRequest();
+  auto m = req.initMessage();
+  m.setKind(e.kind);
+  m.setFrom(e.from);
+  if (!e.topic.empty()) m.setTopic(e.topic);
+  m.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(e.payload.data()),
+                            e.payload.size()));
+  m.setRequestId(e.request_id);
+  uint64_t id = e.request_id;
+  asks_.add(req.send().then(
+      [this, id](capnp::Response<rpc::Agent::AskResults> r) {
+        answer_(id, kj::heapArray(r.getPayload()), "");
+      },
+      [this, id](kj::Exception&& err) {
+        if (err.getType() == kj::Exception::Type::DISCONNECTED) return;
+        answer_(id, nullptr, ipc::remote_reason(err));
+      }));
+  acknowledged(1);
+}
+
 kj::Promise<void> Mailbox::deliver_batch() {
+  // Up to the next request, which goes on its own (ask).
   size_t n = 0, bytes = 0;
   while (n < queue_.size() && n < limits_.batch_messages &&
+         queue_[n].kind != rpc::Message::Kind::REQUEST &&
          (n == 0 || bytes + queue_[n].bytes() <= limits_.batch_bytes)) {
     bytes += queue_[n].bytes();
     ++n;

@@ -9,7 +9,10 @@
 //
 // Delivery: while attached to a ready agent, the pump sends everything
 // queued (up to Limits::batch_messages / batch_bytes) in one deliver call
-// and sends the next batch only when that call returns. So there is one
+// and sends the next batch only when that call returns. A request goes on
+// its own, in its place, as an Agent.ask call whose return is the answer
+// (handed to the Answer callback); the pump does not wait for that answer,
+// which may take the agent a while, before delivering what follows. So there is one
 // call in flight per recipient, an agent that does not return from deliver
 // stops only its own queue, and throughput comes from batching rather than
 // from calls in flight. Messages leave the queue only once their batch was
@@ -22,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 
 #include <kj/async.h>
@@ -61,7 +65,14 @@ class Mailbox {
     uint64_t delivered = 0;  // ever
   };
 
-  Mailbox(std::string owner, const Limits& limits, Stats& stats);
+  // How a request's answer comes back: its id, and the payload or, when
+  // the agent failed the ask, the error. A broken connection reports
+  // nothing (the request then fails by its deadline, or when the agent is
+  // found gone).
+  using Answer = std::function<void(uint64_t request_id, kj::Maybe<kj::Array<kj::byte>> payload,
+                                    std::string error)>;
+
+  Mailbox(std::string owner, const Limits& limits, Stats& stats, Answer answer);
   ~Mailbox();
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
@@ -86,18 +97,24 @@ class Mailbox {
  private:
   kj::Promise<void> pump();
   kj::Promise<void> deliver_batch();
+  void ask(rpc::Agent::Client& agent);
   void acknowledged(size_t n);
   void wake_senders();
 
   std::string owner_;
   const Limits& limits_;
   Stats& stats_;
+  Answer answer_;
   std::deque<Envelope> queue_;
   size_t queued_bytes_ = 0;
   kj::Maybe<rpc::Agent::Client> agent_;
   kj::Own<kj::PromiseFulfiller<void>> wake_pump_;  // set while the pump idles
   std::deque<kj::Own<kj::PromiseFulfiller<void>>> senders_;  // waiting for room
   kj::Promise<void> pumping_{nullptr};
+  struct Ignore : kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&&) override {}
+  } ignore_;
+  kj::TaskSet asks_{ignore_};  // asks sent, waiting for their answers
 };
 
 }  // namespace smol::supervisor

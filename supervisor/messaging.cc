@@ -30,7 +30,11 @@ Messaging::Messaging(Runtime& rt, std::string swarm,
   for (const auto& [role, count] : groups) {
     for (uint32_t i = 0; i < count; ++i) {
       std::string id = role + "-" + std::to_string(i);
-      auto box = std::make_unique<Mailbox>(id, limits_.mailbox, stats_);
+      auto box = std::make_unique<Mailbox>(
+          id, limits_.mailbox, stats_,
+          [this, id](uint64_t request, kj::Maybe<kj::Array<kj::byte>> payload, std::string error) {
+            answered(id, request, kj::mv(payload), std::move(error));
+          });
       roles_.emplace(box.get(), role);
       boxes_.emplace(std::move(id), std::move(box));
     }
@@ -123,6 +127,17 @@ void Messaging::fail_request(uint64_t id, std::string why, std::string_view reas
   if (it->second.answer->isWaiting()) it->second.answer->reject(ipc::rpc_error(why));
   deadlines_.erase(it->second.deadline);
   requests_.erase(it);
+}
+
+void Messaging::answered(const std::string& agent, uint64_t request_id,
+                         kj::Maybe<kj::Array<kj::byte>> payload, std::string error) {
+  auto it = requests_.find(request_id);
+  // Answered through AgentHost.reply already, or timed out: the first
+  // answer counted.
+  if (it == requests_.end() || it->second.to != agent) return;
+  std::string text;
+  KJ_IF_MAYBE (p, payload) { text.assign(reinterpret_cast<const char*>(p->begin()), p->size()); }
+  reply(agent, request_id, std::move(text), std::move(error));
 }
 
 void Messaging::reply(const std::string& replier, uint64_t request_id, std::string payload,

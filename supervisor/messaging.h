@@ -157,6 +157,9 @@ class Messaging {
     void taskFailed(kj::Exception&& e) override;
   };
 
+  // An agent's answer to an ask (mailbox.h).
+  void answered(const std::string& agent, uint64_t request_id,
+                kj::Maybe<kj::Array<kj::byte>> payload, std::string error);
   void count(std::string_view kind, uint64_t n);
   void bounce(Envelope e, std::string_view recipient, std::string_view why);
   void fail_request(uint64_t id, std::string why, std::string_view reason);
