@@ -226,13 +226,16 @@ SwarmSpec parse_swarm_spec(std::string_view toml_text, std::string_view source_n
   SwarmSpec spec;
   if (std::optional<toml::table> doc =
           toml_check::parse_document(toml_text, source_name, problems)) {
-    TableReader swarm(*doc, "", {"name", "sandbox", "limits", "memory", "agents"}, problems);
+    TableReader swarm(*doc, "", {"name", "sandbox", "limits", "memory", "tasks", "agents"}, problems);
     read_name(swarm, "name", spec.name);
     PoolLimits pool = read_pool_limits(swarm, problems);
     spec.limits = pool.limits;
     read_memory(swarm, problems, spec.memory);
     read_groups(swarm, read_sandbox_table(swarm, builtin_profile_names(), problems), pool, problems,
                 spec);
+    std::vector<std::string> roles;
+    for (const AgentGroupSpec& g : spec.agents) roles.push_back(g.role);
+    spec.tasks = read_tasks(swarm, roles, problems);
   }
   if (!problems.empty()) throw SpecError(problems.lines());
   return spec;

@@ -36,6 +36,7 @@
 #include "sandbox/sandbox_policy.h"
 #include "supervisor/limits_spec.h"
 #include "supervisor/permissions_spec.h"
+#include "supervisor/tasks_spec.h"
 
 namespace smol::spec {
 
@@ -93,6 +94,8 @@ struct SwarmSpec {
   // The pool all its agents share, from its [limits] table (limits_spec.h).
   sandbox::CgroupLimits limits;
   MemorySpec memory;
+  // How it takes tasks (tasks_spec.h); none without a [tasks] table.
+  std::optional<TasksSpec> tasks;
 
   // The sum of every group's count; at most kMaxAgentsPerSwarm.
   uint32_t total_agents() const;
