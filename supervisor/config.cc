@@ -218,6 +218,16 @@ void read_messaging(const TableReader& messaging, Config& c) {
   }
 }
 
+constexpr std::string_view kDurabilities[] = {"fsync", "batch", "none"};
+
+void read_memory(const TableReader& memory, Config& c) {
+  if (auto d = memory.one_of("durability", {"fsync", "batch", "none"})) {
+    c.memory_durability = static_cast<Config::Durability>(*d);
+  }
+  using namespace std::chrono_literals;
+  if (auto d = memory.duration("batch_sync", 1ms, 10s)) c.memory_batch_sync = *d;
+}
+
 }  // namespace
 
 Config parse_config(std::string_view toml_text, std::string_view source_name, Config base) {
@@ -225,7 +235,7 @@ Config parse_config(std::string_view toml_text, std::string_view source_name, Co
   if (std::optional<toml::table> doc =
           toml_check::parse_document(toml_text, source_name, problems)) {
     TableReader top(*doc, "", {"state_dir", "log_level", "control", "metrics", "agents", "sandbox",
-                                  "cgroups", "messaging"},
+                                  "cgroups", "messaging", "memory"},
                     problems);
     read_top(top, base);
     if (const toml::table* t = top.table("control")) {
@@ -245,6 +255,9 @@ Config parse_config(std::string_view toml_text, std::string_view source_name, Co
     }
     if (const toml::table* t = top.table("cgroups")) {
       read_cgroups(TableReader(*t, "cgroups", {"base"}, problems), base);
+    }
+    if (const toml::table* t = top.table("memory")) {
+      read_memory(TableReader(*t, "memory", {"durability", "batch_sync"}, problems), base);
     }
     if (const toml::table* t = top.table("messaging")) {
       read_messaging(TableReader(*t, "messaging",
@@ -309,6 +322,12 @@ std::string to_toml(const Config& c) {
       "max_payload", format_bytes(c.messaging.max_payload));
   put("messaging", "How long a request waits for its answer unless the sender says.",
       "request_timeout", format_duration(c.messaging.default_request_deadline));
+  put("memory",
+      "When swarm memory writes are answered: fsync (once on disk), batch (committed, synced "
+      "within batch_sync) or none (committed; the kernel syncs).",
+      "durability", std::string(kDurabilities[static_cast<size_t>(c.memory_durability)]));
+  put("memory", "batch only: how long an answered write may wait for its sync.", "batch_sync",
+      format_duration(c.memory_batch_sync));
   return out;
 }
 

@@ -27,6 +27,11 @@
 //   queue_bytes = "4MiB"                # queued for one agent, 64KiB..1GiB
 //   max_payload = "1MiB"                # one message, 1KiB..8MiB
 //   request_timeout = "30s"             # a request's default deadline
+//   [memory]
+//   durability = "fsync"                # fsync | batch | none (memory_store.h says
+//                                       # what each can lose in a crash)
+//   batch_sync = "50ms"                 # batch: an answered write's longest wait
+//                                       # for its sync, 1ms..10s
 //
 // main() builds the Config once and passes it down; nothing here is global.
 #pragma once
@@ -68,6 +73,13 @@ struct Config {
   // payload bound stays well below the RPC reader's limit on one message
   // (ipc/rpc_connection.h), so a legal message never trips it.
   supervisor::MessagingLimits messaging;
+  // How the swarms' memory reaches the disk (storage/memory_store.h,
+  // Durability): fsync answers a write once synced; batch once committed,
+  // syncing at least every memory_batch_sync; none leaves syncing to the
+  // kernel.
+  enum class Durability { fsync, batch, none };
+  Durability memory_durability = Durability::fsync;
+  std::chrono::milliseconds memory_batch_sync{50};
 
   friend bool operator==(const Config&, const Config&) = default;
 };

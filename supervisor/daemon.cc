@@ -101,7 +101,7 @@ int run_daemon(const config::Config& config) {
     Sandboxes sandboxes(config);
     Cgroups cgroups(loop, config);
     // Before the swarms, which hand its capabilities to their agents.
-    MemoryService memory(loop, env, metrics);
+    MemoryService memory(loop, env, metrics, config);
     Runtime rt{loop, metrics, config, sandboxes, cgroups, memory, config.messaging};
     SwarmFactory factory(rt, table);
     ControlServer server(

@@ -19,17 +19,27 @@ namespace {
 constexpr auto kUpkeepEvery = 1 * kj::SECONDS;
 constexpr size_t kExpirePerRound = 256;
 
-mem::Options store_options() {
+mem::Options store_options(const config::Config& c, storage::CommitSync* sync) {
   mem::Options o;
-  o.durability = mem::Durability::fsync;
+  switch (c.memory_durability) {
+    case config::Config::Durability::fsync: o.durability = mem::Durability::fsync; break;
+    case config::Config::Durability::batch: o.durability = mem::Durability::batch; break;
+    case config::Config::Durability::none: o.durability = mem::Durability::none; break;
+  }
+  o.batch_sync_ms = c.memory_batch_sync.count();
+  if (o.durability != mem::Durability::fsync) o.commit_sync = sync;
   return o;
 }
 
 }  // namespace
 
 MemoryService::MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env,
-                             metrics::Metrics& metrics)
-    : loop_(loop), env_(env), metrics_(metrics), store_(env, store_options()) {
+                             metrics::Metrics& metrics, const config::Config& config)
+    : loop_(loop),
+      env_(env),
+      metrics_(metrics),
+      sync_(env.raw_env(), env.path()),
+      store_(env, store_options(config, &sync_)) {
   upkeep_task_ = upkeep().eagerlyEvaluate([](kj::Exception&& e) {
     log::error("memory upkeep stopped: " + std::string(e.getDescription().cStr()));
   });
@@ -38,6 +48,28 @@ MemoryService::MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env,
 
 MemoryService::~MemoryService() {
   if (store_.has_pending()) flush();
+  try {
+    sync_.sync();  // batch and none: what they answered reaches the disk at a clean stop
+  } catch (const std::exception& e) {
+    log::error(std::string("memory: the final sync failed: ") + e.what());
+  }
+}
+
+void MemoryService::LogErrors::taskFailed(kj::Exception&& e) {
+  log::error(std::string("memory sync failed: ") + e.getDescription().cStr());
+}
+
+// Durability::batch: a sync is due at most batch_sync after the first
+// commit it covers; one timer at a time.
+void MemoryService::arm_sync() {
+  int64_t due = store_.sync_due_in_ms();
+  if (due < 0 || sync_armed_) return;
+  sync_armed_ = true;
+  syncs_.add(loop_.timer().afterDelay(due * kj::MILLISECONDS).then([this] {
+    sync_armed_ = false;
+    store_.sync_if_due();
+    arm_sync();
+  }));
 }
 
 template <typename Submit>
@@ -127,6 +159,7 @@ void MemoryService::flush() {
     metrics_.observe_memory_commit(report.commit_seconds);
     refresh_gauges();
   }
+  arm_sync();
 }
 
 kj::Promise<void> MemoryService::upkeep() {

@@ -1,12 +1,14 @@
 // MemoryService: the swarms' memory (storage/memory_store.h) as the daemon
 // serves it, on its loop.
 //
-// It owns the memory::Store over the daemon's LmdbEnv, with
-// Durability::fsync. Writes are group-committed per loop turn: the first
+// It owns the memory::Store over the daemon's LmdbEnv, with the durability
+// swarmd's config asks for ([memory] durability: fsync, batch or none;
+// memory_store.h says what each can lose). Writes are group-committed per loop turn: the first
 // write submitted in a turn schedules one flush (a zero-delay loop timer, so
 // every call that arrives in the same turn joins the same LMDB transaction),
 // and each write's promise resolves from its callback after that flush, i.e.
-// once it is durable. A repeating timer (every second) removes a few expired
+// once it is durable (batch and none: once committed; with batch, a timer
+// syncs within [memory] batch_sync of the first unsynced commit). A repeating timer (every second) removes a few expired
 // short-term entries at a time (never one long transaction), flushes recall
 // counts that are waiting, and refreshes the metrics.
 //
@@ -37,12 +39,14 @@
 #include "metrics/metrics.h"
 #include "storage/lmdb_env.h"
 #include "storage/memory_store.h"
+#include "supervisor/config.h"
 
 namespace smol::supervisor {
 
 class MemoryService {
  public:
-  MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env, metrics::Metrics& metrics);
+  MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env, metrics::Metrics& metrics,
+                const config::Config& config);
   MemoryService(const MemoryService&) = delete;
   MemoryService& operator=(const MemoryService&) = delete;
   ~MemoryService();
@@ -66,13 +70,20 @@ class MemoryService {
                           Submit&& submit);
   void schedule_flush();
   void flush();
+  void arm_sync();
   kj::Promise<void> upkeep();
   void refresh_gauges();
 
   ipc::EventLoop& loop_;
   storage::LmdbEnv& env_;
   metrics::Metrics& metrics_;
+  storage::LmdbSync sync_;  // for batch and none: the store turns syncing off around its commits
   storage::memory::Store store_;
+  bool sync_armed_ = false;
+  struct LogErrors : kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&& e) override;
+  } log_errors_;
+  kj::TaskSet syncs_{log_errors_};
   std::set<std::string, std::less<>> swarms_;  // whose entries gauges we keep
   bool flush_scheduled_ = false;
   kj::Promise<void> flush_task_ = nullptr;

@@ -55,6 +55,14 @@ log_file_max = "0"
 [sandbox]
 uid_base = 1000
 uid_count = 1
+[messaging]
+queue_messages = 10
+queue_bytes = "64KiB"
+max_payload = "2KiB"
+request_timeout = "5s"
+[memory]
+durability = "batch"
+batch_sync = "20ms"
 )",
                           "swarmd.toml");
   EXPECT_EQ(c.state_dir, "/srv/smol");
@@ -69,6 +77,12 @@ uid_count = 1
   EXPECT_EQ(c.log_file_bytes, 0u);
   EXPECT_EQ(c.agent_uid_base, 1000u);
   EXPECT_EQ(c.agent_uid_count, 1u);
+  EXPECT_EQ(c.messaging.mailbox.messages, 10u);
+  EXPECT_EQ(c.messaging.mailbox.bytes, 65536u);
+  EXPECT_EQ(c.messaging.max_payload, 2048u);
+  EXPECT_EQ(c.messaging.default_request_deadline, milliseconds(5000));
+  EXPECT_EQ(c.memory_durability, Config::Durability::batch);
+  EXPECT_EQ(c.memory_batch_sync, milliseconds(20));
 }
 
 TEST(Config, OverlayKeepsWhatItDoesNotMention) {
@@ -113,6 +127,12 @@ TEST(Config, ToTomlParsesBackToTheSameConfig) {
   odd.log_file_bytes = 0;
   odd.agent_uid_base = 4'000'000'000u;
   odd.agent_uid_count = 294'967'294u;
+  odd.messaging.mailbox.messages = 7;
+  odd.messaging.mailbox.bytes = 1 << 20;
+  odd.messaging.max_payload = 4096;
+  odd.messaging.default_request_deadline = milliseconds(1500);
+  odd.memory_durability = Config::Durability::none;
+  odd.memory_batch_sync = milliseconds(3);
   // Parsed on top of something else, so every key must really be written.
   Config elsewhere = parse_config("log_level = \"debug\"\n[agents]\nlog_file_max = \"2MiB\"", "f");
   EXPECT_EQ(parse_config(to_toml(odd), "printed", elsewhere), odd);
@@ -145,7 +165,12 @@ const std::vector<BadConfig> kBadConfigs = {
      "swarmd.toml:2:1: unknown key 'socket_mod' in control; did you mean 'socket_mode'?"},
     {"RejectsUnknownSectionListingTheKnownKeys", "[logging]\nlevel = \"debug\"",
      "swarmd.toml:1:2: unknown key 'logging'; expected state_dir, log_level, control, metrics, "
-     "agents, sandbox, cgroups or messaging"},
+     "agents, sandbox, cgroups, messaging or memory"},
+    {"RejectsAnUnknownDurability", "[memory]\ndurability = \"sometimes\"",
+     "swarmd.toml:2:14: memory.durability = \"sometimes\": must be \"fsync\", \"batch\" or "
+     "\"none\""},
+    {"RejectsAPayloadBoundPastTheReadersLimit", "[messaging]\nmax_payload = \"16MiB\"",
+     "swarmd.toml:2:15: messaging.max_payload = \"16MiB\": must be between 1KiB and 8MiB"},
     {"RejectsSectionThatIsNotATable", "control = \"/run/s.sock\"",
      "swarmd.toml:1:11: control = \"/run/s.sock\": must be a table"},
     {"RejectsRelativeStateDir", "state_dir = \"var/lib/smol\"",
