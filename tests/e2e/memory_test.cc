@@ -164,6 +164,20 @@ TEST_F(Memory, WorkingAndLongTermSurviveARestart) {
   EXPECT_EQ(j["hits"][0]["entry"]["key"], "l");
 }
 
+TEST_F(Memory, AShortTermEntryDoesNotOutliveItsTtl) {
+  ASSERT_EQ(put({"short-term", "blink", "gone soon", "--agent", "a-0", "--ttl", "1s"}).status, 0);
+  ASSERT_EQ(put({"working", "stays", "here"}).status, 0);
+  // Expired entries are invisible at once and removed by the daemon's
+  // incremental expiry (every second) soon after.
+  EXPECT_TRUE(eventually([&] {
+    return daemon->ctl({"mem", "get", "mem", "short-term", "blink", "--agent", "a-0"}).status == 1;
+  }));
+  EXPECT_TRUE(eventually([&] {
+    return daemon->metric("smolswarms_memory_entries{swarm=\"mem\",tier=\"short_term\"}") == 0;
+  }));
+  EXPECT_EQ(daemon->ctl({"mem", "get", "mem", "working", "stays"}).out, "here");
+}
+
 // batch and none answer a write once committed, not synced: a daemon that
 // stops (or crashes: the OS still has the pages) loses none of it.
 TEST_F(Memory, UnderEachDurabilityWhatWasAnsweredSurvivesARestart) {
