@@ -1,5 +1,7 @@
 #include "ipc/rpc_connection.h"
 
+#include "ipc/read_buffered_stream.h"
+
 namespace smol::ipc {
 
 capnp::ReaderOptions peer_limits() {
@@ -12,10 +14,10 @@ capnp::ReaderOptions peer_limits() {
 }
 
 RpcConnection::RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap)
-    : RpcConnection(loop.low_level().wrapSocketFd(
+    : RpcConnection(kj::heap<ReadBufferedStream>(loop.low_level().wrapSocketFd(
                         fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
                                           kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
-                                          kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK),
+                                          kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK)),
                     kj::mv(bootstrap)) {}
 
 RpcConnection::RpcConnection(kj::Own<kj::AsyncIoStream> stream,
