@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "agent_runtime/memory.h"
+#include "ipc/read_buffered_stream.h"
 #include "ipc/rpc_error.h"
 #include "ipc/agent.capnp.h"
 
@@ -258,8 +259,9 @@ void AgentSession::Impl::refused(std::vector<std::string> to, std::vector<std::s
 }
 
 AgentSession::AgentSession() : impl_(std::make_unique<Impl>()) {
-  impl_->stream = impl_->io.lowLevelProvider->wrapSocketFd(
-      daemon_fd(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+  // Read ahead, as the daemon does: a batch of deliveries costs one read(2).
+  impl_->stream = kj::heap<ipc::ReadBufferedStream>(impl_->io.lowLevelProvider->wrapSocketFd(
+      daemon_fd(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP));
   impl_->client = kj::heap<capnp::TwoPartyClient>(*impl_->stream);
   impl_->host = impl_->client->bootstrap().castAs<rpc::AgentHost>();
   auto paf = kj::newPromiseAndFulfiller<std::chrono::milliseconds>();
