@@ -240,6 +240,16 @@ void AgentSession::Impl::start_batch() {
         batch_done.clear();
         for (auto& f : waiting) f->fulfill();
         if (!pending.empty()) start_batch();
+      },
+      [this](kj::Exception&& e) {
+        // The daemon is gone (or refused the whole call): nothing queued
+        // will go out; whoever waits hears why.
+        in_flight = false;
+        pending.clear();
+        pending_bytes = 0;
+        auto waiting = std::move(batch_done);
+        batch_done.clear();
+        for (auto& f : waiting) f->reject(kj::cp(e));
       }));
 }
 
@@ -272,6 +282,7 @@ AgentSession::AgentSession() : impl_(std::make_unique<Impl>()) {
 AgentSession::~AgentSession() = default;
 
 Identity AgentSession::hello(std::string role) {
+  if (!impl_->shutdown_fulfiller) throw std::runtime_error("hello: this session already said hello");
   if (role.empty()) {
     const char* r = std::getenv("SMOLSWARMS_ROLE");
     role = r ? r : "";
@@ -317,10 +328,9 @@ void AgentSession::send(const std::string& to, std::string topic, std::string pa
                              "[agents.permissions] dm grants no role)");
   }
   Impl& s = *impl_;
-  if (!s.inbox->in_handler) {
-    while (s.pending.size() >= kMaxPendingMessages || s.pending_bytes >= kMaxPendingBytes) {
-      s.next_batch_done().wait(s.io.waitScope);
-    }
+  if (!s.inbox->in_handler &&
+      (s.pending.size() >= kMaxPendingMessages || s.pending_bytes >= kMaxPendingBytes)) {
+    flush();
   }
   s.pending_bytes += payload.size() + topic.size() + to.size();
   s.pending.push_back({to, std::move(topic), std::move(payload)});
@@ -328,8 +338,12 @@ void AgentSession::send(const std::string& to, std::string topic, std::string pa
 }
 
 void AgentSession::flush() {
-  while (impl_->in_flight || !impl_->pending.empty()) {
-    impl_->next_batch_done().wait(impl_->io.waitScope);
+  try {
+    while (impl_->in_flight || !impl_->pending.empty()) {
+      impl_->next_batch_done().wait(impl_->io.waitScope);
+    }
+  } catch (const kj::Exception& e) {
+    throw std::runtime_error("send: " + ipc::remote_reason(e));
   }
 }
 

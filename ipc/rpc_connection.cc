@@ -4,6 +4,10 @@
 
 namespace smol::ipc {
 
+// 16 MiB of calls in flight from one peer: a few maximal messages, or
+// thousands of small ones.
+constexpr size_t kFlowLimitWords = 2 * 1024 * 1024;
+
 capnp::ReaderOptions peer_limits() {
   capnp::ReaderOptions o;
   // 16 MiB per message and 32 levels of nesting: far above anything the
@@ -26,6 +30,11 @@ RpcConnection::RpcConnection(kj::Own<kj::AsyncIoStream> stream,
       network_(kj::heap<capnp::TwoPartyVatNetwork>(*stream_, capnp::rpc::twoparty::Side::SERVER,
                                                    peer_limits())),
       rpc_(kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
-          capnp::makeRpcServer(*network_, kj::mv(bootstrap)))) {}
+          capnp::makeRpcServer(*network_, kj::mv(bootstrap)))) {
+  // A peer that pipelines calls the daemon cannot answer yet (sends held
+  // back by a full queue, say) would otherwise have them all read and kept:
+  // past this many words of calls in flight, its socket is not read.
+  rpc_->setFlowLimit(kFlowLimitWords);
+}
 
 }  // namespace smol::ipc

@@ -6,7 +6,9 @@
 //
 // Messages from the peer are read with explicit limits (see peer_limits()),
 // because the peer may be hostile: an oversized or too deeply nested message
-// is a protocol error that ends this connection, never a daemon crash.
+// is a protocol error that ends this connection, never a daemon crash. Calls
+// from the peer still in progress are bounded too (capnp's flow limit): past
+// it the daemon stops reading the socket until some return.
 //
 // Thread: the loop thread that owns `loop`.
 #pragma once

@@ -702,7 +702,14 @@ void Agent::watch_connection() {
 void Agent::on_hang_up(kj::Exception reason) {
   if (state_ != AgentState::starting && state_ != AgentState::ready) return;
   std::string why = reason.getDescription().cStr();
-  if (why.find("Peer disconnected") == std::string::npos) {
+  // The connection ending from the agent's side (EOF; a reset or broken pipe
+  // when it died with data unread) is a hang-up; anything else is the RPC
+  // system refusing what the agent sent.
+  bool hung_up = false;
+  for (const char* end : {"Peer disconnected", "Connection reset by peer", "Broken pipe"}) {
+    hung_up |= why.find(end) != std::string::npos;
+  }
+  if (!hung_up) {
     protocol_error("sent what swarmd cannot accept: " + why);
     return;
   }

@@ -7,6 +7,10 @@
 namespace smol::supervisor {
 namespace {
 
+// Topics and agent ids are short words; anything longer is abuse.
+constexpr size_t kMaxTopic = 1024;
+constexpr size_t kMaxAddress = 256;
+
 rpc::Access to_rpc(spec::MemoryAccess a) {
   switch (a) {
     case spec::MemoryAccess::none: return rpc::Access::NONE;
@@ -25,11 +29,22 @@ struct SenderState {
         on_protocol_error(r.on_protocol_error),
         on_denied(r.on_denied) {}
 
-  // Throws (and reports) a protocol error if the payload is too big.
-  void check_size(size_t bytes) {
-    if (bytes <= max_payload) return;
-    std::string why = "sent a message payload of " + std::to_string(bytes) +
-                      " bytes; at most " + std::to_string(max_payload) + " are allowed";
+  // Throws (and reports) a protocol error if a part is too big: a
+  // broadcast copies it to every mailbox.
+  void check_size(size_t payload, size_t topic, size_t to = 0) {
+    std::string why;
+    if (payload > max_payload) {
+      why = "sent a message payload of " + std::to_string(payload) + " bytes; at most " +
+            std::to_string(max_payload) + " are allowed";
+    } else if (topic > kMaxTopic) {
+      why = "sent a topic of " + std::to_string(topic) + " bytes; at most " +
+            std::to_string(kMaxTopic) + " are allowed";
+    } else if (to > kMaxAddress) {
+      why = "named a recipient of " + std::to_string(to) + " bytes; at most " +
+            std::to_string(kMaxAddress) + " are allowed";
+    } else {
+      return;
+    }
     on_protocol_error(why);
     throw ipc::rpc_error("protocol error: " + why);
   }
@@ -51,7 +66,7 @@ class OutboxServer final : public rpc::Outbox::Server {
     std::vector<Messaging::Outgoing> batch;
     batch.reserve(in.size());
     for (auto m : in) {
-      s_->check_size(m.getPayload().size());
+      s_->check_size(m.getPayload().size(), m.getTopic().size(), m.getTo().size());
       batch.push_back({m.getTo(), m.getTopic(), payload_of(m.getPayload())});
     }
     ctx.releaseParams();
@@ -71,7 +86,7 @@ class OutboxServer final : public rpc::Outbox::Server {
 
   kj::Promise<void> request(RequestContext ctx) override {
     auto p = ctx.getParams();
-    s_->check_size(p.getPayload().size());
+    s_->check_size(p.getPayload().size(), p.getTopic().size(), p.getTo().size());
     std::string to = p.getTo();
     kj::Promise<kj::Array<kj::byte>> answer = nullptr;
     try {
@@ -99,7 +114,7 @@ class BroadcasterServer final : public rpc::Broadcaster::Server {
  protected:
   kj::Promise<void> broadcast(BroadcastContext ctx) override {
     auto p = ctx.getParams();
-    s_->check_size(p.getPayload().size());
+    s_->check_size(p.getPayload().size(), p.getTopic().size());
     fill_broadcast(ctx.getResults(), s_->sender.broadcast(p.getTopic(), payload_of(p.getPayload())));
     return kj::READY_NOW;
   }

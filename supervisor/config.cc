@@ -218,13 +218,13 @@ void read_messaging(const TableReader& messaging, Config& c) {
   }
 }
 
-constexpr std::string_view kDurabilities[] = {"fsync", "batch", "none"};
+// In Config::Durability's order.
+const std::initializer_list<std::string_view> kDurabilities = {"fsync", "batch", "none"};
 
 void read_memory(const TableReader& memory, Config& c) {
-  if (auto d = memory.one_of("durability", {"fsync", "batch", "none"})) {
+  if (auto d = memory.one_of("durability", kDurabilities)) {
     c.memory_durability = static_cast<Config::Durability>(*d);
   }
-  using namespace std::chrono_literals;
   if (auto d = memory.duration("batch_sync", 1ms, 10s)) c.memory_batch_sync = *d;
 }
 
@@ -268,6 +268,10 @@ Config parse_config(std::string_view toml_text, std::string_view source_name, Co
   }
   if (!problems.empty()) throw ConfigError(toml_check::join_lines(problems.lines()));
   return base;
+}
+
+std::string_view durability_name(Config::Durability d) {
+  return kDurabilities.begin()[static_cast<size_t>(d)];
 }
 
 std::string to_toml(const Config& c) {
@@ -325,7 +329,7 @@ std::string to_toml(const Config& c) {
   put("memory",
       "When swarm memory writes are answered: fsync (once on disk), batch (committed, synced "
       "within batch_sync) or none (committed; the kernel syncs).",
-      "durability", std::string(kDurabilities[static_cast<size_t>(c.memory_durability)]));
+      "durability", std::string(durability_name(c.memory_durability)));
   put("memory", "batch only: how long an answered write may wait for its sync.", "batch_sync",
       format_duration(c.memory_batch_sync));
   return out;

@@ -100,6 +100,9 @@ class ConfigError : public std::runtime_error {
 // one is close), wrong types and values out of range.
 Config parse_config(std::string_view toml_text, std::string_view source_name, Config base = {});
 
+// "fsync", "batch" or "none", as the config spells it.
+std::string_view durability_name(Config::Durability d);
+
 // The whole config as a commented TOML document, every key present, in a
 // fixed order; parse_config(to_toml(c), ...) == c for any c that
 // parse_config returned.

@@ -17,6 +17,9 @@ using json = nlohmann::json;
 
 namespace {
 
+constexpr size_t kMaxOpsInFlight = 256;
+constexpr size_t kMaxUnwritten = 1 << 20;
+
 // A line the agent sent that breaks the protocol's rules; answered with an
 // error line, not fatal.
 class BadLine : public std::runtime_error {
@@ -158,8 +161,19 @@ struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
   std::map<uint64_t, kj::Own<kj::PromiseFulfiller<kj::Array<kj::byte>>>> asks;
   uint64_t next_vibe = 1;
 
-  std::string buffer;  // read, not yet split into lines
+  std::string buffer;   // read; buffer[consumed..] is not yet split into lines
+  size_t consumed = 0;
   kj::ForkedPromise<void> writes;  // the last write queued
+  // Reading pauses while this much is outstanding, so an agent that sends
+  // faster than its ops complete, or than it reads its answers, is held back
+  // instead of growing the daemon.
+  size_t ops_in_flight = 0;
+  size_t unwritten = 0;  // bytes queued for the agent's socket
+  kj::Own<kj::PromiseFulfiller<void>> resume;  // set while reading is paused
+  bool busy() const { return ops_in_flight >= kMaxOpsInFlight || unwritten >= kMaxUnwritten; }
+  void maybe_resume() {
+    if (resume && resume->isWaiting() && !busy()) resume->fulfill();
+  }
   struct Errors : kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&&) override {}  // answered as error lines already
   } errors;
@@ -173,15 +187,33 @@ struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
   void answer_vibe(const json& in);
   bool answer_ask(const json& in);
   kj::Promise<void> write(std::string data);
-  void write_line(const json& j) { tasks.add(write(j.dump() + "\n")); }
+  // Payloads are arbitrary bytes and JSON strings must be UTF-8: bytes
+  // that are not are replaced rather than failing the line.
+  void write_line(const json& j) {
+    tasks.add(write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"));
+  }
+
+  ~State() {
+    // Calls waiting on this agent's lines fail as disconnected, which is
+    // what they are, not as answers.
+    for (auto& [id, f] : asks) f->reject(KJ_EXCEPTION(DISCONNECTED, "the jsonl agent has gone"));
+    for (auto& [id, f] : vibes) f->reject(KJ_EXCEPTION(DISCONNECTED, "the jsonl agent has gone"));
+  }
 };
 
 // Queued after every earlier write, so lines never interleave.
 kj::Promise<void> JsonlBridge::State::write(std::string data) {
-  auto next = writes.addBranch().then([this, data = std::move(data)]() mutable {
-    auto w = stream->write(data.data(), data.size());
-    return w.attach(std::move(data));
-  });
+  unwritten += data.size();
+  size_t size = data.size();
+  auto next = writes.addBranch()
+                  .then([this, data = std::move(data)]() mutable {
+                    auto w = stream->write(data.data(), data.size());
+                    return w.attach(std::move(data));
+                  })
+                  .attach(kj::defer([this, size] {
+                    unwritten -= size;
+                    maybe_resume();
+                  }));
   auto forked = next.fork();
   writes = forked.addBranch().catch_([](kj::Exception&&) {}).fork();
   return forked.addBranch();
@@ -207,10 +239,16 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
     s.vibes.emplace(id, kj::mv(paf.fulfiller));
     s.write_line({{"op", "vibe"}, {"id", id}});
     ctx.allowCancellation();
-    return paf.promise.then([ctx](std::pair<rpc::Health, kj::String> answer) mutable {
-      ctx.getResults().setHealth(answer.first);
-      ctx.getResults().setNote(answer.second);
+    // A check that gives up on the agent takes its entry with it.
+    auto forget = kj::defer([state = state_, id] {
+      if (auto live = state.lock()) live->vibes.erase(id);
     });
+    return paf.promise
+        .then([ctx](std::pair<rpc::Health, kj::String> answer) mutable {
+          ctx.getResults().setHealth(answer.first);
+          ctx.getResults().setNote(answer.second);
+        })
+        .attach(kj::mv(forget));
   }
 
   kj::Promise<void> ask(AskContext ctx) override {
@@ -240,8 +278,6 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
              {"payload", string_of(m.getPayload())}};
       if (m.getRequestId() != 0) j["request_id"] = m.getRequestId();
       if (m.hasReason()) j["reason"] = m.getReason().cStr();
-      // Payloads are arbitrary bytes; JSON strings must be UTF-8, so bytes
-      // that are not are replaced rather than refused.
       lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     }
     return s.write(std::move(lines));
@@ -258,19 +294,26 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
 };
 
 kj::Promise<void> JsonlBridge::State::read_loop() {
-  size_t newline = buffer.find('\n');
+  if (busy()) {
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    resume = kj::mv(paf.fulfiller);
+    return paf.promise.then([this] { return read_loop(); });
+  }
+  size_t newline = buffer.find('\n', consumed);
   if (newline != std::string::npos) {
-    std::string line = buffer.substr(0, newline);
-    buffer.erase(0, newline + 1);
+    std::string line = buffer.substr(consumed, newline - consumed);
+    consumed = newline + 1;
     handle(line);
     // Through the event loop: one agent's burst of lines must not hold it.
     return kj::evalLater([this] { return read_loop(); });
   }
-  if (buffer.size() > max_line) {
+  if (buffer.size() - consumed > max_line) {
     protocol_error("sent a line longer than " + std::to_string(max_line) +
                    " bytes (lines are at most twice [messaging] max_payload, plus 64 KiB)");
     return kj::NEVER_DONE;
   }
+  buffer.erase(0, consumed);  // once per read, not per line
+  consumed = 0;
   size_t old = buffer.size();
   buffer.resize(old + 65536);
   return stream->tryRead(buffer.data() + old, 1, 65536).then([this, old](size_t n) -> kj::Promise<void> {
@@ -308,7 +351,11 @@ void JsonlBridge::State::handle(const std::string& line) {
       write_line(out);
       return;
     }
-    auto done = dispatch(op, in);
+    auto done = dispatch(op, in).attach(kj::defer([this] {
+      --ops_in_flight;
+      maybe_resume();
+    }));
+    ++ops_in_flight;
     tasks.add(done.then(
         [this, id](json result) {
           json out{{"op", "ok"}};

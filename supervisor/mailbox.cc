@@ -13,8 +13,9 @@ Mailbox::Mailbox(std::string owner, const Limits& limits, Stats& stats, Answer a
 Mailbox::~Mailbox() { stats_.queued -= queue_.size(); }
 
 bool Mailbox::has_room(size_t bytes) const noexcept {
-  if (queue_.empty()) return true;
-  return queue_.size() < limits_.messages && queued_bytes_ + bytes <= limits_.bytes;
+  if (queue_.empty() && asked_.empty()) return true;
+  return queue_.size() + asked_.size() < limits_.messages &&
+         queued_bytes_ + asked_bytes_ + bytes <= limits_.bytes;
 }
 
 kj::Promise<void> Mailbox::room() {
@@ -39,14 +40,28 @@ void Mailbox::attach(rpc::Agent::Client agent) {
   });
 }
 
-void Mailbox::detach() {
+std::vector<uint64_t> Mailbox::detach() {
   pumping_ = nullptr;
   agent_ = nullptr;
   wake_pump_ = nullptr;
+  std::vector<uint64_t> unanswered;
+  for (const auto& [id, bytes] : asked_) unanswered.push_back(id);
+  asked_.clear();
+  asked_bytes_ = 0;
+  wake_senders();
+  return unanswered;
+}
+
+void Mailbox::unasked(uint64_t request_id) {
+  auto it = asked_.find(request_id);
+  if (it == asked_.end()) return;  // this run was detached meanwhile
+  asked_bytes_ -= it->second;
+  asked_.erase(it);
+  wake_senders();
 }
 
 std::deque<Envelope> Mailbox::take_all() {
-  detach();
+  detach();  // the caller fails the requests asked, with the rest
   std::deque<Envelope> all = std::move(queue_);
   queue_.clear();
   stats_.queued -= all.size();
@@ -80,11 +95,17 @@ void Mailbox::ask(rpc::Agent::Client& agent) {
                             e.payload.size()));
   m.setRequestId(e.request_id);
   uint64_t id = e.request_id;
+  // Until answered it still takes its room in the queue: a recipient that
+  // sits on requests holds its senders back like one that does not read.
+  asked_.emplace(id, e.bytes());
+  asked_bytes_ += e.bytes();
   asks_.add(req.send().then(
       [this, id](capnp::Response<rpc::Agent::AskResults> r) {
+        unasked(id);
         answer_(id, kj::heapArray(r.getPayload()), "");
       },
       [this, id](kj::Exception&& err) {
+        unasked(id);
         if (err.getType() == kj::Exception::Type::DISCONNECTED) return;
         answer_(id, nullptr, ipc::remote_reason(err));
       }));

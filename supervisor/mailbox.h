@@ -1,9 +1,9 @@
 // Mailbox: one agent's queue of messages in the daemon, bounded, and the
 // pump that delivers it over the agent's Agent.deliver.
 //
-// Bounds: at most Limits::messages messages or Limits::bytes bytes wait
-// (one message always fits an empty queue, so the byte bound never makes a
-// message undeliverable). Callers check has_room() before push(); a sender
+// Bounds: at most Limits::messages messages or Limits::bytes bytes wait,
+// requests asked but not yet answered included (one message always fits an
+// empty queue, so the byte bound never makes a message undeliverable). Callers check has_room() before push(); a sender
 // that finds no room waits on room(), which is how a flooder is held back
 // by a slow receiver without the daemon growing.
 //
@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <vector>
 #include <string>
 
 #include <kj/async.h>
@@ -88,8 +90,10 @@ class Mailbox {
 
   // The agent is ready: deliver to it.
   void attach(rpc::Agent::Client agent);
-  // The agent is gone, perhaps to come back: stop delivering, keep the queue.
-  void detach();
+  // The agent is gone, perhaps to come back: stop delivering, keep the
+  // queue. Returns the requests it was asked and had not answered, which
+  // this run of it never will.
+  std::vector<uint64_t> detach();
   // The agent is gone for good: hands over what was never delivered and
   // wakes every waiting sender.
   std::deque<Envelope> take_all();
@@ -99,6 +103,7 @@ class Mailbox {
   kj::Promise<void> deliver_batch();
   void ask(rpc::Agent::Client& agent);
   void acknowledged(size_t n);
+  void unasked(uint64_t request_id);
   void wake_senders();
 
   std::string owner_;
@@ -107,6 +112,8 @@ class Mailbox {
   Answer answer_;
   std::deque<Envelope> queue_;
   size_t queued_bytes_ = 0;
+  std::map<uint64_t, size_t> asked_;  // requests asked and not answered, with their bytes
+  size_t asked_bytes_ = 0;
   kj::Maybe<rpc::Agent::Client> agent_;
   kj::Own<kj::PromiseFulfiller<void>> wake_pump_;  // set while the pump idles
   std::deque<kj::Own<kj::PromiseFulfiller<void>>> senders_;  // waiting for room

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "base/units.h"
 #include "ipc/rpc_error.h"
 
 namespace smol::supervisor {
@@ -44,6 +45,11 @@ MemoryService::MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env,
     log::error("memory upkeep stopped: " + std::string(e.getDescription().cStr()));
   });
   refresh_gauges();
+  std::string mode(config::durability_name(config.memory_durability));
+  if (config.memory_durability == config::Config::Durability::batch) {
+    mode += ", synced within " + format_duration(config.memory_batch_sync);
+  }
+  log::info("memory durability: " + mode);
 }
 
 MemoryService::~MemoryService() {

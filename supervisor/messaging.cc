@@ -11,6 +11,10 @@ namespace smol::supervisor {
 
 using Kind = rpc::Message::Kind;
 
+// A request waits at most this long, whatever its sender asks for: an
+// answer later than that is not worth a pending entry.
+constexpr std::chrono::milliseconds kMaxRequestDeadline{60 * 60 * 1000};
+
 // A batch held back by a full queue, with its caller's answer.
 struct Messaging::Sender::Held {
   std::vector<Routed> batch;
@@ -68,7 +72,11 @@ void Messaging::agent_ready(const std::string& id, rpc::Agent::Client agent) {
 }
 
 void Messaging::agent_down(const std::string& id) {
-  if (Mailbox* box = find(id)) box->detach();
+  Mailbox* box = find(id);
+  if (!box) return;
+  for (uint64_t request : box->detach()) {
+    fail_request(request, id + " exited before answering (it is restarting)", "recipient_gone");
+  }
 }
 
 void Messaging::agent_gone(const std::string& id, std::string_view why) {
@@ -250,15 +258,17 @@ kj::Promise<std::vector<Messaging::Refusal>> Messaging::Sender::send(std::vector
       held->refused.push_back({static_cast<uint32_t>(i), std::move(why), denied});
       continue;
     }
-    held->batch.push_back({box, Envelope{Kind::DM, from_, std::move(batch[i].topic),
-                                         std::move(batch[i].payload), 0, {}, now}});
+    held->batch.push_back({box,
+                           Envelope{Kind::DM, from_, std::move(batch[i].topic),
+                                    std::move(batch[i].payload), 0, {}, now},
+                           static_cast<uint32_t>(i)});
   }
   return submit(std::move(held));
 }
 
 kj::Promise<std::vector<Messaging::Refusal>> Messaging::Sender::submit(std::unique_ptr<Held> held) {
   if (held_.empty()) {
-    held->next = queue_from(held->batch, 0);
+    queue_from(*held);
     if (held->next == held->batch.size()) return std::move(held->refused);
   }
   auto paf = kj::newPromiseAndFulfiller<std::vector<Refusal>>();
@@ -268,39 +278,56 @@ kj::Promise<std::vector<Messaging::Refusal>> Messaging::Sender::submit(std::uniq
   return kj::mv(paf.promise);
 }
 
-size_t Messaging::Sender::queue_from(std::vector<Routed>& batch, size_t next) {
+void Messaging::Sender::queue_from(Held& h) {
   uint64_t dms = 0;
-  for (; next < batch.size(); ++next) {
-    Routed& r = batch[next];
-    if (!r.box->has_room(r.envelope.bytes())) break;
+  for (; h.next < h.batch.size(); ++h.next) {
+    Routed& r = h.batch[h.next];
+    Envelope& e = r.envelope;
+    // A request that failed (its deadline, its recipient gone) while held
+    // has nobody waiting for its answer.
+    if (e.kind == Kind::REQUEST && m_.requests_.count(e.request_id) == 0) continue;
     if (m_.gone_.count(r.box->owner())) {
-      m_.bounce(std::move(r.envelope), r.box->owner(), "stopped for good");
+      if (e.kind == Kind::REQUEST) {
+        m_.fail_request(e.request_id, r.box->owner() + " has stopped for good", "recipient_gone");
+      } else {
+        h.refused.push_back({r.index, r.box->owner() + " has stopped for good", false});
+        m_.rt_.metrics.messages_refused(m_.swarm_, "recipient_gone", 1);
+        ++m_.refused_since_;
+      }
       continue;
     }
-    if (r.envelope.kind == Kind::REQUEST) {
+    if (!r.box->has_room(e.bytes())) break;
+    if (e.kind == Kind::REQUEST) {
       m_.count("request", 1);
     } else {
       ++dms;
     }
-    r.box->push(std::move(r.envelope));
+    r.box->push(std::move(e));
   }
   if (dms > 0) m_.count("dm", dms);
-  return next;
 }
 
 // Feeds the held batches, oldest first, as their recipients make room.
 kj::Promise<void> Messaging::Sender::drain() {
   Held& h = *held_.front();
-  return h.batch[h.next].box->room().then([this]() -> kj::Promise<void> {
-    while (!held_.empty()) {
-      Held& front = *held_.front();
-      front.next = queue_from(front.batch, front.next);
-      if (front.next < front.batch.size()) return drain();
-      front.done->fulfill(std::move(front.refused));
-      held_.pop_front();
-    }
-    return kj::READY_NOW;
-  });
+  return h.batch[h.next]
+      .box->room()
+      .then([this]() -> kj::Promise<void> {
+        while (!held_.empty()) {
+          Held& front = *held_.front();
+          queue_from(front);
+          if (front.next < front.batch.size()) return drain();
+          front.done->fulfill(std::move(front.refused));
+          held_.pop_front();
+        }
+        return kj::READY_NOW;
+      })
+      .catch_([this](kj::Exception&& e) {
+        // The recipient's mailbox went with its swarm: every caller waiting
+        // here hears so, rather than waiting for good.
+        for (auto& held : held_) held->done->reject(kj::cp(e));
+        held_.clear();
+      });
 }
 
 Messaging::BroadcastResult Messaging::Sender::broadcast(std::string topic, std::string payload) {
@@ -333,6 +360,7 @@ kj::Promise<kj::Array<kj::byte>> Messaging::Sender::request(const std::string& t
   if (denied) throw std::invalid_argument(why);
   if (!box) throw std::runtime_error(why);
   if (deadline.count() <= 0) deadline = m_.limits_.default_request_deadline;
+  deadline = std::min(deadline, kMaxRequestDeadline);
   uint64_t id = m_.next_request_++;
   auto paf = kj::newPromiseAndFulfiller<kj::Array<kj::byte>>();
   kj::TimePoint due = m_.rt_.loop.timer().now() + deadline.count() * kj::MILLISECONDS;
@@ -341,8 +369,10 @@ kj::Promise<kj::Array<kj::byte>> Messaging::Sender::request(const std::string& t
   m_.arm_expiry();
   // A request waits its turn behind this sender's held messages, like a dm.
   auto held = std::make_unique<Held>();
-  held->batch.push_back({box, Envelope{Kind::REQUEST, from_, std::move(topic), std::move(payload),
-                                       id, {}, std::chrono::steady_clock::now()}});
+  held->batch.push_back({box,
+                         Envelope{Kind::REQUEST, from_, std::move(topic), std::move(payload), id,
+                                  {}, std::chrono::steady_clock::now()},
+                         0});
   return submit(std::move(held)).then(
       [answer = kj::mv(paf.promise)](std::vector<Refusal>) mutable { return kj::mv(answer); });
 }

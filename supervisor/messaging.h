@@ -15,7 +15,9 @@
 // back by a slow receiver, not buffered). A broadcast never waits: it is
 // queued for every agent whose queue has room at once, and the agents with
 // a full queue are skipped and named to the sender (messages_refused_total
-// reason queue_full), so one stuck agent cannot stall the rest.
+// reason queue_full), so one stuck agent cannot stall the rest. (So a
+// broadcast may reach an agent before a direct message of the same sender
+// that is still held back for it.)
 //
 // Nothing is dropped silently. A message whose recipient stops for good
 // (exited, no restart to come) goes back to its sender as an
@@ -111,11 +113,13 @@ class Messaging {
     struct Routed {
       Mailbox* box;
       Envelope envelope;
+      uint32_t index;  // in the caller's batch, for its refusals
     };
     struct Held;
     kj::Promise<std::vector<Refusal>> submit(std::unique_ptr<Held> held);
-    // Queues batch from `next` on while there is room; returns where it stopped.
-    size_t queue_from(std::vector<Routed>& batch, size_t next);
+    // Queues h's messages from h.next on while there is room, advancing
+    // h.next; a recipient that stopped for good meanwhile is a refusal.
+    void queue_from(Held& h);
     kj::Promise<void> drain();
     // The recipient's mailbox, or null and why it cannot be messaged;
     // denied tells a recipient outside the grant (counted in

@@ -326,7 +326,10 @@ void Swarm::schedule_restart(Member& m) {
                         .afterDelay(backoff.count() * kj::MILLISECONDS)
                         .then([this, agent, &m] {
                           m.restart_pending = false;
-                          if (state_ != SwarmState::ready) return;
+                          if (state_ != SwarmState::ready) {
+                            messaging_->agent_gone(agent->id(), "its swarm is not running");
+                            return;
+                          }
                           agent->count_restart();
                           try {
                             agent->start();
@@ -357,6 +360,7 @@ kj::Promise<void> Swarm::stop(std::chrono::milliseconds grace) {
     if (m.restart_pending) {
       m.restart_pending = false;
       m.agent->log().end(m.agent->last_exit().detail);  // it will not come back
+      messaging_->agent_gone(m.agent->id(), "its swarm stopped before it restarted");
     }
     exits.add(m.agent->stop(grace));
   }

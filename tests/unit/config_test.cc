@@ -169,6 +169,8 @@ const std::vector<BadConfig> kBadConfigs = {
     {"RejectsAnUnknownDurability", "[memory]\ndurability = \"sometimes\"",
      "swarmd.toml:2:14: memory.durability = \"sometimes\": must be \"fsync\", \"batch\" or "
      "\"none\""},
+    {"RejectsABatchSyncPastTenSeconds", "[memory]\nbatch_sync = \"1m\"",
+     "swarmd.toml:2:14: memory.batch_sync = \"1m\": must be between 1ms and 10s"},
     {"RejectsAPayloadBoundPastTheReadersLimit", "[messaging]\nmax_payload = \"16MiB\"",
      "swarmd.toml:2:15: messaging.max_payload = \"16MiB\": must be between 1KiB and 8MiB"},
     {"RejectsSectionThatIsNotATable", "control = \"/run/s.sock\"",
