@@ -8,15 +8,11 @@
 #include <cstring>
 #include <utility>
 
+#include "storage/capnp_record.h"
 #include "storage/records.capnp.h"
 
 namespace smol::storage {
 namespace {
-
-LmdbError corrupt(const NamedDb& db, std::string_view key, std::string_view why) {
-  return LmdbError(MDB_CORRUPTED, "decode", db.name + "/" + std::string(key),
-                   "corrupt record: " + std::string(why));
-}
 
 rec::SwarmStatus to_rec(SwarmStatus s) {
   switch (s) {
@@ -36,64 +32,38 @@ std::optional<SwarmStatus> from_rec(rec::SwarmStatus s) {
   return std::nullopt;  // a value this build does not know
 }
 
-capnp::Text::Reader text(const std::string& s) { return {s.data(), s.size()}; }
-
-std::string str(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
-
-kj::Array<capnp::word> encode(const SwarmRecord& r) {
+void put_swarm(Txn& txn, const NamedDb& db, const SwarmRecord& r) {
   capnp::MallocMessageBuilder message;
   auto b = message.initRoot<rec::SwarmRecord>();
-  b.setName(text(r.name));
-  b.setSpecToml(text(r.spec_toml));
-  b.setSourceName(text(r.source_name));
-  b.setBaseDir(text(r.base_dir));
+  b.setName(as_text(r.name));
+  b.setSpecToml(as_text(r.spec_toml));
+  b.setSourceName(as_text(r.source_name));
+  b.setBaseDir(as_text(r.base_dir));
   b.setStatus(to_rec(r.status));
   b.setCreatedUnixMillis(r.created_unix_ms);
   b.setStoppedUnixMillis(r.stopped_unix_ms);
-  b.setLastError(text(r.last_error));
-  return capnp::messageToFlatArray(message);
-}
-
-std::string_view bytes(const kj::Array<capnp::word>& words) {
-  kj::ArrayPtr<const kj::byte> b = words.asBytes();
-  return {reinterpret_cast<const char*>(b.begin()), b.size()};
-}
-
-void put_record(Txn& txn, const NamedDb& db, const SwarmRecord& r) {
-  txn.put(db, r.name, bytes(encode(r)));
+  b.setLastError(as_text(r.last_error));
+  put_record(txn, db, r.name, message);
 }
 
 SwarmRecord decode(const NamedDb& db, std::string_view key, std::string_view value) {
-  if (value.size() % sizeof(capnp::word) != 0) {
-    throw corrupt(db, key, std::to_string(value.size()) + " bytes is not a whole number of words");
-  }
-  // LMDB only guarantees byte alignment for values; capnp reads whole words.
-  auto words = kj::heapArray<capnp::word>(value.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), value.data(), value.size());
-  capnp::ReaderOptions options;
-  // Each field is read once, so twice the value's size is ample; a bad
-  // pointer cannot make the reader walk more than that.
-  options.traversalLimitInWords = 2 * words.size() + 16;
-  try {
-    capnp::FlatArrayMessageReader message(words, options);
-    auto r = message.getRoot<rec::SwarmRecord>();
+  return read_record<rec::SwarmRecord>(db, key, value, [&](rec::SwarmRecord::Reader r) {
     std::optional<SwarmStatus> status = from_rec(r.getStatus());
     if (!status) {
-      throw corrupt(db, key, "unknown status " + std::to_string(static_cast<int>(r.getStatus())));
+      throw corrupt_record(db, key,
+                           "unknown status " + std::to_string(static_cast<int>(r.getStatus())));
     }
     return SwarmRecord{
-        .name = str(r.getName()),
-        .spec_toml = str(r.getSpecToml()),
-        .source_name = str(r.getSourceName()),
-        .base_dir = str(r.getBaseDir()),
+        .name = as_string(r.getName()),
+        .spec_toml = as_string(r.getSpecToml()),
+        .source_name = as_string(r.getSourceName()),
+        .base_dir = as_string(r.getBaseDir()),
         .status = *status,
         .created_unix_ms = r.getCreatedUnixMillis(),
         .stopped_unix_ms = r.getStoppedUnixMillis(),
-        .last_error = str(r.getLastError()),
+        .last_error = as_string(r.getLastError()),
     };
-  } catch (const kj::Exception& e) {
-    throw corrupt(db, key, e.getDescription().cStr());
-  }
+  });
 }
 
 }  // namespace
@@ -101,7 +71,7 @@ SwarmRecord decode(const NamedDb& db, std::string_view key, std::string_view val
 SwarmTable::SwarmTable(LmdbEnv& env) : env_(env), db_(env.open_db("swarms")) {}
 
 void SwarmTable::put(const SwarmRecord& record) {
-  env_.write([&](Txn& txn) { put_record(txn, db_, record); });
+  env_.write([&](Txn& txn) { put_swarm(txn, db_, record); });
 }
 
 std::optional<SwarmRecord> SwarmTable::get(std::string_view name) const {
@@ -148,7 +118,7 @@ size_t SwarmTable::mark_active_as_stopped(int64_t now_ms) {
     for (SwarmRecord& r : stale) {
       r.status = SwarmStatus::stopped;
       r.stopped_unix_ms = now_ms;
-      put_record(txn, db_, r);
+      put_swarm(txn, db_, r);
     }
     marked = stale.size();
   });
