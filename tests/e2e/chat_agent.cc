@@ -12,6 +12,7 @@
 //   --no-reply    leaves requests unanswered
 //   --expect N    once N messages numbered 0.. have come from one sender,
 //                 prints "in order: N from SENDER" (or "out of order: ...")
+//   --crash-after MS  aborts MS milliseconds after hello, whatever it is doing
 // Actions:
 //   dm TO TEXT                   one direct message
 //   flood TO N                   N direct messages "0".."N-1" (topic seq),
@@ -20,6 +21,7 @@
 //   request TO TEXT MS           "reply: ..." or "request failed: ..."
 //   reply ID TEXT                answers request ID (which it was not sent)
 //   big TO BYTES                 one direct message of BYTES bytes
+//   longtopic TO BYTES           one direct message with a topic of BYTES bytes
 //   garbage                      writes bytes that are no Cap'n Proto message
 //                                on its connection to the daemon
 //   await                        waits for a message with the topic "go"
@@ -48,6 +50,7 @@ struct Options {
   bool quiet = false;
   bool reply = true;
   long expect = 0;
+  long crash_after_ms = -1;
   std::vector<std::string> script;
 };
 
@@ -67,6 +70,8 @@ Options parse(int argc, char** argv) {
       o.reply = false;
     } else if (a == "--expect") {
       o.expect = number();
+    } else if (a == "--crash-after") {
+      o.crash_after_ms = number();
     } else {
       o.script.assign(argv + i, argv + argc);
       break;
@@ -144,6 +149,10 @@ void run_script(smol::agent::AgentSession& s, const std::vector<std::string>& sc
       } else if (action == "reply") {
         s.reply(std::strtoull(arg(i + 1).c_str(), nullptr, 10), arg(i + 2));
         i += 3;
+      } else if (action == "longtopic") {
+        s.send(arg(i + 1), std::string(std::strtoul(arg(i + 2).c_str(), nullptr, 10), 't'), "x");
+        s.flush();
+        i += 3;
       } else if (action == "big") {
         s.send(arg(i + 1), "big", std::string(std::strtoul(arg(i + 2).c_str(), nullptr, 10), 'x'));
         s.flush();
@@ -189,6 +198,13 @@ int main(int argc, char** argv) {
     });
     auto me = session.hello();
     say(me.agent_id + " ready");
+    if (opt.crash_after_ms >= 0) {
+      // On a thread of its own: the main one may be stuck in a slow handler.
+      std::thread([ms = opt.crash_after_ms] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        std::abort();
+      }).detach();
+    }
     run_script(session, opt.script);
     say("script done");
     session.run();

@@ -163,6 +163,31 @@ TEST_F(Messaging, OversizedOrMalformedMessagesStopTheSenderAsProtocolError) {
   EXPECT_GE(daemon.metric("smolswarms_messages_refused_total{reason=\"protocol_error\",swarm=\"m\"}"), 2);
 }
 
+TEST_F(Messaging, ATopicLongerThanAnyTopicIsAProtocolError) {
+  up(chat("sink", 1, {}) + chat("loud", 1, {"await", "longtopic", "sink-0", "5000"}));
+  ASSERT_EQ(daemon.ctl({"dm", "m/loud-0", "--topic", "go", "now"}).status, 0);
+  ASSERT_TRUE(eventually([&] {
+    nlohmann::json ps = daemon.ctl_json({"ps", "m"});
+    return ps["agents"][1]["last_exit"]["reason"] == "protocol_error";
+  })) << daemon.ctl({"ps", "m"}).out;
+  EXPECT_THAT(daemon.ctl({"events", "m"}).out,
+              HasSubstr("loud-0: protocol error: sent a topic of 5000 bytes; at most 1024 are allowed"));
+}
+
+// An agent that dies with messages it never read resets its connection
+// (ECONNRESET on the daemon's side): that is a crash, not a protocol error.
+TEST_F(Messaging, AnAgentThatCrashesWithUnreadMessagesIsACrash) {
+  up(chat("victim", 1, {"--quiet", "--slow", "200", "--crash-after", "700"}) +
+     chat("src", 1, {"await", "flood", "victim-0", "500"}));
+  ASSERT_EQ(daemon.ctl({"dm", "m/src-0", "--topic", "go", "now"}).status, 0);
+  ASSERT_TRUE(eventually([&] {
+    nlohmann::json ps = daemon.ctl_json({"ps", "m"});
+    return ps["agents"][0]["state"] == "exited";
+  })) << daemon.ctl({"ps", "m"}).out;
+  nlohmann::json ps = daemon.ctl_json({"ps", "m"});
+  EXPECT_EQ(ps["agents"][0]["last_exit"]["reason"], "crashed") << ps.dump();
+}
+
 TEST_F(Messaging, TheOperatorSendsAndSeesTrafficInTheEventStream) {
   up(chat("a", 2, {}));
   RunResult dm = daemon.ctl({"dm", "m/a-1", "--topic", "orders", "start"});
