@@ -91,8 +91,8 @@ void Mailbox::ask(rpc::Agent::Client& agent) {
   m.setKind(e.kind);
   m.setFrom(e.from);
   if (!e.topic.empty()) m.setTopic(e.topic);
-  m.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(e.payload.data()),
-                            e.payload.size()));
+  m.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(e.payload->data()),
+                            e.payload->size()));
   m.setRequestId(e.request_id);
   uint64_t id = e.request_id;
   // Until answered it still takes its room in the queue: a recipient that
@@ -130,8 +130,8 @@ kj::Promise<void> Mailbox::deliver_batch() {
       m.setKind(e.kind);
       m.setFrom(e.from);
       if (!e.topic.empty()) m.setTopic(e.topic);
-      m.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(e.payload.data()),
-                                e.payload.size()));
+      m.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(e.payload->data()),
+                                e.payload->size()));
       if (e.request_id != 0) m.setRequestId(e.request_id);
       if (!e.reason.empty()) m.setReason(e.reason);
     }

@@ -27,6 +27,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <vector>
 #include <string>
 
@@ -43,7 +44,9 @@ struct Envelope {
   rpc::Message::Kind kind = rpc::Message::Kind::DM;
   std::string from;
   std::string topic;
-  std::string payload;
+  // Shared: a broadcast queues one payload for every recipient, not a
+  // copy each (each queue still counts its size against its bound).
+  std::shared_ptr<const std::string> payload;
   uint64_t request_id = 0;
   std::string reason;  // kind undeliverable
   std::chrono::steady_clock::time_point queued_at;
@@ -51,7 +54,7 @@ struct Envelope {
   // What it costs the queue: its text, plus a fixed overhead per message
   // so that a flood of empty messages is bounded by bytes too.
   size_t bytes() const noexcept {
-    return from.size() + topic.size() + payload.size() + reason.size() + 64;
+    return from.size() + topic.size() + (payload ? payload->size() : 0) + reason.size() + 64;
   }
 };
 

@@ -11,9 +11,17 @@ namespace smol::supervisor {
 
 using Kind = rpc::Message::Kind;
 
+namespace {
+
+std::shared_ptr<const std::string> shared(std::string payload) {
+  return std::make_shared<const std::string>(std::move(payload));
+}
+
 // A request waits at most this long, whatever its sender asks for: an
 // answer later than that is not worth a pending entry.
 constexpr std::chrono::milliseconds kMaxRequestDeadline{60 * 60 * 1000};
+
+}  // namespace
 
 // A batch held back by a full queue, with its caller's answer.
 struct Messaging::Sender::Held {
@@ -260,7 +268,7 @@ kj::Promise<std::vector<Messaging::Refusal>> Messaging::Sender::send(std::vector
     }
     held->batch.push_back({box,
                            Envelope{Kind::DM, from_, std::move(batch[i].topic),
-                                    std::move(batch[i].payload), 0, {}, now},
+                                    shared(std::move(batch[i].payload)), 0, {}, now},
                            static_cast<uint32_t>(i)});
   }
   return submit(std::move(held));
@@ -332,7 +340,7 @@ kj::Promise<void> Messaging::Sender::drain() {
 
 Messaging::BroadcastResult Messaging::Sender::broadcast(std::string topic, std::string payload) {
   BroadcastResult result;
-  Envelope e{Kind::BROADCAST, from_, std::move(topic), std::move(payload), 0, {},
+  Envelope e{Kind::BROADCAST, from_, std::move(topic), shared(std::move(payload)), 0, {},
              std::chrono::steady_clock::now()};
   for (auto& [id, box] : m_.boxes_) {
     if (id == from_ || m_.gone_.count(id)) continue;
@@ -370,7 +378,7 @@ kj::Promise<kj::Array<kj::byte>> Messaging::Sender::request(const std::string& t
   // A request waits its turn behind this sender's held messages, like a dm.
   auto held = std::make_unique<Held>();
   held->batch.push_back({box,
-                         Envelope{Kind::REQUEST, from_, std::move(topic), std::move(payload), id,
+                         Envelope{Kind::REQUEST, from_, std::move(topic), shared(std::move(payload)), id,
                                   {}, std::chrono::steady_clock::now()},
                          0});
   return submit(std::move(held)).then(
