@@ -318,11 +318,23 @@ Daemon::~Daemon() {
     // Agents die with the daemon (PDEATHSIG); make sure of it.
     for (pid_t k : kids) ::kill(k, SIGKILL);
   }
-  try {
-    remove_cgroup_base(cgroup_base_);
-  } catch (const std::exception& e) {
+  // On cgroup v1 an exiting process leaves cgroup.procs before its cgroup
+  // can be removed (EBUSY for a moment): try again for a while.
+  std::string why;
+  bool removed = eventually(
+      [&] {
+        try {
+          remove_cgroup_base(cgroup_base_);
+          return true;
+        } catch (const std::exception& e) {
+          why = e.what();
+          return false;
+        }
+      },
+      std::chrono::seconds(5));
+  if (!removed) {
     std::fprintf(stderr, "harness: cannot remove cgroup base %s: %s\n", cgroup_base_.c_str(),
-                 e.what());
+                 why.c_str());
   }
 }
 
