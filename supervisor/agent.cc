@@ -12,6 +12,7 @@
 #include "base/sys_error.h"
 #include "ipc/rpc_error.h"
 #include "sandbox/spawn.h"
+#include "supervisor/agent_grants.h"
 #include "supervisor/async_spawn.h"
 
 namespace smol::supervisor {
@@ -64,7 +65,7 @@ class Agent::Host final : public rpc::AgentHost::Server {
     try {
       agent_.listener_.agent_reply(
           agent_, p.getRequestId(),
-          std::string(reinterpret_cast<const char*>(p.getPayload().begin()), p.getPayload().size()),
+          payload_of(p.getPayload()),
           p.getError());
     } catch (const std::exception& e) {
       throw ipc::rpc_error(std::string("reply: ") + e.what());

@@ -10,6 +10,7 @@
 #include <kj/debug.h>
 
 #include "ipc/rpc_error.h"
+#include "supervisor/agent_grants.h"
 
 namespace smol::supervisor {
 
@@ -68,10 +69,6 @@ kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
   return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
 }
 
-std::string string_of(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
-
 rpc::MemoryTier tier_of(const std::string& name) {
   if (name == "short_term" || name == "short-term") return rpc::MemoryTier::SHORT_TERM;
   if (name == "working") return rpc::MemoryTier::WORKING;
@@ -119,7 +116,7 @@ json entry_json(rpc::MemoryEntry::Reader e) {
   return {{"key", e.getKey().cStr()},
           {"tier", tier_name(e.getTier())},
           {"owner", e.getOwner().cStr()},
-          {"value", string_of(e.getValue())},
+          {"value", payload_of(e.getValue())},
           {"tags", std::move(tags)},
           {"writer", e.getWriter().cStr()},
           {"created_unix_ms", e.getCreatedUnixMillis()},
@@ -260,7 +257,7 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
            {"kind", "request"},
            {"from", m.getFrom().cStr()},
            {"topic", m.getTopic().cStr()},
-           {"payload", string_of(m.getPayload())},
+           {"payload", payload_of(m.getPayload())},
            {"request_id", m.getRequestId()}};
     s.write_line(j);
     return paf.promise.then(
@@ -275,7 +272,7 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
              {"kind", kind_name(m.getKind())},
              {"from", m.getFrom().cStr()},
              {"topic", m.getTopic().cStr()},
-             {"payload", string_of(m.getPayload())}};
+             {"payload", payload_of(m.getPayload())}};
       if (m.getRequestId() != 0) j["request_id"] = m.getRequestId();
       if (m.hasReason()) j["reason"] = m.getReason().cStr();
       lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -464,7 +461,7 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
     req.setPayload(bytes(text(in, "payload")));
     req.setDeadlineMillis(static_cast<uint32_t>(number(in, "deadline_ms")));
     return req.send().then([](capnp::Response<rpc::Outbox::RequestResults> r) {
-      return json{{"payload", string_of(r.getPayload())}};
+      return json{{"payload", payload_of(r.getPayload())}};
     });
   }
   if (op == "broadcast") {

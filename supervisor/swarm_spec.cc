@@ -150,6 +150,12 @@ void report_too_many_agents(const toml::table& table, const std::string& path, u
   }
 }
 
+std::vector<std::string> roles_of(const SwarmSpec& spec) {
+  std::vector<std::string> roles;
+  for (const AgentGroupSpec& g : spec.agents) roles.push_back(g.role);
+  return roles;
+}
+
 void read_groups(const TableReader& swarm, const SandboxTable& swarm_sandbox,
                  const PoolLimits& pool, Problems& problems, SwarmSpec& spec) {
   const toml::node* node = swarm.find("agents", Need::required);
@@ -189,8 +195,7 @@ void read_groups(const TableReader& swarm, const SandboxTable& swarm_sandbox,
     total += g.count;
     spec.agents.push_back(std::move(g));
   }
-  std::vector<std::string> roles;
-  for (const AgentGroupSpec& g : spec.agents) roles.push_back(g.role);
+  std::vector<std::string> roles = roles_of(spec);
   for (size_t i = 0; i < groups->size(); ++i) {
     if (const toml::table* table = groups->get(i)->as_table()) {
       check_dm_roles(*table, toml_check::index_path("agents", i), roles, problems);
@@ -233,9 +238,7 @@ SwarmSpec parse_swarm_spec(std::string_view toml_text, std::string_view source_n
     read_memory(swarm, problems, spec.memory);
     read_groups(swarm, read_sandbox_table(swarm, builtin_profile_names(), problems), pool, problems,
                 spec);
-    std::vector<std::string> roles;
-    for (const AgentGroupSpec& g : spec.agents) roles.push_back(g.role);
-    spec.tasks = read_tasks(swarm, roles, problems);
+    spec.tasks = read_tasks(swarm, roles_of(spec), problems);
   }
   if (!problems.empty()) throw SpecError(problems.lines());
   return spec;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base/sys_error.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace smol::storage {
 namespace {
@@ -20,16 +21,10 @@ constexpr size_t kTinyMap = 64 << 10;
 
 class LmdbEnvTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/smol-lmdb-env-XXXXXX";
-    if (!mkdtemp(tmpl)) throw SysError(errno, "mkdtemp", tmpl);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string db_path() const { return dir_ + "/swarmd.mdb"; }
+  std::string db_path() const { return dir_.path() + "/swarmd.mdb"; }
 
-  std::string dir_;
+  test::ScratchDir dir_{"smol-lmdb-env"};
 };
 
 // The LmdbError body throws, or nullopt when it throws none.
@@ -165,7 +160,7 @@ TEST_F(LmdbEnvTest, ErrorNamesDatabaseAndKey) {
 }
 
 TEST_F(LmdbEnvTest, OpenInMissingDirectoryNamesThePath) {
-  std::string path = dir_ + "/missing/swarmd.mdb";
+  std::string path = dir_.path() + "/missing/swarmd.mdb";
   auto e = lmdb_error([&] { LmdbEnv::open(path, {}); });
   ASSERT_TRUE(e) << "opened " << path;
   EXPECT_EQ(e->code(), ENOENT);
@@ -174,10 +169,10 @@ TEST_F(LmdbEnvTest, OpenInMissingDirectoryNamesThePath) {
 }
 
 TEST_F(LmdbEnvTest, OpenInUnwritableDirectoryNamesThePath) {
-  ASSERT_EQ(chmod(dir_.c_str(), 0500), 0);
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0500), 0);
   // With CAP_DAC_OVERRIDE (tests run as root) mode bits do not stop us; sysfs
   // refuses new files to everyone.
-  std::string dir = access(dir_.c_str(), W_OK) == 0 ? "/sys" : dir_;
+  std::string dir = access(dir_.path().c_str(), W_OK) == 0 ? "/sys" : dir_.path();
   std::string path = dir + "/swarmd.mdb";
   auto e = lmdb_error([&] { LmdbEnv::open(path, {}); });
   ASSERT_TRUE(e) << "opened " << path;

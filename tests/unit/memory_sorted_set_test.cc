@@ -14,6 +14,7 @@
 
 #include "base/sys_error.h"
 #include "storage/memory_codec.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace smol::storage::memory {
 namespace {
@@ -21,16 +22,10 @@ namespace {
 class SortedSetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/smol-mem-set-XXXXXX";
-    if (!mkdtemp(tmpl)) throw SysError(errno, "mkdtemp", tmpl);
-    dir_ = tmpl;
-    env_.reset(new LmdbEnv(LmdbEnv::open(dir_ + "/swarmd.mdb", {})));
+    env_.reset(new LmdbEnv(LmdbEnv::open(dir_.path() + "/swarmd.mdb", {})));
     db_ = env_->open_db("sets");
   }
-  void TearDown() override {
-    env_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { env_.reset(); }
 
   std::vector<std::string> read_all(std::string_view name, std::string_view from = "",
                                     ChunkFormat format = ChunkFormat::kItems) {
@@ -42,7 +37,7 @@ class SortedSetTest : public ::testing::Test {
     return out;
   }
 
-  std::string dir_;
+  test::ScratchDir dir_{"smol-mem-set"};
   std::unique_ptr<LmdbEnv> env_;
   NamedDb db_;
 };

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/sys_error.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace smol::storage::memory {
 namespace {
@@ -29,19 +30,11 @@ class ManualClock final : public Clock {
 
 class MemoryStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/smol-mem-store-XXXXXX";
-    if (!mkdtemp(tmpl)) throw SysError(errno, "mkdtemp", tmpl);
-    dir_ = tmpl;
-    open();
-  }
-  void TearDown() override {
-    close();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { open(); }
+  void TearDown() override { close(); }
 
   void open(LmdbEnv::Options env_options = {}, Options options = {}) {
-    env_.reset(new LmdbEnv(LmdbEnv::open(dir_ + "/swarmd.mdb", env_options)));
+    env_.reset(new LmdbEnv(LmdbEnv::open(dir_.path() + "/swarmd.mdb", env_options)));
     options.clock = &clock_;
     store_ = std::make_unique<Store>(*env_, options);
   }
@@ -85,7 +78,7 @@ class MemoryStoreTest : public ::testing::Test {
     return keys;
   }
 
-  std::string dir_;
+  test::ScratchDir dir_{"smol-mem-store"};
   ManualClock clock_;
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<Store> store_;
@@ -408,7 +401,7 @@ TEST_F(MemoryStoreTest, IndexStaysConsistentThroughRePutsDeletesAndMoves) {
   std::map<std::string, double> churned = scores(*store_, "red blue magenta");
 
   ManualClock other_clock;
-  LmdbEnv other_env = LmdbEnv::open(dir_ + "/other.mdb", {});
+  LmdbEnv other_env = LmdbEnv::open(dir_.path() + "/other.mdb", {});
   Store other(other_env, {.clock = &other_clock});
   for (int i = 0; i < 40; ++i) {
     if (i % 3 == 0) continue;
@@ -438,7 +431,7 @@ TEST_F(MemoryStoreTest, AKeyWrittenSeveralTimesInOneBatchIsIndexedOnceAsItsLastV
   EXPECT_EQ(store_->usage("alpha").entries, 2u);
 
   ManualClock other_clock;
-  LmdbEnv other_env = LmdbEnv::open(dir_ + "/other.mdb", {});
+  LmdbEnv other_env = LmdbEnv::open(dir_.path() + "/other.mdb", {});
   Store other(other_env, {.clock = &other_clock});
   ASSERT_TRUE(other.put({.swarm = "alpha", .key = "j", .value = "alpha delta"}).status.ok());
   ASSERT_TRUE(other.put({.swarm = "alpha", .key = "k", .value = "gamma alpha"}).status.ok());
@@ -548,8 +541,8 @@ TEST_F(MemoryStoreTest, CallbacksMaySubmitWritesForTheNextFlush) {
 
 TEST_F(MemoryStoreTest, ABatchThatFillsTheMapRunsAgainInAGrownMapAndCommitsOnce) {
   close();
-  std::filesystem::remove(dir_ + "/swarmd.mdb");
-  std::filesystem::remove(dir_ + "/swarmd.mdb-lock");
+  std::filesystem::remove(dir_.path() + "/swarmd.mdb");
+  std::filesystem::remove(dir_.path() + "/swarmd.mdb-lock");
   open({.map_size = 256 << 10});
   std::string value;
   for (int i = 0; i < 200; ++i) value += "word" + std::to_string(i % 50) + " ";

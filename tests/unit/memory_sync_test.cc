@@ -13,6 +13,7 @@
 #include "base/sys_error.h"
 #include "storage/lmdb_sync.h"
 #include "storage/memory_store.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace smol::storage::memory {
 namespace {
@@ -39,22 +40,14 @@ class RecordingSync final : public CommitSync {
 
 class MemorySyncTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/smol-mem-sync-XXXXXX";
-    if (!mkdtemp(tmpl)) throw SysError(errno, "mkdtemp", tmpl);
-    dir_ = tmpl;
-    env_.reset(new LmdbEnv(LmdbEnv::open(dir_ + "/swarmd.mdb", {})));
-  }
-  void TearDown() override {
-    env_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { env_.reset(new LmdbEnv(LmdbEnv::open(dir_.path() + "/swarmd.mdb", {}))); }
+  void TearDown() override { env_.reset(); }
 
   void put(Store& store, const std::string& key) {
     ASSERT_TRUE(store.put({.swarm = "alpha", .key = key, .value = "v"}).status.ok());
   }
 
-  std::string dir_;
+  test::ScratchDir dir_{"smol-mem-sync"};
   ManualClock clock_;
   std::unique_ptr<LmdbEnv> env_;
 };
@@ -63,7 +56,7 @@ TEST_F(MemorySyncTest, LmdbSyncTogglesNoSyncOnARealEnvironmentAndSyncs) {
   MDB_env* raw = nullptr;
   ASSERT_EQ(mdb_env_create(&raw), 0);
   std::unique_ptr<MDB_env, decltype(&mdb_env_close)> env(raw, &mdb_env_close);
-  std::string path = dir_ + "/raw.mdb";
+  std::string path = dir_.path() + "/raw.mdb";
   ASSERT_EQ(mdb_env_open(raw, path.c_str(), MDB_NOSUBDIR, 0600), 0);
   LmdbSync sync(raw, path);
   unsigned flags = 0;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/sys_error.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace smol::storage {
 namespace {
@@ -31,19 +32,11 @@ constexpr int64_t kNow = 1'700'000'000'000;  // Unix ms
 // restart does.
 class TaskStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/smol-task-store-XXXXXX";
-    if (!mkdtemp(tmpl)) throw SysError(errno, "mkdtemp", tmpl);
-    dir_ = tmpl;
-    open();
-  }
-  void TearDown() override {
-    close();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { open(); }
+  void TearDown() override { close(); }
 
   void open() {
-    env_.reset(new LmdbEnv(LmdbEnv::open(dir_ + "/swarmd.mdb", {})));
+    env_.reset(new LmdbEnv(LmdbEnv::open(dir_.path() + "/swarmd.mdb", {})));
     store_ = std::make_unique<TaskStore>(*env_);
   }
   void close() {
@@ -99,7 +92,7 @@ class TaskStoreTest : public ::testing::Test {
     EXPECT_EQ(t.subtasks_failed, failed) << id;
   }
 
-  std::string dir_;
+  test::ScratchDir dir_{"smol-task-store"};
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<TaskStore> store_;
 };
