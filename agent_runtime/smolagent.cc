@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "agent_runtime/memory.h"
+#include "agent_runtime/task_runner.h"
 #include "ipc/read_buffered_stream.h"
 #include "ipc/rpc_error.h"
 #include "ipc/agent.capnp.h"
@@ -105,8 +106,8 @@ rpc::Health to_rpc(Health h) {
 class AgentServer final : public rpc::Agent::Server {
  public:
   AgentServer(kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> f,
-              std::shared_ptr<VibeAnswer> vibe, std::shared_ptr<Inbox> inbox)
-      : fulfiller_(kj::mv(f)), vibe_(std::move(vibe)), inbox_(std::move(inbox)) {}
+              std::shared_ptr<VibeAnswer> vibe, std::shared_ptr<Inbox> inbox, TaskRunner& tasks)
+      : fulfiller_(kj::mv(f)), vibe_(std::move(vibe)), inbox_(std::move(inbox)), tasks_(tasks) {}
 
  protected:
   kj::Promise<void> shutdown(ShutdownContext ctx) override {
@@ -153,10 +154,27 @@ class AgentServer final : public rpc::Agent::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> runTask(RunTaskContext ctx) override {
+    auto p = ctx.getParams();
+    return tasks_.run_task(p.getTask(), p.getDelegator())
+        .then([ctx](kj::Array<kj::byte> result) mutable { ctx.getResults().setResult(result); });
+  }
+
+  kj::Promise<void> work(WorkContext ctx) override {
+    tasks_.work(ctx.getParams().getSubtasks(), ctx.getParams().getDesk());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> drop(DropContext ctx) override {
+    tasks_.drop(ctx.getParams().getAttempts(), ctx.getParams().getTaskIds());
+    return kj::READY_NOW;
+  }
+
  private:
   kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> fulfiller_;
   std::shared_ptr<VibeAnswer> vibe_;  // shared with the session, which may change it
   std::shared_ptr<Inbox> inbox_;
+  TaskRunner& tasks_;  // the session's, which outlives the connection
 };
 
 struct Outgoing {
@@ -168,8 +186,10 @@ struct AgentSession::Impl {
   kj::Own<kj::AsyncIoStream> stream;
   kj::Own<capnp::TwoPartyClient> client;
   rpc::AgentHost::Client host{nullptr};
-  kj::Promise<std::chrono::milliseconds> shutdown{nullptr};
+  kj::ForkedPromise<std::chrono::milliseconds> shutdown{nullptr};
   kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> shutdown_fulfiller;
+  kj::ForkedPromise<void> disconnected{nullptr};
+  std::unique_ptr<TaskRunner> runner;
   std::shared_ptr<VibeAnswer> vibe = std::make_shared<VibeAnswer>();
   std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
 
@@ -275,8 +295,11 @@ AgentSession::AgentSession() : impl_(std::make_unique<Impl>()) {
   impl_->client = kj::heap<capnp::TwoPartyClient>(*impl_->stream);
   impl_->host = impl_->client->bootstrap().castAs<rpc::AgentHost>();
   auto paf = kj::newPromiseAndFulfiller<std::chrono::milliseconds>();
-  impl_->shutdown = kj::mv(paf.promise);
+  impl_->shutdown = paf.promise.fork();
   impl_->shutdown_fulfiller = kj::mv(paf.fulfiller);
+  impl_->disconnected = impl_->client->onDisconnect().fork();
+  impl_->runner =
+      std::make_unique<TaskRunner>(impl_->host, impl_->io.waitScope, impl_->disconnected);
 }
 
 AgentSession::~AgentSession() = default;
@@ -289,8 +312,8 @@ Identity AgentSession::hello(std::string role) {
   }
   auto req = impl_->host.helloRequest();
   req.setRole(role);
-  req.setAgent(
-      kj::heap<AgentServer>(kj::mv(impl_->shutdown_fulfiller), impl_->vibe, impl_->inbox));
+  req.setAgent(kj::heap<AgentServer>(kj::mv(impl_->shutdown_fulfiller), impl_->vibe,
+                                     impl_->inbox, *impl_->runner));
   try {
     auto resp = req.send().wait(impl_->io.waitScope);
     auto id = resp.getIdentity();
@@ -415,9 +438,32 @@ Memory* AgentSession::memory() { return impl_->memory.get(); }
 
 void AgentSession::on_vibe_check(std::function<Vibe()> answer) { *impl_->vibe = std::move(answer); }
 
+void AgentSession::on_task(std::function<std::string(TaskContext&)> handler) {
+  impl_->runner->on_task(std::move(handler));
+}
+
+void AgentSession::on_subtask(std::function<std::string(SubtaskContext&)> handler) {
+  impl_->runner->on_subtask(std::move(handler));
+}
+
+void AgentSession::report_usage(const std::string& model, uint64_t input_tokens,
+                                uint64_t output_tokens) {
+  impl_->runner->report_usage({}, model, input_tokens, output_tokens);
+}
+
+// Waits for the end, running the task jobs that come meanwhile at the top
+// of the stack (task_runner.h says why).
 std::chrono::milliseconds AgentSession::run() {
-  auto hung_up = impl_->client->onDisconnect().then([] { return std::chrono::milliseconds(0); });
-  return impl_->shutdown.exclusiveJoin(kj::mv(hung_up)).wait(impl_->io.waitScope);
+  for (;;) {
+    std::optional<std::chrono::milliseconds> end;
+    auto stop = impl_->shutdown.addBranch()
+                    .exclusiveJoin(impl_->disconnected.addBranch().then(
+                        [] { return std::chrono::milliseconds(0); }))
+                    .then([&end](std::chrono::milliseconds ms) { end = ms; });
+    stop.exclusiveJoin(impl_->runner->job_queued()).wait(impl_->io.waitScope);
+    if (end) return *end;
+    impl_->runner->run_jobs();
+  }
 }
 
 kj::AsyncIoContext& AgentSession::io() { return impl_->io; }

@@ -36,6 +36,8 @@
 
 #include <kj/async-io.h>
 
+#include "agent_runtime/tasks.h"
+
 namespace smol::agent {
 
 enum class Access { none, read, read_write };
@@ -136,8 +138,17 @@ class AgentSession {
   // when no tier is granted.
   Memory* memory();
 
-  // Serves the daemon until it asks this agent to shut down or hangs up.
-  // Returns the time the daemon allows for finishing up.
+  // Tasks (tasks.h): a lead's handler gets each task the swarm is given, a
+  // worker's each subtask; run() calls them. Set them before hello().
+  void on_task(std::function<std::string(TaskContext&)> handler);
+  void on_subtask(std::function<std::string(SubtaskContext&)> handler);
+  // Model usage outside any task (inside one, use the context's), counted
+  // against the swarm's and this agent's token budgets. Never waits.
+  void report_usage(const std::string& model, uint64_t input_tokens, uint64_t output_tokens);
+
+  // Serves the daemon until it asks this agent to shut down or hangs up,
+  // running the task handlers as tasks come. Returns the time the daemon
+  // allows for finishing up.
   std::chrono::milliseconds run();
 
   kj::AsyncIoContext& io();

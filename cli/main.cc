@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/failure.h"
+#include "cli/task_commands.h"
 #include "base/units.h"
 
 namespace {
@@ -249,6 +250,56 @@ int run(int argc, char** argv) {
   run->add_option("COMMAND", run_opts.argv, "The command and its arguments, after --")
       ->required();
   run->callback([&] { command = [&] { exit_status = smol::cli::run(g, run_opts); }; });
+
+  // swarmctl task ...: work for a swarm's lead, which delegates subtasks.
+  auto* task = app.add_subcommand("task", "Give a swarm's lead a task and follow it");
+  task->require_subcommand(1);
+  smol::cli::TaskRunOptions task_opts;
+  std::string task_id;
+  uint64_t budget_tokens = 0;
+  auto* task_run = task->add_subcommand(
+      "run", "Start a task; print its id (--wait: follow it and print its result)");
+  task_run->add_option("SWARM", swarm, "Swarm name")->required();
+  task_run->add_option("--input", task_opts.input_file,
+                       "The task's input: a file, or - for stdin (default: none)")
+      ->type_name("FILE");
+  // Shadows the global --timeout after `task run`; that one still bounds
+  // each call when given before `task`.
+  task_run->add_option_function<std::string>(
+              "--timeout",
+              [&](const std::string& s) { task_opts.timeout = duration_arg("--timeout", s); },
+              "Fail the task if it has not ended after DURATION (default: none)")
+      ->type_name("DURATION");
+  task_run->add_option("--budget-tokens", task_opts.budget_tokens,
+                       "The task's token budget (default: the spec's task_budget)")
+      ->type_name("N");
+  task_run->add_flag("--wait", task_opts.wait,
+                     "Show progress until the task ends, then its result; exit 1 unless it "
+                     "succeeded");
+  task_run->callback([&] {
+    command = [&] { exit_status = smol::cli::task_run(g, swarm, task_opts); };
+  });
+
+  auto* task_ls = task->add_subcommand("ls", "List tasks, newest first");
+  task_ls->add_option("SWARM", swarm, "Only this swarm's (default: every swarm's)");
+  task_ls->callback([&] { command = [&] { smol::cli::task_ls(g, swarm); }; });
+
+  auto* task_show = task->add_subcommand("show", "Show a task and its subtasks as a tree");
+  task_show->add_option("ID", task_id, "Task id, e.g. t-00000000002a")->required();
+  task_show->callback([&] { command = [&] { smol::cli::task_show(g, task_id); }; });
+
+  auto* task_cancel = task->add_subcommand("cancel", "Cancel a running or paused task");
+  task_cancel->add_option("ID", task_id, "Task id")->required();
+  task_cancel->callback([&] { command = [&] { smol::cli::task_cancel(g, task_id); }; });
+
+  auto* task_resume = task->add_subcommand("resume", "Let a paused task go on");
+  task_resume->add_option("ID", task_id, "Task id")->required();
+  task_resume->add_option("--budget-tokens", budget_tokens,
+                          "Raise its token budget to N (default: unchanged)")
+      ->type_name("N");
+  task_resume->callback([&] {
+    command = [&] { smol::cli::task_resume(g, task_id, budget_tokens); };
+  });
 
   try {
     app.parse(argc, argv);

@@ -18,6 +18,7 @@ $Cxx.namespace("smol::rpc");
 using import "memory.capnp".MemoryTier;
 using import "memory.capnp".MemoryEntry;
 using import "memory.capnp".MemoryHit;
+using Task = import "task.capnp";
 
 interface AgentHost {
   # The agent is up. role must match the role the daemon spawned it as.
@@ -27,6 +28,11 @@ interface AgentHost {
   # or error when it is not empty. Every agent may answer the requests it
   # was sent, and only those.
   reply @1 (requestId :UInt64, payload :Data, error :Text) -> ();
+
+  # Model usage (an agent that calls a model says what it used), counted
+  # against the token budgets of the swarm, of this agent, and of task
+  # taskId ("": the task this agent is working on, if there is exactly one).
+  reportUsage @2 (taskId :Text, model :Text, inputTokens :UInt64, outputTokens :UInt64) -> ();
 }
 
 interface Agent {
@@ -52,6 +58,21 @@ interface Agent {
   # than two plain calls. (AgentHost.reply answers one too, for agents that
   # answer later from elsewhere; the first answer counts.)
   ask @3 (message :Message) -> (payload :Data);
+
+  # The lead's: a task to split with delegator.delegate, aggregate, and
+  # answer with the task's result (task.capnp); failing fails the task.
+  # After a daemon restart an unfinished task comes again (resumed).
+  runTask @4 (task :Task.TaskInput, delegator :Task.Delegator) -> (result :Data);
+
+  # A worker's: subtasks to run. Return once they are taken (returning is
+  # the flow control: the next batch waits for it); answer each through
+  # desk, in any order, as it finishes.
+  work @5 (subtasks :List(Task.Subtask), desk :Task.WorkDesk) -> ();
+
+  # Attempts (Subtask.attempt, or a task's runTask by its id in taskIds)
+  # the daemon no longer wants: cancelled, timed out, or their task ended.
+  # Stop working on them; answers to them are ignored.
+  drop @6 (attempts :List(UInt64), taskIds :List(Text)) -> ();
 }
 
 enum Health {

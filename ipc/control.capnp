@@ -11,6 +11,7 @@ using AgentProtocol = import "agent.capnp";
 using import "memory.capnp".MemoryTier;
 using import "memory.capnp".MemoryEntry;
 using import "memory.capnp".MemoryHit;
+using Task = import "task.capnp";
 
 interface Control {
   # Validates and starts a swarm from its TOML spec and resolves once every
@@ -95,6 +96,25 @@ interface Control {
   # skipped and listed in refused.
   broadcastMessage @17 (swarm :Text, topic :Text, payload :Data)
       -> (recipients :UInt32, refused :List(Text));
+
+  # Tasks (task.capnp): the swarm's [tasks] lead receives input and
+  # delegates to workers. taskRun makes the task and returns at once;
+  # timeoutMillis 0: none; budgetTokens 0: the spec's task_budget.
+  taskRun @18 (swarm :Text, input :Data, timeoutMillis :UInt64, budgetTokens :UInt64)
+      -> (task :Task.TaskInfo);
+  # Newest first; swarm "" = every swarm's; limit 0: 100.
+  taskList @19 (swarm :Text, limit :UInt32) -> (tasks :List(Task.TaskInfo));
+  # The task and its subtasks (in key order).
+  taskShow @20 (id :Text) -> (task :Task.TaskInfo, subtasks :List(Task.SubtaskInfo));
+  # Cancels a running or paused task: its lead and workers are told to
+  # drop it. Returns it as it is now.
+  taskCancel @21 (id :Text) -> (task :Task.TaskInfo);
+  # Pushes the task's events to watcher (a progress event first) and
+  # returns when the task has ended (at once for one that has), with it.
+  taskWatch @22 (id :Text, watcher :Task.TaskWatcher) -> (task :Task.TaskInfo);
+  # A paused task goes on, with its token budget raised to budgetTokens
+  # (0: unchanged).
+  taskResume @23 (id :Text, budgetTokens :UInt64) -> (task :Task.TaskInfo);
 }
 
 struct VibeCheck {

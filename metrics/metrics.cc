@@ -28,6 +28,11 @@ const prometheus::Histogram::BucketBoundaries kMessageBuckets = {
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
     0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1,     5};
 
+// A task takes from a fraction of a second (trivial subtasks) to hours
+// (agents that call models).
+const prometheus::Histogram::BucketBoundaries kTaskBuckets = {
+    0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600};
+
 // The series {swarm, label=value} of family, remembered in cache so that
 // forget_swarm() can find it again.
 template <typename T>
@@ -149,7 +154,23 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                               "timeout, protocol_error.")),
       denied_(counter_family(*registry_, "smolswarms_permission_denied_total",
                              "Operations refused because the agent's role is not granted "
-                             "them, by role and op.")) {
+                             "them, by role and op.")),
+      tasks_(counter_family(*registry_, "smolswarms_tasks_total",
+                            "Tasks ended, by outcome: succeeded, failed, cancelled.")),
+      task_duration_(prometheus::BuildHistogram()
+                         .Name("smolswarms_task_duration_seconds")
+                         .Help("A task from task run to its end, in seconds.")
+                         .Register(*registry_)
+                         .Add({}, kTaskBuckets)),
+      in_flight_(gauge_family(*registry_, "smolswarms_subtasks_in_flight",
+                              "Subtasks running on a swarm's workers now.")),
+      attempts_(counter_family(*registry_, "smolswarms_subtask_attempts_total",
+                               "Subtask attempts ended, by result: succeeded, failed, timeout, "
+                               "lost, dropped.")),
+      delegations_refused_(counter_family(*registry_, "smolswarms_delegations_refused_total",
+                                          "Subtasks refused at delegation, by reason.")),
+      tokens_(counter_family(*registry_, "smolswarms_tokens_total",
+                             "Model tokens agents reported, by role, model and direction.")) {
   prometheus::BuildGauge()
       .Name("smolswarms_build_info")
       .Help("Always 1; the version label says which swarmd is running.")
@@ -202,6 +223,13 @@ void Metrics::forget_swarm(std::string_view swarm) {
   for (auto& [reason, counter] : it->second.refused) refused_.Remove(counter);
   for (auto& [key, counter] : it->second.denied) denied_.Remove(counter);
   if (it->second.queue_depth) queue_depth_.Remove(it->second.queue_depth);
+  for (auto& [outcome, counter] : it->second.tasks) tasks_.Remove(counter);
+  for (auto& [result, counter] : it->second.attempts) attempts_.Remove(counter);
+  for (auto& [reason, counter] : it->second.delegations_refused) {
+    delegations_refused_.Remove(counter);
+  }
+  for (auto& [key, counter] : it->second.tokens) tokens_.Remove(counter);
+  if (it->second.in_flight) in_flight_.Remove(it->second.in_flight);
   by_swarm_.erase(it);
 }
 
@@ -355,6 +383,45 @@ void Metrics::permission_denied(std::string_view swarm, std::string_view role,
     it = cache.emplace(std::move(key), &series).first;
   }
   it->second->Increment();
+}
+
+void Metrics::task_ended(std::string_view swarm, std::string_view outcome, double seconds) {
+  swarm_series(series_of(swarm).tasks, tasks_, swarm, "outcome", outcome).Increment();
+  task_duration_.Observe(seconds);
+}
+
+void Metrics::subtasks_in_flight(std::string_view swarm, uint64_t n) {
+  SwarmSeries& s = series_of(swarm);
+  if (!s.in_flight) s.in_flight = &in_flight_.Add({{"swarm", std::string(swarm)}});
+  s.in_flight->Set(static_cast<double>(n));
+}
+
+void Metrics::subtask_attempt(std::string_view swarm, std::string_view result) {
+  swarm_series(series_of(swarm).attempts, attempts_, swarm, "result", result).Increment();
+}
+
+void Metrics::delegation_refused(std::string_view swarm, std::string_view reason) {
+  swarm_series(series_of(swarm).delegations_refused, delegations_refused_, swarm, "reason", reason)
+      .Increment();
+}
+
+void Metrics::tokens(std::string_view swarm, std::string_view role, std::string_view model,
+                     uint64_t input, uint64_t output) {
+  auto& cache = series_of(swarm).tokens;
+  for (auto [direction, n] : {std::pair<std::string_view, uint64_t>{"input", input},
+                              std::pair<std::string_view, uint64_t>{"output", output}}) {
+    if (n == 0) continue;
+    std::string key = std::string(role) + "/" + std::string(model) + "/" + std::string(direction);
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      auto& series = tokens_.Add({{"swarm", std::string(swarm)},
+                                  {"role", std::string(role)},
+                                  {"model", std::string(model)},
+                                  {"direction", std::string(direction)}});
+      it = cache.emplace(std::move(key), &series).first;
+    }
+    it->second->Increment(static_cast<double>(n));
+  }
 }
 
 void Metrics::memory_op(std::string_view tier, std::string_view op) {

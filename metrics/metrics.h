@@ -73,6 +73,22 @@
 //                                   counter: operations an agent's grant does
 //                                   not allow (op: dm, request, reply,
 //                                   memory_read, memory_write).
+//   tasks_total{swarm,outcome}      counter: tasks ended, outcome one of
+//                                   succeeded|failed|cancelled.
+//   task_duration_seconds           histogram: a task from `task run` to its
+//                                   end.
+//   subtasks_in_flight{swarm}       gauge: subtasks running on workers now.
+//   subtask_attempts_total{swarm,result}
+//                                   counter: attempts ended, by result:
+//                                   succeeded, failed (the worker said so),
+//                                   timeout, lost (the worker exited or the
+//                                   swarm stopped), dropped (cancelled).
+//   delegations_refused_total{swarm,reason}
+//                                   counter: subtasks refused at delegate
+//                                   (ipc/task.capnp DelegationRefusal reasons).
+//   tokens_total{swarm,role,model,direction}
+//                                   counter: model tokens agents reported,
+//                                   direction input|output.
 //
 // Threads: every method must be called from the daemon's loop thread (the
 // per-swarm series map is unsynchronised). Scrapes run on the exposer's
@@ -156,6 +172,15 @@ class Metrics {
   void messages_refused(std::string_view swarm, std::string_view reason, uint64_t n);
   void permission_denied(std::string_view swarm, std::string_view role, std::string_view op);
 
+  // Tasks (supervisor/task_board.h); outcomes, results and reasons as
+  // named above.
+  void task_ended(std::string_view swarm, std::string_view outcome, double seconds);
+  void subtasks_in_flight(std::string_view swarm, uint64_t n);
+  void subtask_attempt(std::string_view swarm, std::string_view result);
+  void delegation_refused(std::string_view swarm, std::string_view reason);
+  void tokens(std::string_view swarm, std::string_view role, std::string_view model,
+              uint64_t input, uint64_t output);
+
   // The outcome of one vibe check of the swarm.
   void vibe_check(std::string_view swarm, uint32_t ok, uint32_t degraded, uint32_t failing,
                   uint32_t silent);
@@ -183,6 +208,11 @@ class Metrics {
     std::map<std::string, prometheus::Counter*, std::less<>> refused;   // by reason
     std::map<std::string, prometheus::Counter*, std::less<>> denied;    // "role/op"
     prometheus::Gauge* queue_depth = nullptr;
+    std::map<std::string, prometheus::Counter*, std::less<>> tasks;      // by outcome
+    std::map<std::string, prometheus::Counter*, std::less<>> attempts;   // by result
+    std::map<std::string, prometheus::Counter*, std::less<>> delegations_refused;  // by reason
+    std::map<std::string, prometheus::Counter*, std::less<>> tokens;  // "role/model/direction"
+    prometheus::Gauge* in_flight = nullptr;
   };
   // The swarm's series in a per-swarm family; made on first use.
   prometheus::Counter& swarm_counter(prometheus::Counter*& slot,
@@ -224,6 +254,12 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Counter>& refused_;
   prometheus::Family<prometheus::Counter>& denied_;
+  prometheus::Family<prometheus::Counter>& tasks_;
+  prometheus::Histogram& task_duration_;
+  prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Counter>& attempts_;
+  prometheus::Family<prometheus::Counter>& delegations_refused_;
+  prometheus::Family<prometheus::Counter>& tokens_;
   std::map<std::string, SwarmSeries, std::less<>> by_swarm_;
 };
 

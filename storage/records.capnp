@@ -30,6 +30,7 @@ enum TaskState {
   succeeded @1;
   failed @2;
   cancelled @3;
+  paused @4;
 }
 
 enum SubtaskState {
@@ -83,4 +84,5 @@ struct SubtaskRecord {
   progress @7 :Float32;
   progressNote @8 :Text;
   attempts @9 :List(AttemptRecord);
+  parent @10 :Text;
 }

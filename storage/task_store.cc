@@ -30,7 +30,7 @@ constexpr std::string_view kLostError = "swarmd restarted";
 // Set names in "task_order"; each kind starts with its own byte, so names
 // of different kinds never collide.
 constexpr std::string_view kAllTasks = "a";
-constexpr std::string_view kRunningTasks = "r";
+constexpr std::string_view kUnfinishedTasks = "r";
 std::string swarm_set(std::string_view swarm) { return "s" + std::string(swarm); }
 std::string keys_set(std::string_view task_id) { return "k" + std::string(task_id); }
 
@@ -88,8 +88,7 @@ To to_enum(From raw, To last, const NamedDb& db, std::string_view key) {
   if (n > static_cast<uint16_t>(last)) throw corrupt_record(db, key, "unknown state " + std::to_string(n));
   return static_cast<To>(n);
 }
-static_assert(static_cast<int>(rec::TaskState::CANCELLED) ==
-              static_cast<int>(TaskState::cancelled));
+static_assert(static_cast<int>(rec::TaskState::PAUSED) == static_cast<int>(TaskState::paused));
 static_assert(static_cast<int>(rec::SubtaskState::CANCELLED) ==
               static_cast<int>(SubtaskState::cancelled));
 
@@ -120,7 +119,7 @@ TaskRecord decode_task(const NamedDb& db, std::string_view key, std::string_view
     TaskRecord t{
         .id = as_string(r.getId()),
         .swarm = as_string(r.getSwarm()),
-        .state = to_enum(r.getState(), TaskState::cancelled, db, key),
+        .state = to_enum(r.getState(), TaskState::paused, db, key),
         .input = as_string(r.getInput()),
         .result = as_string(r.getResult()),
         .error = as_string(r.getError()),
@@ -142,6 +141,7 @@ TaskRecord decode_task(const NamedDb& db, std::string_view key, std::string_view
 void encode_subtask(const SubtaskRecord& s, rec::SubtaskRecord::Builder b) {
   b.setTaskId(as_text(s.task_id));
   b.setKey(as_text(s.key));
+  b.setParent(as_text(s.parent));
   b.setRole(as_text(s.role));
   b.setState(static_cast<rec::SubtaskState>(s.state));
   b.setInput(as_text(s.input));
@@ -166,6 +166,7 @@ SubtaskRecord decode_subtask(const NamedDb& db, std::string_view key, std::strin
     SubtaskRecord s{
         .task_id = as_string(r.getTaskId()),
         .key = as_string(r.getKey()),
+        .parent = as_string(r.getParent()),
         .role = as_string(r.getRole()),
         .state = to_enum(r.getState(), SubtaskState::cancelled, db, key),
         .input = as_string(r.getInput()),
@@ -196,6 +197,7 @@ auto unless_corrupt(Read read) -> decltype(read()) {
 // --- subtask state changes ---
 
 bool is_open(SubtaskState s) { return s == SubtaskState::pending || s == SubtaskState::running; }
+bool is_unfinished(TaskState s) { return s == TaskState::running || s == TaskState::paused; }
 
 // Closes the subtask's running attempt, if it has one.
 void end_attempt(SubtaskRecord& s, bool ok, const std::string& error, int64_t now_ms) {
@@ -222,6 +224,7 @@ std::string_view state_name(TaskState s) {
     case TaskState::succeeded: return "succeeded";
     case TaskState::failed: return "failed";
     case TaskState::cancelled: return "cancelled";
+    case TaskState::paused: return "paused";
   }
   return "unknown";
 }
@@ -329,7 +332,7 @@ TaskRecord TaskStore::create_task(Txn& txn, std::string_view swarm, std::string 
   std::string item = order_item(now_ms, counter);
   sets.insert(kAllTasks, item);
   sets.insert(swarm_set(swarm), item);
-  sets.insert(kRunningTasks, t.id);
+  sets.insert(kUnfinishedTasks, t.id);
   sets.write_back();
   return t;
 }
@@ -353,17 +356,46 @@ std::vector<TaskRecord> TaskStore::list_tasks(std::string_view swarm, size_t lim
   return out;
 }
 
+std::vector<TaskRecord> TaskStore::unfinished_tasks() const {
+  Txn txn = env_.begin_read();
+  std::vector<TaskRecord> out;
+  SetReader unfinished(txn, order_, kUnfinishedTasks);
+  while (std::optional<std::string_view> id = unfinished.next()) {
+    std::optional<TaskRecord> t = unless_corrupt([&] { return read_task(txn, *id); });
+    if (t && is_unfinished(t->state)) out.push_back(std::move(*t));
+  }
+  std::sort(out.begin(), out.end(), [](const TaskRecord& a, const TaskRecord& b) {
+    return a.created_unix_ms != b.created_unix_ms ? a.created_unix_ms < b.created_unix_ms
+                                                  : a.id < b.id;
+  });
+  return out;
+}
+
+bool TaskStore::set_paused(Txn& txn, std::string_view id, bool paused) {
+  TaskRecord t = must_task(txn, id, "id");
+  if (!is_unfinished(t.state)) return false;
+  t.state = paused ? TaskState::paused : TaskState::running;
+  put_task(txn, t);
+  return true;
+}
+
+void TaskStore::set_budget(Txn& txn, std::string_view id, uint64_t budget_tokens) {
+  TaskRecord t = must_task(txn, id, "id");
+  t.budget_tokens = budget_tokens;
+  put_task(txn, t);
+}
+
 bool TaskStore::finish_task(Txn& txn, std::string_view id, TaskState state,
                             std::string result_or_error, int64_t now_ms) {
-  if (state == TaskState::running) bad("state", "a task cannot finish as running");
+  if (is_unfinished(state)) bad("state", "a task cannot finish as running or paused");
   TaskRecord t = must_task(txn, id, "id");
-  if (t.state != TaskState::running) return false;
+  if (!is_unfinished(t.state)) return false;
   t.state = state;
   (state == TaskState::succeeded ? t.result : t.error) = std::move(result_or_error);
   t.finished_unix_ms = now_ms;
   put_task(txn, t);
   SetWriter sets(txn, order_);
-  sets.erase(kRunningTasks, t.id);
+  sets.erase(kUnfinishedTasks, t.id);
   sets.write_back();
   return true;
 }
@@ -384,7 +416,8 @@ void TaskStore::add_tokens(Txn& txn, std::string_view id, const TokenUse& use) {
 // --- subtasks ---
 
 SubtaskRecord TaskStore::add_subtask(Txn& txn, std::string_view task_id, std::string_view key,
-                                     std::string_view role, std::string input) {
+                                     std::string_view role, std::string input,
+                                     std::string_view parent) {
   if (key.empty()) bad("key", "empty");
   check_size("key", key, kMaxKeyBytes);
   check_size("input", input, kMaxInputBytes);
@@ -394,6 +427,7 @@ SubtaskRecord TaskStore::add_subtask(Txn& txn, std::string_view task_id, std::st
 
   SubtaskRecord s{.task_id = t.id,
                   .key = std::string(key),
+                  .parent = std::string(parent),
                   .role = std::string(role),
                   .input = std::move(input)};
   put_subtask(txn, s);
@@ -471,16 +505,36 @@ void TaskStore::set_progress(Txn& txn, std::string_view task_id, std::string_vie
   put_subtask(txn, s);
 }
 
+namespace {
+
+// Cancels s if it is open; false if it had ended.
+bool cancel_open(SubtaskRecord& s, TaskRecord& t, const std::string& why, int64_t now_ms) {
+  if (!is_open(s.state)) return false;
+  end_attempt(s, false, why, now_ms);
+  s.state = SubtaskState::cancelled;
+  s.error = why;
+  count_ended(t, SubtaskState::cancelled);
+  return true;
+}
+
+}  // namespace
+
+bool TaskStore::cancel_subtask(Txn& txn, std::string_view task_id, std::string_view key,
+                               std::string why, int64_t now_ms) {
+  SubtaskRecord s = must_subtask(txn, task_id, key);
+  TaskRecord t = must_task(txn, task_id, "task_id");
+  if (!cancel_open(s, t, why, now_ms)) return false;
+  put_subtask(txn, s);
+  put_task(txn, t);
+  return true;
+}
+
 uint32_t TaskStore::cancel_subtasks(Txn& txn, std::string_view task_id, int64_t now_ms) {
   TaskRecord t = must_task(txn, task_id, "task_id");
   uint32_t cancelled = 0;
   for (SubtaskRecord& s : readable_subtasks(txn, task_id)) {
-    if (!is_open(s.state)) continue;
-    end_attempt(s, false, "cancelled", now_ms);
-    s.state = SubtaskState::cancelled;
-    s.error = "cancelled";
+    if (!cancel_open(s, t, "cancelled", now_ms)) continue;
     put_subtask(txn, s);
-    count_ended(t, SubtaskState::cancelled);
     ++cancelled;
   }
   if (cancelled > 0) put_task(txn, t);
@@ -492,13 +546,13 @@ uint32_t TaskStore::cancel_subtasks(Txn& txn, std::string_view task_id, int64_t 
 std::vector<TaskRecord> TaskStore::recover(Txn& txn, int64_t now_ms) {
   // Read out before writing: the set's views die with the next put.
   std::vector<std::string> ids;
-  SetReader running(txn, order_, kRunningTasks);
+  SetReader running(txn, order_, kUnfinishedTasks);
   while (std::optional<std::string_view> id = running.next()) ids.emplace_back(*id);
 
   std::vector<TaskRecord> out;
   for (const std::string& id : ids) {
     std::optional<TaskRecord> t = unless_corrupt([&] { return read_task(txn, id); });
-    if (!t || t->state != TaskState::running) continue;
+    if (!t || !is_unfinished(t->state)) continue;
     for (SubtaskRecord& s : readable_subtasks(txn, id)) {
       if (s.state != SubtaskState::running) continue;
       // Its worker died with the daemon: the attempt is lost, and the

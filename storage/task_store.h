@@ -28,7 +28,8 @@
 //               no cursor to walk a range of keys:
 //                 "a"            every task, newest first
 //                 "s" swarm      the swarm's tasks, newest first
-//                 "r"            the ids of running tasks, for recover()
+//                 "r"            the ids of unfinished (running or paused)
+//                                tasks, for recover()
 //                 "k" task id    the task's subtask keys
 //               Order items are be64(~created time) be64(~id counter), so
 //               ascending order is newest first, later ids first within a
@@ -61,7 +62,8 @@
 
 namespace smol::storage {
 
-enum class TaskState { running, succeeded, failed, cancelled };
+// paused: a token budget ran out and the spec says to pause; not finished.
+enum class TaskState { running, succeeded, failed, cancelled, paused };
 enum class SubtaskState { pending, running, succeeded, failed, cancelled };
 
 // Token use, per model (agents report it with reportUsage).
@@ -100,6 +102,7 @@ struct AttemptRecord {
 struct SubtaskRecord {
   std::string task_id;
   std::string key;               // the lead's name for it, unique in the task
+  std::string parent;            // the key of the subtask whose worker delegated it; "": the lead
   std::string role;              // the workers it may run on ("" = any)
   SubtaskState state = SubtaskState::pending;
   std::string input;
@@ -127,8 +130,16 @@ class TaskStore {
   std::optional<TaskRecord> task(std::string_view id) const;
   // A swarm's tasks ("" = every swarm's), newest first, at most limit.
   std::vector<TaskRecord> list_tasks(std::string_view swarm, size_t limit) const;
-  // Ends a running task (succeeded with result, failed or cancelled with
-  // error); false if it had already ended.
+  // Running and paused tasks, oldest first (what a swarm resumes when it
+  // comes up).
+  std::vector<TaskRecord> unfinished_tasks() const;
+  // Pauses a running task or lets a paused one run again; false if it had
+  // ended.
+  bool set_paused(Txn& txn, std::string_view id, bool paused);
+  // The task's token budget (0: none).
+  void set_budget(Txn& txn, std::string_view id, uint64_t budget_tokens);
+  // Ends a running or paused task (succeeded with result, failed or
+  // cancelled with error); false if it had already ended.
   bool finish_task(Txn& txn, std::string_view id, TaskState state, std::string result_or_error,
                    int64_t now_ms);
   // Adds tokens to the task's per-model totals.
@@ -138,7 +149,8 @@ class TaskStore {
   // input is then left as it was), else a new pending one. Counts it in the
   // task's subtasks_total when new.
   SubtaskRecord add_subtask(Txn& txn, std::string_view task_id, std::string_view key,
-                            std::string_view role, std::string input);
+                            std::string_view role, std::string input,
+                            std::string_view parent = {});
   std::optional<SubtaskRecord> subtask(std::string_view task_id, std::string_view key) const;
   // Every subtask of the task, in key order.
   std::vector<SubtaskRecord> subtasks(std::string_view task_id) const;
@@ -160,12 +172,16 @@ class TaskStore {
   // to 0..1.
   void set_progress(Txn& txn, std::string_view task_id, std::string_view key, float fraction,
                     std::string note);
+  // Cancels one pending or running subtask (error why); false if it had
+  // ended.
+  bool cancel_subtask(Txn& txn, std::string_view task_id, std::string_view key,
+                      std::string why, int64_t now_ms);
   // Cancels every pending or running subtask of the task; returns how many.
   uint32_t cancel_subtasks(Txn& txn, std::string_view task_id, int64_t now_ms);
 
-  // At daemon start: every running attempt of every running task becomes a
-  // lost one (error "swarmd restarted"), its subtask pending again. Returns
-  // the running tasks, for the daemon to resume.
+  // At daemon start: every running attempt of every unfinished task
+  // becomes a lost one (error "swarmd restarted"), its subtask pending
+  // again. Returns the unfinished tasks, for the daemon to resume.
   std::vector<TaskRecord> recover(Txn& txn, int64_t now_ms);
 
  private:

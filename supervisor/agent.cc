@@ -73,6 +73,19 @@ class Agent::Host final : public rpc::AgentHost::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> reportUsage(ReportUsageContext ctx) override {
+    auto p = ctx.getParams();
+    if (!agent_.said_hello_) throw ipc::rpc_error("reportUsage: say hello first");
+    try {
+      agent_.listener_.agent_usage(agent_, std::string_view(p.getTaskId().cStr()),
+                                   std::string_view(p.getModel().cStr()), p.getInputTokens(),
+                                   p.getOutputTokens());
+    } catch (const std::exception& e) {
+      throw ipc::rpc_error(std::string("reportUsage: ") + e.what());
+    }
+    return kj::READY_NOW;
+  }
+
  private:
   Agent& agent_;
 };

@@ -120,6 +120,10 @@ class Agent {
     // std::exception with a message for the agent if it may not.
     virtual void agent_reply(Agent& a, uint64_t request_id, std::string payload,
                              std::string error) = 0;
+    // The agent reports model usage (AgentHost.reportUsage); throws
+    // std::exception with a message for the agent for bad arguments.
+    virtual void agent_usage(Agent& a, std::string_view task_id, std::string_view model,
+                             uint64_t input_tokens, uint64_t output_tokens) = 0;
     // Something an operator would want in the swarm's event stream
     // ("seccomp violation: ptrace (killed)", "paused").
     virtual void agent_event(Agent& a, std::string_view what) = 0;

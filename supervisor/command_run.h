@@ -48,6 +48,9 @@ class CommandRun final : public Agent::Listener {
   void agent_reply(Agent&, uint64_t, std::string, std::string) override {
     throw std::runtime_error("a command run by 'swarmctl run' has no requests to answer");
   }
+  void agent_usage(Agent&, std::string_view, std::string_view, uint64_t, uint64_t) override {
+    throw std::runtime_error("a command run by 'swarmctl run' has no task to report usage for");
+  }
   void agent_event(Agent&, std::string_view) override {}
 
   Runtime& rt_;

@@ -110,12 +110,11 @@ SwarmSummary must_exist(SwarmFactory& f, const std::string& name) {
 
 // The running swarm a call is about.
 Swarm& running_swarm(SwarmFactory& factory, const std::string& name) {
-  must_exist(factory, name);
-  Swarm* s = factory.find(name);
-  if (s == nullptr || !s->running()) {
-    throw ipc::rpc_error("swarm '" + name + "' is not running (see 'swarmctl ls')");
+  try {
+    return factory.running(name);
+  } catch (const std::runtime_error& e) {
+    throw ipc::rpc_error(e.what());
   }
-  return *s;
 }
 
 kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
@@ -179,7 +178,7 @@ mem::EntryRef entry_ref(Params p) {
 
 ControlService::ControlService(Runtime& rt, SwarmFactory& factory, MemoryService& memory,
                                const DaemonInfo& info)
-    : rt_(rt), factory_(factory), memory_(memory), info_(info) {}
+    : rt_(rt), factory_(factory), memory_(memory), info_(info), tasks_(rt, factory) {}
 
 template <typename Body>
 kj::Promise<void> ControlService::counted(const char* method, Body&& body) {
@@ -461,6 +460,46 @@ kj::Promise<void> ControlService::broadcastMessage(BroadcastMessageContext ctx) 
     Messaging::Sender sender(s.messaging(), "operator", "", nullptr);
     fill_broadcast(ctx.getResults(),
                    sender.broadcast(text(p.getTopic()), payload_of(p.getPayload())));
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::taskRun(TaskRunContext ctx) {
+  return counted("taskRun", [&]() -> kj::Promise<void> {
+    tasks_.run(ctx);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::taskList(TaskListContext ctx) {
+  return counted("taskList", [&]() -> kj::Promise<void> {
+    tasks_.list(ctx);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::taskShow(TaskShowContext ctx) {
+  return counted("taskShow", [&]() -> kj::Promise<void> {
+    tasks_.show(ctx);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::taskCancel(TaskCancelContext ctx) {
+  return counted("taskCancel", [&]() -> kj::Promise<void> {
+    tasks_.cancel(ctx);
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> ControlService::taskWatch(TaskWatchContext ctx) {
+  ctx.allowCancellation();  // the operator may stop watching (Ctrl-C)
+  return counted("taskWatch", [&]() -> kj::Promise<void> { return tasks_.watch(ctx); });
+}
+
+kj::Promise<void> ControlService::taskResume(TaskResumeContext ctx) {
+  return counted("taskResume", [&]() -> kj::Promise<void> {
+    tasks_.resume(ctx);
     return kj::READY_NOW;
   });
 }

@@ -2,7 +2,7 @@
 // control-socket client, and RefusedControl for one that is not admitted.
 //
 // Each method turns a request into SwarmFactory (or, for the mem* methods,
-// MemoryService) calls and back; failures
+// MemoryService; for the task* methods, TaskControl) calls and back; failures
 // reach the client as rpc_error messages meant to be printed as they are.
 // Every call is counted in smolswarms_control_requests_total{method,result}.
 //
@@ -13,6 +13,7 @@
 #include <string>
 
 #include "ipc/control.capnp.h"
+#include "supervisor/control_tasks.h"
 #include "supervisor/memory_service.h"
 #include "supervisor/runtime.h"
 #include "supervisor/swarm_factory.h"
@@ -51,6 +52,12 @@ class ControlService final : public rpc::Control::Server {
   kj::Promise<void> memConsolidate(MemConsolidateContext ctx) override;
   kj::Promise<void> sendMessage(SendMessageContext ctx) override;
   kj::Promise<void> broadcastMessage(BroadcastMessageContext ctx) override;
+  kj::Promise<void> taskRun(TaskRunContext ctx) override;
+  kj::Promise<void> taskList(TaskListContext ctx) override;
+  kj::Promise<void> taskShow(TaskShowContext ctx) override;
+  kj::Promise<void> taskCancel(TaskCancelContext ctx) override;
+  kj::Promise<void> taskWatch(TaskWatchContext ctx) override;
+  kj::Promise<void> taskResume(TaskResumeContext ctx) override;
 
  private:
   template <typename Body>
@@ -60,6 +67,7 @@ class ControlService final : public rpc::Control::Server {
   SwarmFactory& factory_;
   MemoryService& memory_;
   const DaemonInfo& info_;
+  TaskControl tasks_;
 };
 
 // Answers every call with `reason` (and counts it as denied).

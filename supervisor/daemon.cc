@@ -102,7 +102,8 @@ int run_daemon(const config::Config& config) {
     Cgroups cgroups(loop, config);
     // Before the swarms, which hand its capabilities to their agents.
     MemoryService memory(loop, env, metrics, config);
-    Runtime rt{loop, metrics, config, sandboxes, cgroups, memory, config.messaging};
+    TaskLedger tasks(loop, env);
+    Runtime rt{loop, metrics, config, sandboxes, cgroups, memory, config.messaging, tasks};
     SwarmFactory factory(rt, table);
     ControlServer server(
         loop, std::move(listener), admin_gid,

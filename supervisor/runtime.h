@@ -12,6 +12,7 @@
 #include "supervisor/memory_service.h"
 #include "supervisor/messaging_limits.h"
 #include "supervisor/sandboxes.h"
+#include "supervisor/task_ledger.h"
 
 namespace smol::supervisor {
 
@@ -23,6 +24,7 @@ struct Runtime {
   Cgroups& cgroups;
   MemoryService& memory;
   const MessagingLimits& messaging;
+  TaskLedger& tasks;
 };
 
 // Milliseconds since the Unix epoch, for timestamps shown to people.

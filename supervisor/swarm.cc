@@ -69,6 +69,15 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
     groups.emplace_back(g.role, g.count);
   }
   messaging_ = std::make_unique<Messaging>(rt_, spec_.name, groups, rt_.messaging);
+  if (spec_.tasks) {
+    std::vector<std::pair<std::string, std::string>> agents;
+    for (const auto& plan : plans) {
+      agents.emplace_back(plan.role + "-" + std::to_string(plan.index), plan.role);
+    }
+    tasks_ = std::make_unique<TaskBoard>(
+        rt_, spec_.name, *spec_.tasks, rt_.messaging.max_payload, agents,
+        [this](std::string_view what) { event("swarm " + spec_.name, what); });
+  }
   rt_.memory.store().set_quota(spec_.name, {spec_.memory.max_bytes, spec_.memory.max_entries});
   members_.reserve(plans.size());
   for (auto& plan : plans) {
@@ -86,6 +95,7 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
 
 Swarm::~Swarm() {
   members_.clear();  // the agents first: their cgroups are in the pool
+  tasks_.reset();
   messaging_.reset();
   release_pool();
   if (!events_->ended()) events_->end("swarm " + spec_.name + " is gone (the daemon stopped)");
@@ -198,6 +208,7 @@ kj::Promise<double> Swarm::start() {
   auto paf = kj::newPromiseAndFulfiller<double>();
   ready_fulfiller_ = kj::mv(paf.fulfiller);
   set_state(SwarmState::starting);
+  if (tasks_) tasks_->resume_stored();
   // Through evalLater, so spawning_ is in place before any agent can fail
   // (fail_start must never replace the promise that is running it).
   spawning_ = kj::evalLater([this] { return spawn_from(0); }).eagerlyEvaluate([this](kj::Exception&& e) {
@@ -228,7 +239,10 @@ kj::Promise<void> Swarm::spawn_from(size_t next) {
 
 void Swarm::agent_ready(Agent& a) {
   event(a.id(), "ready");
-  KJ_IF_MAYBE (client, a.client()) { messaging_->agent_ready(a.id(), *client); }
+  KJ_IF_MAYBE (client, a.client()) {
+    messaging_->agent_ready(a.id(), *client);
+    if (tasks_) tasks_->agent_ready(a.id(), a.plan().role, *client);
+  }
   ++ready_;
   if (state_ == SwarmState::starting && ready_ == members_.size()) {
     set_state(SwarmState::ready);
@@ -250,6 +264,9 @@ void Swarm::agent_exited(Agent& a, bool was_ready) {
   } else {
     a.log().end(a.last_exit().detail);
     messaging_->agent_gone(a.id(), a.last_exit().detail);
+  }
+  if (tasks_ && state_ == SwarmState::ready) {
+    tasks_->agent_down(a.id(), a.last_exit().detail, !restarting);
   }
   switch (state_) {
     case SwarmState::starting: {
@@ -351,6 +368,7 @@ kj::Promise<void> Swarm::stop(std::chrono::milliseconds grace) {
   bool was_starting = state_ == SwarmState::starting;
   spawning_ = nullptr;
   set_state(SwarmState::stopping);
+  if (tasks_) tasks_->swarm_stopping();
   if (was_starting && ready_fulfiller_) {
     ready_fulfiller_->reject(ipc::rpc_error("swarm " + name() + " was stopped before it was ready"));
   }
@@ -389,6 +407,21 @@ void Swarm::grant(Agent& a, rpc::Grants::Builder grants) {
                    [&a](std::string why) { a.protocol_error(std::move(why)); },
                    [this, &a](std::string_view, std::string_view what) { event(a.id(), what); }};
   fill_grants(*messaging_, rt_.memory, rt_.metrics, req, grants);
+}
+
+void Swarm::agent_usage(Agent& a, std::string_view task_id, std::string_view model,
+                        uint64_t input_tokens, uint64_t output_tokens) {
+  constexpr size_t kMaxModelBytes = 128;
+  if (model.empty() || model.size() > kMaxModelBytes) {
+    throw std::invalid_argument("model: must be 1 to " + std::to_string(kMaxModelBytes) +
+                                " bytes, not " + std::to_string(model.size()));
+  }
+  if (!tasks_) {
+    // A swarm without [tasks] still counts what its agents use.
+    rt_.metrics.tokens(spec_.name, a.plan().role, model, input_tokens, output_tokens);
+    return;
+  }
+  tasks_->usage(a.id(), a.plan().role, task_id, model, input_tokens, output_tokens);
 }
 
 void Swarm::agent_reply(Agent& a, uint64_t request_id, std::string payload, std::string error) {

@@ -17,7 +17,9 @@
 //
 // Its agents message each other through its Messaging (messaging.h), with
 // the capabilities their roles are granted at hello (agent_grants.h); a
-// summary of the traffic goes to the event stream every few seconds.
+// summary of the traffic goes to the event stream every few seconds. A
+// spec with [tasks] gets a TaskBoard (task_board.h), which resumes the
+// swarm's unfinished tasks as soon as its lead is up.
 //
 // The swarm's cgroup is its resource pool ([limits]): every agent's cgroup
 // is made below it, so the pool's limits hold for all of them together. It
@@ -37,6 +39,7 @@
 #include "supervisor/messaging.h"
 #include "supervisor/runtime.h"
 #include "supervisor/swarm_spec.h"
+#include "supervisor/task_board.h"
 
 namespace smol::supervisor {
 
@@ -105,6 +108,8 @@ class Swarm final : public Agent::Listener {
 
   // How its agents (and the operator) message each other.
   Messaging& messaging() noexcept { return *messaging_; }
+  // Its tasks; null when the spec has no [tasks].
+  TaskBoard* tasks() noexcept { return tasks_.get(); }
 
   // Agents in spec order; nullptr from find() if no agent has that id.
   std::vector<const Agent*> agents() const;
@@ -124,6 +129,8 @@ class Swarm final : public Agent::Listener {
   void grant(Agent& a, rpc::Grants::Builder grants) override;
   void agent_reply(Agent& a, uint64_t request_id, std::string payload,
                    std::string error) override;
+  void agent_usage(Agent& a, std::string_view task_id, std::string_view model,
+                   uint64_t input_tokens, uint64_t output_tokens) override;
   void agent_event(Agent& a, std::string_view what) override;
   void event(std::string_view who, std::string_view what);
 
@@ -144,6 +151,7 @@ class Swarm final : public Agent::Listener {
   std::vector<std::string> roles_;  // in spec order
   // Before the agents: it outlives their connections (messaging.h).
   std::unique_ptr<Messaging> messaging_;
+  std::unique_ptr<TaskBoard> tasks_;  // likewise
   std::vector<Member> members_;
   int64_t created_unix_ms_;
   std::string source_name_;

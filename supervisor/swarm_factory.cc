@@ -255,6 +255,17 @@ std::vector<SwarmSummary> SwarmFactory::list() const {
   return out;
 }
 
+Swarm& SwarmFactory::running(std::string_view name) {
+  if (!summary(name)) {
+    throw std::runtime_error("no swarm named '" + std::string(name) + "' (see 'swarmctl ls')");
+  }
+  Swarm* s = find(name);
+  if (s == nullptr || !s->running()) {
+    throw std::runtime_error("swarm '" + std::string(name) + "' is not running (see 'swarmctl ls')");
+  }
+  return *s;
+}
+
 std::optional<SwarmSummary> SwarmFactory::summary(std::string_view name) const {
   if (auto it = swarms_.find(name); it != swarms_.end()) return summarize(*it->second);
   if (auto rec = table_.get(name)) return summarize(*rec);

@@ -59,6 +59,9 @@ class SwarmFactory final : public Swarm::Listener {
 
   // nullptr if no swarm of that name is in memory.
   Swarm* find(std::string_view name);
+  // The running swarm of that name; throws std::runtime_error saying
+  // whether it is unknown or not running.
+  Swarm& running(std::string_view name);
   std::vector<SwarmSummary> list() const;
   std::optional<SwarmSummary> summary(std::string_view name) const;
 

@@ -48,7 +48,8 @@ std::optional<TasksSpec> read_tasks(const TableReader& swarm,
   if (!table) return std::nullopt;
   TableReader tasks(*table, "tasks",
                     {"lead", "workers", "max_concurrency", "subtask_timeout", "max_attempts",
-                     "max_depth", "max_subtasks", "budget", "task_budget", "on_budget_exceeded"},
+                     "max_depth", "max_subtasks", "budget", "task_budget", "agent_budget",
+                     "on_budget_exceeded"},
                     problems);
   TasksSpec t;
   const std::string* lead = tasks.string("lead", toml_check::Need::required);
@@ -69,6 +70,9 @@ std::optional<TasksSpec> read_tasks(const TableReader& swarm,
   if (auto n = tasks.integer("max_subtasks", 1, 1'000'000)) t.max_subtasks = *n;
   if (auto n = tasks.integer("budget", 0, INT64_MAX)) t.budget = static_cast<uint64_t>(*n);
   if (auto n = tasks.integer("task_budget", 0, INT64_MAX)) t.task_budget = static_cast<uint64_t>(*n);
+  if (auto n = tasks.integer("agent_budget", 0, INT64_MAX)) {
+    t.agent_budget = static_cast<uint64_t>(*n);
+  }
   if (auto a = tasks.one_of("on_budget_exceeded", {"fail", "pause"})) {
     t.on_budget_exceeded = *a == 0 ? BudgetAction::fail : BudgetAction::pause;
   }

@@ -14,8 +14,14 @@
 //   budget = 0                    # tokens for the swarm's tasks together; 0: none
 //   task_budget = 0               # tokens for one task (task run --budget-tokens
 //                                 # overrides); 0: none
-//   on_budget_exceeded = "fail"   # "fail" the task, or "pause" it (cancel resumes
-//                                 # nothing; raising the budget lets it go on)
+//   agent_budget = 0              # tokens for one agent, over all tasks; 0: none
+//   on_budget_exceeded = "fail"   # "fail" the task, or "pause" it until
+//                                 # `swarmctl task resume ID --budget-tokens N`
+//
+// Budgets count the tokens agents report (AgentHost.reportUsage) since the
+// swarm came up (budget, agent_budget) or over the task's life
+// (task_budget). When one runs out, delegation is refused with
+// budget_exceeded and the task it happened in fails or pauses.
 //
 // A swarm without [tasks] takes no tasks. The lead must be one of the
 // swarm's roles and not a worker; every worker role must exist. Problems are
@@ -44,6 +50,7 @@ struct TasksSpec {
   uint32_t max_subtasks = 10000;
   uint64_t budget = 0;
   uint64_t task_budget = 0;
+  uint64_t agent_budget = 0;
   BudgetAction on_budget_exceeded = BudgetAction::fail;
 
   friend bool operator==(const TasksSpec&, const TasksSpec&) = default;

@@ -48,7 +48,7 @@ TEST(TasksSpec, EveryKeyIsRead) {
   SwarmSpec spec = parse_swarm_spec(
       swarm_with("lead = \"planner\"\nworkers = [\"worker\"]\nmax_concurrency = 4\n"
                  "subtask_timeout = \"30s\"\nmax_attempts = 5\nmax_depth = 2\n"
-                 "max_subtasks = 50\nbudget = 100000\ntask_budget = 20000\n"
+                 "max_subtasks = 50\nbudget = 100000\ntask_budget = 20000\nagent_budget = 5000\n"
                  "on_budget_exceeded = \"pause\""),
       "hello.toml");
   const TasksSpec& t = *spec.tasks;
@@ -60,6 +60,7 @@ TEST(TasksSpec, EveryKeyIsRead) {
   EXPECT_EQ(t.max_subtasks, 50u);
   EXPECT_EQ(t.budget, 100000u);
   EXPECT_EQ(t.task_budget, 20000u);
+  EXPECT_EQ(t.agent_budget, 5000u);
   EXPECT_EQ(t.on_budget_exceeded, BudgetAction::pause);
 }
 
