@@ -66,12 +66,12 @@ int run_daemon(const config::Config& config) {
     make_state_dir(config.state_dir);
     storage::LmdbEnv env = storage::LmdbEnv::open(config.state_dir + "/swarmd.mdb", {});
     storage::SwarmTable table(env);
-    if (size_t n = table.mark_active_as_stopped(unix_now_ms()); n > 0) {
-      log::notice(std::to_string(n) + " swarm(s) were running when the previous swarmd ended; "
-                  "they are listed as stopped");
-    }
     std::vector<storage::LmdbError> unreadable;
-    table.list(&unreadable);
+    std::vector<storage::SwarmRecord> crashed;
+    for (storage::SwarmRecord& rec : table.list(&unreadable)) {
+      if (rec.status == storage::SwarmStatus::active) crashed.push_back(std::move(rec));
+    }
+    table.mark_active_as_stopped(unix_now_ms());
     for (const auto& e : unreadable) {
       log::warning(std::string("a swarm record cannot be read and is ignored: ") + e.what());
     }
@@ -103,8 +103,19 @@ int run_daemon(const config::Config& config) {
     // Before the swarms, which hand its capabilities to their agents.
     MemoryService memory(loop, env, metrics, config);
     TaskLedger tasks(loop, env);
+    // Attempts that were running died with the previous swarmd: their
+    // subtasks run again when their swarm is back.
+    size_t unfinished = tasks.now([](storage::TaskStore& st, storage::Txn& txn) {
+      return st.recover(txn, unix_now_ms()).size();
+    });
+    if (unfinished > 0) {
+      log::notice(std::to_string(unfinished) + " unfinished task(s) resume when their swarm is up");
+    }
     Runtime rt{loop, metrics, config, sandboxes, cgroups, memory, config.messaging, tasks};
     SwarmFactory factory(rt, table);
+    // Before the control socket serves: a client's `up` of the same name
+    // finds the swarm already coming back.
+    factory.restore(crashed);
     ControlServer server(
         loop, std::move(listener), admin_gid,
         [&](const PeerCred& peer, bool ok) -> capnp::Capability::Client {

@@ -2,7 +2,6 @@
 
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -11,63 +10,23 @@
 
 #include "ipc/rpc_error.h"
 #include "supervisor/agent_grants.h"
+#include "supervisor/jsonl_tasks.h"
 
 namespace smol::supervisor {
 
-using json = nlohmann::json;
+using jsonl::BadLine;
+using jsonl::bytes;
+using jsonl::json;
+using jsonl::line_of;
+using jsonl::number;
+using jsonl::number32;
+using jsonl::strings;
+using jsonl::text;
 
 namespace {
 
 constexpr size_t kMaxOpsInFlight = 256;
 constexpr size_t kMaxUnwritten = 1 << 20;
-
-// A line the agent sent that breaks the protocol's rules; answered with an
-// error line, not fatal.
-class BadLine : public std::runtime_error {
- public:
-  using runtime_error::runtime_error;
-};
-
-const json* field(const json& j, const char* name, bool required) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) {
-    if (required) throw BadLine(std::string("field '") + name + "' is missing");
-    return nullptr;
-  }
-  return &*it;
-}
-
-std::string text(const json& j, const char* name, bool required = true) {
-  const json* v = field(j, name, required);
-  if (!v) return "";
-  if (!v->is_string()) throw BadLine(std::string("field '") + name + "' must be a string");
-  return v->get<std::string>();
-}
-
-uint64_t number(const json& j, const char* name, bool required = false) {
-  const json* v = field(j, name, required);
-  if (!v) return 0;
-  if (!v->is_number_unsigned()) {
-    throw BadLine(std::string("field '") + name + "' must be a non-negative integer");
-  }
-  return v->get<uint64_t>();
-}
-
-std::vector<std::string> strings(const json& j, const char* name) {
-  const json* v = field(j, name, false);
-  std::vector<std::string> out;
-  if (!v) return out;
-  if (!v->is_array()) throw BadLine(std::string("field '") + name + "' must be a list of strings");
-  for (const json& e : *v) {
-    if (!e.is_string()) throw BadLine(std::string("field '") + name + "' must be a list of strings");
-    out.push_back(e.get<std::string>());
-  }
-  return out;
-}
-
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
 
 rpc::MemoryTier tier_of(const std::string& name) {
   if (name == "short_term" || name == "short-term") return rpc::MemoryTier::SHORT_TERM;
@@ -128,7 +87,7 @@ json entry_json(rpc::MemoryEntry::Reader e) {
 
 }  // namespace
 
-struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
+struct JsonlBridge::State final : jsonl::Lines, std::enable_shared_from_this<JsonlBridge::State> {
   class AgentServer;
 
   State(kj::Own<kj::AsyncIoStream> s, rpc::AgentHost::Client h, std::string r, size_t max,
@@ -138,7 +97,8 @@ struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
         role(std::move(r)),
         max_line(max),
         protocol_error(std::move(on_error)),
-        writes(kj::Promise<void>(kj::READY_NOW).fork()) {}
+        writes(kj::Promise<void>(kj::READY_NOW).fork()),
+        task_ops(std::make_shared<jsonl::JsonlTasks>(*this, host)) {}
 
   kj::Own<kj::AsyncIoStream> stream;
   rpc::AgentHost::Client host;
@@ -176,6 +136,10 @@ struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
   } errors;
   kj::TaskSet tasks{errors};
 
+  // Runs, subtasks and delegations (jsonl_tasks.h); last, so it goes
+  // first, while the rest is still there.
+  std::shared_ptr<jsonl::JsonlTasks> task_ops;
+
   kj::Promise<void> read_loop();
   void handle(const std::string& line);
   kj::Promise<json> dispatch(const std::string& op, const json& in);
@@ -183,11 +147,15 @@ struct JsonlBridge::State : std::enable_shared_from_this<JsonlBridge::State> {
   kj::Promise<json> memory_op(const std::string& op, const json& in);
   void answer_vibe(const json& in);
   bool answer_ask(const json& in);
-  kj::Promise<void> write(std::string data);
-  // Payloads are arbitrary bytes and JSON strings must be UTF-8: bytes
-  // that are not are replaced rather than failing the line.
-  void write_line(const json& j) {
-    tasks.add(write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"));
+
+  // jsonl::Lines
+  kj::Promise<void> write(std::string data) override;
+  void write_line(const json& j) override { tasks.add(write(line_of(j))); }
+  void answer(std::optional<uint64_t> id, json result) override {
+    json out{{"op", "ok"}};
+    if (id) out["id"] = *id;
+    for (auto& [k, v] : result.items()) out[k] = std::move(v);
+    write_line(out);
   }
 
   ~State() {
@@ -224,9 +192,7 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
  protected:
   kj::Promise<void> shutdown(ShutdownContext ctx) override {
     State& s = live();
-    return s.write(json{{"op", "shutdown"}, {"deadline_ms", ctx.getParams().getDeadlineMillis()}}
-                       .dump() +
-                   "\n");
+    return s.write(line_of({{"op", "shutdown"}, {"deadline_ms", ctx.getParams().getDeadlineMillis()}}));
   }
 
   kj::Promise<void> vibe(VibeContext ctx) override {
@@ -275,9 +241,27 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
              {"payload", payload_of(m.getPayload())}};
       if (m.getRequestId() != 0) j["request_id"] = m.getRequestId();
       if (m.hasReason()) j["reason"] = m.getReason().cStr();
-      lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+      lines += line_of(j);
     }
     return s.write(std::move(lines));
+  }
+
+  kj::Promise<void> runTask(RunTaskContext ctx) override {
+    State& s = live();
+    auto p = ctx.getParams();
+    ctx.allowCancellation();
+    return s.task_ops->run_task(p.getTask(), p.getDelegator())
+        .then([ctx](kj::Array<capnp::byte> result) mutable { ctx.getResults().setResult(result); });
+  }
+
+  kj::Promise<void> work(WorkContext ctx) override {
+    auto p = ctx.getParams();
+    return live().task_ops->work(p.getSubtasks(), p.getDesk());
+  }
+
+  kj::Promise<void> drop(DropContext ctx) override {
+    auto p = ctx.getParams();
+    return live().task_ops->drop(p.getAttempts(), p.getTaskIds());
   }
 
  private:
@@ -335,7 +319,7 @@ void JsonlBridge::State::handle(const std::string& line) {
   }
   std::optional<uint64_t> id;
   try {
-    if (auto it = in.find("id"); it != in.end()) id = number(in, "id");
+    id = jsonl::op_id(in);
     std::string op = text(in, "op");
     if (op == "vibe") {
       answer_vibe(in);
@@ -343,9 +327,7 @@ void JsonlBridge::State::handle(const std::string& line) {
     }
     if (!said_hello && op != "hello") throw BadLine("say hello first");
     if (op == "reply" && answer_ask(in)) {
-      json out{{"op", "ok"}};
-      if (id) out["id"] = *id;
-      write_line(out);
+      answer(id, json::object());
       return;
     }
     auto done = dispatch(op, in).attach(kj::defer([this] {
@@ -355,10 +337,7 @@ void JsonlBridge::State::handle(const std::string& line) {
     ++ops_in_flight;
     tasks.add(done.then(
         [this, id](json result) {
-          json out{{"op", "ok"}};
-          if (id) out["id"] = *id;
-          for (auto& [k, v] : result.items()) out[k] = std::move(v);
-          write_line(out);
+          if (!result.is_null()) answer(id, std::move(result));  // null: answered already
         },
         [this, id](kj::Exception&& e) {
           json out{{"op", "error"}, {"error", ipc::remote_reason(e)}};
@@ -459,7 +438,7 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
     req.setTo(text(in, "to"));
     req.setTopic(text(in, "topic", false));
     req.setPayload(bytes(text(in, "payload")));
-    req.setDeadlineMillis(static_cast<uint32_t>(number(in, "deadline_ms")));
+    req.setDeadlineMillis(number32(in, "deadline_ms"));
     return req.send().then([](capnp::Response<rpc::Outbox::RequestResults> r) {
       return json{{"payload", payload_of(r.getPayload())}};
     });
@@ -486,9 +465,12 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
     return req.send().then([](auto) { return json::object(); });
   }
   if (op.starts_with("mem.")) return memory_op(op, in);
+  if (jsonl::JsonlTasks::is_op(op)) return task_ops->op(op, in);
   throw BadLine("unknown op '" + op +
-                "'; expected hello, send, broadcast, request, reply, vibe or mem.put, mem.get, "
-                "mem.delete, mem.list, mem.recall, mem.consolidate");
+                "'; expected hello, send, broadcast, request, reply, vibe, mem.put, mem.get, "
+                "mem.delete, mem.list, mem.recall, mem.consolidate, task.done, task.fail, "
+                "task.delegate, task.cancel_remaining, subtask.progress, subtask.done, "
+                "subtask.fail or usage");
 }
 
 kj::Promise<json> JsonlBridge::State::memory_op(const std::string& op, const json& in) {
@@ -525,7 +507,7 @@ kj::Promise<json> JsonlBridge::State::memory_op(const std::string& op, const jso
     req.setTier(tier_of(text(in, "tier")));
     req.setPrefix(text(in, "prefix", false));
     req.setStartAfter(text(in, "start_after", false));
-    req.setLimit(static_cast<uint32_t>(number(in, "limit")));
+    req.setLimit(number32(in, "limit"));
     return req.send().then([](capnp::Response<rpc::Memory::ListResults> r) {
       json entries = json::array();
       for (auto e : r.getEntries()) entries.push_back(entry_json(e));
@@ -536,7 +518,7 @@ kj::Promise<json> JsonlBridge::State::memory_op(const std::string& op, const jso
   if (op == "mem.recall") {
     auto req = memory.recallRequest();
     req.setQuery(text(in, "query"));
-    req.setK(static_cast<uint32_t>(number(in, "k")));
+    req.setK(number32(in, "k"));
     auto tiers = strings(in, "tiers");
     auto t = req.initTiers(static_cast<unsigned>(tiers.size()));
     for (size_t i = 0; i < tiers.size(); ++i) t.set(static_cast<unsigned>(i), tier_of(tiers[i]));

@@ -3,11 +3,13 @@
 //
 // It translates, it does not reimplement: every line the agent sends
 // becomes a call on the very capabilities a C++ agent would hold. The bridge
-// is a local client of the agent's AgentHost (its hello, its reply) and of
-// the Grants hello returns (Outbox, Broadcaster, Memory); and it hands hello
-// an Agent capability of its own, whose deliver, vibe and shutdown become
-// lines to the agent. So permissions, bounds, backpressure and metrics are
-// the same for both protocols by construction.
+// is a local client of the agent's AgentHost (its hello, reply and
+// reportUsage) and of the Grants hello returns (Outbox, Broadcaster,
+// Memory); and it hands hello an Agent capability of its own, whose
+// deliver, vibe, shutdown, runTask, work and drop become lines to the agent.
+// So permissions, bounds, backpressure and metrics are the same for both
+// protocols by construction. The task half (runs, subtasks, delegations and
+// what the bridge keeps of them) is jsonl_tasks.h.
 //
 // Framing: a line longer than max_line bytes is a protocol error (the
 // on_protocol_error hook stops the agent); a line that is not a JSON object,
@@ -15,9 +17,10 @@
 // error line naming the problem, and the agent carries on. Answers to ops
 // with an id go out as they complete, in any order.
 //
-// Flow control: deliver resolves once its lines are written to the socket,
-// so an agent that stops reading fills its socket, then its mailbox, and then
-// its senders are held back. Reading is one line at a time: the next line is
+// Flow control: deliver (like work, drop and a ResultSink's results)
+// resolves once its lines are written to the socket, so an agent that stops
+// reading fills its socket, then its mailbox, and then its senders are held
+// back. Reading is one line at a time: the next line is
 // read only after the current one was dispatched (its answer may come later).
 //
 // Thread: the loop thread. The Agent that owns it destroys it when the

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "base/log.h"
+#include "base/units.h"
 #include "supervisor/command_resolver.h"
 
 namespace smol::supervisor {
@@ -253,6 +254,30 @@ std::vector<SwarmSummary> SwarmFactory::list() const {
     out.push_back(it != swarms_.end() ? summarize(*it->second) : summarize(rec));
   }
   return out;
+}
+
+void SwarmFactory::LogErrors::taskFailed(kj::Exception&& e) {
+  log::error(e.getDescription().cStr());
+}
+
+void SwarmFactory::restore(const std::vector<storage::SwarmRecord>& crashed) {
+  for (const storage::SwarmRecord& rec : crashed) {
+    log::notice("swarm " + rec.name + " was running when the previous swarmd ended; starting it again");
+    try {
+      Started s = spawn(rec.spec_toml, rec.source_name, rec.base_dir);
+      restoring_.add(s.ready.then(
+          [name = s.name](double ms) {
+            log::notice("swarm " + name + " is back: ready in " +
+                        format_duration(std::chrono::milliseconds(static_cast<int64_t>(ms))));
+          },
+          [name = s.name](kj::Exception&& e) {
+            log::error("swarm " + name + " could not be started again: " +
+                       e.getDescription().cStr());
+          }));
+    } catch (const std::exception& e) {
+      log::error("swarm " + rec.name + " could not be started again: " + e.what());
+    }
+  }
 }
 
 Swarm& SwarmFactory::running(std::string_view name) {

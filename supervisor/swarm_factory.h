@@ -57,6 +57,12 @@ class SwarmFactory final : public Swarm::Listener {
   Started spawn(std::string_view spec_toml, std::string_view source_name,
                 std::string_view base_dir);
 
+  // Starts again the swarms a previous swarmd was running when it died
+  // (their records were still active), from their stored specs, so that
+  // their unfinished tasks resume. One that cannot start is logged and
+  // stays stopped.
+  void restore(const std::vector<storage::SwarmRecord>& crashed);
+
   // nullptr if no swarm of that name is in memory.
   Swarm* find(std::string_view name);
   // The running swarm of that name; throws std::runtime_error saying
@@ -80,6 +86,9 @@ class SwarmFactory final : public Swarm::Listener {
  private:
   void swarm_changed(Swarm& s) override;
   kj::Promise<void> sample_later();
+  class LogErrors : public kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&& e) override;
+  };
   std::vector<AgentPlan> plan_agents(const spec::SwarmSpec& spec, const std::string& base_dir);
 
   Runtime& rt_;
@@ -88,6 +97,8 @@ class SwarmFactory final : public Swarm::Listener {
   std::map<std::string, storage::SwarmStatus, std::less<>> persisted_;
   std::function<void()> on_change_;
   kj::Promise<void> sampling_{nullptr};
+  LogErrors errors_;
+  kj::TaskSet restoring_{errors_};  // restored swarms, until ready
 };
 
 SwarmSummary summarize(const Swarm& s);

@@ -745,9 +745,10 @@ bool TaskBoard::dispatch_one(Run& r) {
       r.pending.erase(r.pending.begin() + static_cast<ptrdiff_t>(i--));
       continue;
     }
-    // A worker that failed it already only when every candidate has.
+    // A worker that failed it already only when every candidate has (a
+    // subtask for one agent has only that one).
     bool all_failed = !s.failed_on.empty();
-    if (all_failed) {
+    if (all_failed && s.to.empty()) {
       for (const std::string& id : workers_.ids(s.role)) {
         if (!s.failed_on.contains(id)) all_failed = false;
       }

@@ -169,6 +169,8 @@ void WorkerPool::send_work(Worker& w) {
     s.setTimeoutMillis(a.timeout_ms);
     if (a.delegator) s.setDelegator(*a.delegator);
   }
+  std::vector<uint64_t> batch;
+  for (size_t i = 0; i < n; ++i) batch.push_back(w.queued[i].attempt);
   w.queued.erase(w.queued.begin(), w.queued.begin() + static_cast<ptrdiff_t>(n));
   req.setDesk(kj::heap<Desk>(*this, w.id));
   w.calling = true;
@@ -179,10 +181,22 @@ void WorkerPool::send_work(Worker& w) {
         w->calling = false;
         if (!w->queued.empty()) send_work(*w);
       },
-      [id = w.id](kj::Exception&& e) {
-        // The worker hung up or refused the call; its exit (worker_down)
-        // takes its attempts back. Until then nothing more is sent.
-        log::debug("tasks: work for " + id + " failed: " + ipc::remote_reason(e));
+      [this, id = w.id, run = w.run, batch = std::move(batch)](kj::Exception&& e) {
+        // A worker that hung up is taken care of by its exit (worker_down);
+        // one that refused the call (e.g. over a bound of its own) fails
+        // those attempts, and may still take others.
+        Worker* w = find(id);
+        if (w == nullptr || w->run != run || !w->ready ||
+            e.getType() == kj::Exception::Type::DISCONNECTED) {
+          return;
+        }
+        w->calling = false;
+        std::string why = "the worker refused it: " + ipc::remote_reason(e);
+        for (uint64_t attempt : batch) {
+          if (w->running.contains(attempt)) updates_(*w, attempt, {AttemptUpdate::Kind::error, 0, why});
+          w = find(id);  // an update may have led to a new assignment
+        }
+        if (!w->queued.empty() && !w->calling) send_work(*w);
       }));
 }
 

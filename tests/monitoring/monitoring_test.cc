@@ -427,6 +427,19 @@ std::string chat_spec(const TempDir& dir) {
                        agent("noise", ", \"await\", \"garbage\"", ""));
 }
 
+// A swarm that takes tasks, so the task series exist: its lead hands
+// subtask "a" to worker-0, which reports tokens and hands "b" to worker-1,
+// which tries to delegate to itself and to worker-0 (refused:
+// self_delegation, cycle) and answers; the task succeeds.
+std::string tasks_spec(const TempDir& dir) {
+  return dir.write("work.toml",
+                   "name = \"work\"\n[tasks]\nlead = \"lead\"\nworkers = [\"worker\"]\n"
+                   "max_depth = 3\n[[agents]]\nrole = \"lead\"\ncommand = [\"" +
+                       bin("smol-task-agent") + "\"]\n[[agents]]\nrole = \"worker\"\n"
+                       "command = [\"" + bin("smol-task-agent") + "\", \"--tokens\", \"7\"]\n"
+                       "count = 2\n");
+}
+
 // The metrics swarmd exports: the label names of each sample's series (so a
 // histogram shows up as name_bucket, name_sum, name_count), and its families.
 struct Exported {
@@ -508,6 +521,11 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
   // is up (an agent failing at start fails the whole `up`).
   up(daemon, chat_spec(dir));
   ASSERT_EQ(daemon.ctl({"dm", "chat/noise-0", "--topic", "go", "now"}).status, 0);
+  // A task: tasks, subtask attempts and in flight, refusals, tokens.
+  up(daemon, tasks_spec(dir));
+  RunResult task =
+      daemon.ctl({"task", "run", "work", "--input", dir.write("chain.txt", "chain"), "--wait"});
+  ASSERT_EQ(task.status, 0) << task.out << task.err;
 
   std::string address = metrics_address(daemon);
   std::string text;
@@ -527,7 +545,9 @@ TEST(LiveNames, DashboardAndRulesUseOnlyMetricsAndLabelsSwarmdExports) {
                    "swarm=\"chat\"}") != std::string::npos &&
                text.find(
                    "smolswarms_permission_denied_total{op=\"dm\",role=\"nosy\","
-                   "swarm=\"chat\"}") != std::string::npos;
+                   "swarm=\"chat\"}") != std::string::npos &&
+               text.find("smolswarms_tasks_total{outcome=\"succeeded\",swarm=\"work\"}") !=
+                   std::string::npos;
       },
       std::chrono::seconds(15)))
       << text;
