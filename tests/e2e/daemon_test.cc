@@ -68,7 +68,9 @@ TEST(Daemon, RestartedDaemonBringsBackTheSwarmsThatWereRunning) {
   EXPECT_TRUE(eventually(ready)) << second.ctl({"ls"}).out;
   nlohmann::json ls = second.ctl_json({"ls"});
   for (const auto& s : ls["swarms"]) {
-    if (s["name"] == "other") EXPECT_EQ(s["state"], "stopped");
+    if (s["name"] == "other") {
+      EXPECT_EQ(s["state"], "stopped");
+    }
   }
   // And a stopped one can be brought up again under its name.
   EXPECT_EQ(second.ctl({"up", other}).status, 0);

@@ -1,0 +1,78 @@
+// The inside of TaskBoard (task_board.h), shared by the files that
+// implement it: task_board.cc (tasks, leads, agents and budgets),
+// task_delegation.cc (what a delegate call accepts or refuses) and
+// task_dispatch.cc (starting subtasks on workers and taking their
+// outcomes). Not for any other file.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "supervisor/task_board.h"
+
+namespace smol::supervisor {
+
+inline bool is_open(storage::SubtaskState s) {
+  return s == storage::SubtaskState::pending || s == storage::SubtaskState::running;
+}
+
+struct TaskBoard::Delegation {
+  uint64_t id;
+  std::string task_id;
+  std::string agent;  // who delegated
+  rpc::ResultSink::Client sink;
+  std::deque<Outcome> outbox;
+  bool sending = false;
+  bool dead = false;  // the sink failed: its agent is gone
+  std::vector<Sub*> subs;
+};
+
+struct TaskBoard::Sub {
+  Run* run;
+  std::string key, parent, role, to, input;
+  std::string delegator;  // the agent waiting for it
+  uint32_t depth = 1;
+  uint32_t timeout_ms = 0;
+  uint32_t max_attempts = 1;
+  storage::SubtaskState state = storage::SubtaskState::pending;
+  uint32_t attempts = 0;  // started, over the task's life
+  uint64_t attempt = 0;   // the running one's id
+  std::string worker;     // the running one's, or the last one's
+  std::set<std::string> failed_on;
+  std::vector<Delegation*> delegations;  // where its outcome goes
+  uint32_t delegated = 0;
+  float progress = 0;
+  std::string note;
+  std::optional<DeadlineQueue::Handle> deadline;
+  bool backoff = false;  // pending, but waiting before its next attempt
+  std::string text;      // the result or the error, once ended
+};
+
+struct TaskBoard::Run {
+  storage::TaskRecord rec;
+  bool resumed = false;  // its subtasks may be in the store already
+  bool ended = false;
+  std::string lead;       // the agent running it, "" while none
+  uint64_t lead_call = 0; // counts runTask calls, so a stale answer is ignored
+  std::map<std::string, std::unique_ptr<Sub>, std::less<>> subs;
+  std::deque<Sub*> pending;
+  std::map<uint64_t, std::unique_ptr<Delegation>> delegations;
+  uint32_t running = 0;
+  kj::Promise<void> timeout{nullptr};
+  std::unique_ptr<TaskWatchers> watchers;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  uint64_t tokens() const {
+    uint64_t n = 0;
+    for (const auto& u : rec.tokens) n += u.input_tokens + u.output_tokens;
+    return n;
+  }
+};
+
+}  // namespace smol::supervisor
