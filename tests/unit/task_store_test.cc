@@ -342,6 +342,63 @@ TEST_F(TaskStoreTest, ATaskFinishesOnlyFromRunning) {
   EXPECT_EQ(t.result, "");
 }
 
+TEST_F(TaskStoreTest, CancelSubtaskCancelsOneOpenSubtaskWithItsReason) {
+  std::string id = create().id;
+  add(id, "a");
+  add(id, "b");
+  start(id, "b");
+  auto cancel = [&](const std::string& key) {
+    return write([&](Txn& txn) {
+      return store_->cancel_subtask(txn, id, key, "cancelled by planner-0", kNow + 5);
+    });
+  };
+  EXPECT_TRUE(cancel("b"));
+  SubtaskRecord b = subtask(id, "b");
+  EXPECT_EQ(b.state, SubtaskState::cancelled);
+  EXPECT_EQ(b.error, "cancelled by planner-0");
+  EXPECT_EQ(b.attempts[0].finished_unix_ms, kNow + 5);
+  EXPECT_EQ(subtask(id, "a").state, SubtaskState::pending);
+  expect_counts(id, 1, 0);
+  EXPECT_FALSE(cancel("b"));  // ended already: counted once
+  expect_counts(id, 1, 0);
+}
+
+TEST_F(TaskStoreTest, APausedTaskIsUnfinishedResumesAndFinishes) {
+  std::string a = create().id;
+  std::string b = create("beta", kNow + 1).id;
+  std::string c = create("alpha", kNow + 2).id;
+  write([&](Txn& txn) { store_->finish_task(txn, c, TaskState::succeeded, "done", kNow + 3); });
+  EXPECT_TRUE(write([&](Txn& txn) { return store_->set_paused(txn, b, true); }));
+  write([&](Txn& txn) { store_->set_budget(txn, b, 5000); });
+  EXPECT_EQ(task(b).state, TaskState::paused);
+  EXPECT_EQ(task(b).budget_tokens, 5000u);
+
+  // Oldest first, paused included, ended left out; and so after a restart.
+  EXPECT_THAT(ids(store_->unfinished_tasks()), ElementsAre(a, b));
+  close();
+  open();
+  EXPECT_THAT(ids(write([&](Txn& txn) { return store_->recover(txn, kNow + 4); })),
+              ElementsAre(a, b));
+
+  EXPECT_TRUE(write([&](Txn& txn) { return store_->set_paused(txn, b, false); }));
+  EXPECT_EQ(task(b).state, TaskState::running);
+  EXPECT_TRUE(write([&](Txn& txn) { return store_->set_paused(txn, b, true); }));
+  EXPECT_TRUE(write([&](Txn& txn) {
+    return store_->finish_task(txn, b, TaskState::failed, "budget exceeded", kNow + 5);
+  }));
+  EXPECT_FALSE(write([&](Txn& txn) { return store_->set_paused(txn, b, false); }));
+  EXPECT_THAT(ids(store_->unfinished_tasks()), ElementsAre(a));
+  expect_invalid([&] { write([&](Txn& txn) { store_->finish_task(txn, a, TaskState::paused, "", kNow); }); },
+                 "state");
+}
+
+TEST_F(TaskStoreTest, ASubtaskKeepsTheKeyOfTheSubtaskThatDelegatedIt) {
+  std::string id = create().id;
+  write([&](Txn& txn) { store_->add_subtask(txn, id, "child", "worker", "in", "parent-key"); });
+  EXPECT_EQ(subtask(id, "child").parent, "parent-key");
+  EXPECT_EQ(add(id, "top").parent, "");
+}
+
 TEST_F(TaskStoreTest, TokensAreSummedPerModel) {
   std::string id = create().id;
   write([&](Txn& txn) {
@@ -499,6 +556,7 @@ TEST_F(TaskStoreTest, ACorruptRecordThrowsOnReadAndIsSkippedByListings) {
 TEST(TaskStateNames, NameEveryState) {
   EXPECT_EQ(state_name(TaskState::running), "running");
   EXPECT_EQ(state_name(TaskState::cancelled), "cancelled");
+  EXPECT_EQ(state_name(TaskState::paused), "paused");
   EXPECT_EQ(state_name(SubtaskState::pending), "pending");
   EXPECT_EQ(state_name(SubtaskState::succeeded), "succeeded");
 }

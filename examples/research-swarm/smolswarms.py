@@ -1,0 +1,1 @@
+../python-agent/smolswarms.py
