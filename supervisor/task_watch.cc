@@ -33,6 +33,7 @@ kj::Promise<void> TaskWatchers::add(rpc::TaskWatcher::Client client) {
       Watcher{kj::mv(client), fill_, &calls_, {}, false, false, false, {}});
   auto paf = kj::newPromiseAndFulfiller<void>();
   w->done = kj::mv(paf.fulfiller);
+  for (const Event& e : history_) push(*w, e);
   push(*w, {rpc::TaskEvent::Kind::PROGRESS, {}, {}, {}, unix_now_ms()});
   if (ended_) push(*w, {rpc::TaskEvent::Kind::TASK_ENDED, {}, {}, {}, unix_now_ms()});
   watchers_.push_back(w);
@@ -55,10 +56,13 @@ void TaskWatchers::changed() {
 
 void TaskWatchers::event(rpc::TaskEvent::Kind kind, std::string key, std::string worker,
                          std::string message) {
+  Event e{kind, std::move(key), std::move(worker), std::move(message), unix_now_ms()};
   for (auto& w : watchers_) {
-    push(*w, {kind, key, worker, message, unix_now_ms()});
+    push(*w, e);
     send(w);
   }
+  if (history_.size() == kMaxQueued) history_.pop_front();
+  history_.push_back(std::move(e));
 }
 
 void TaskWatchers::ended() {

@@ -1,6 +1,10 @@
 // TaskWatchers: the people following one task (`swarmctl task run --wait`,
 // TaskWatcher in ipc/task.capnp), and the events they are sent.
 //
+// A watcher that comes late (`task run --wait` watches right after the run
+// call, by which time a fast task has moved on) first gets the failures
+// and notes so far (the last kMaxQueued), then a progress event.
+//
 // Counter changes are coalesced: changed() sends a progress event at most
 // every kProgressEvery, so ten thousand subtasks finishing make a few
 // events a second, not ten thousand. Failures and notes are sent as they
@@ -62,6 +66,7 @@ class TaskWatchers {
   kj::TaskSet& calls_;
   std::shared_ptr<Fill> fill_;  // shared with the calls in flight
   std::vector<std::shared_ptr<Watcher>> watchers_;
+  std::deque<Event> history_;  // failures and notes, for late watchers
   bool progress_due_ = false;
   bool ended_ = false;
   kj::Promise<void> progress_timer_{nullptr};
