@@ -9,6 +9,7 @@ namespace {
 
 constexpr auto kProgressEvery = 200 * kj::MILLISECONDS;
 constexpr size_t kMaxQueued = 1000;
+constexpr auto kHeartbeat = 1 * kj::SECONDS;
 
 }  // namespace
 
@@ -38,7 +39,26 @@ kj::Promise<void> TaskWatchers::add(rpc::TaskWatcher::Client client) {
   if (ended_) push(*w, {rpc::TaskEvent::Kind::TASK_ENDED, {}, {}, {}, unix_now_ms()});
   watchers_.push_back(w);
   send(w);
+  if (!ended_ && !beating_) {
+    beating_ = true;
+    heartbeat_ = beat().eagerlyEvaluate(nullptr);
+  }
   return kj::mv(paf.promise);
+}
+
+kj::Promise<void> TaskWatchers::beat() {
+  return timer_.afterDelay(kHeartbeat).then([this] {
+    if (!progress_due_) progress_now();
+    return beat();
+  });
+}
+
+void TaskWatchers::progress_now() {
+  if (ended_) return;
+  for (auto& w : watchers_) {
+    push(*w, {rpc::TaskEvent::Kind::PROGRESS, {}, {}, {}, unix_now_ms()});
+    send(w);
+  }
 }
 
 void TaskWatchers::changed() {
@@ -46,11 +66,7 @@ void TaskWatchers::changed() {
   progress_due_ = true;
   progress_timer_ = timer_.afterDelay(kProgressEvery).then([this] {
     progress_due_ = false;
-    if (ended_) return;
-    for (auto& w : watchers_) {
-      push(*w, {rpc::TaskEvent::Kind::PROGRESS, {}, {}, {}, unix_now_ms()});
-      send(w);
-    }
+    progress_now();
   }).eagerlyEvaluate(nullptr);
 }
 
@@ -68,6 +84,7 @@ void TaskWatchers::event(rpc::TaskEvent::Kind kind, std::string key, std::string
 void TaskWatchers::ended() {
   ended_ = true;
   progress_timer_ = nullptr;
+  heartbeat_ = nullptr;
   for (auto& w : watchers_) {
     push(*w, {rpc::TaskEvent::Kind::TASK_ENDED, {}, {}, {}, unix_now_ms()});
     send(w);

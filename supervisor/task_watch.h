@@ -7,7 +7,8 @@
 //
 // Counter changes are coalesced: changed() sends a progress event at most
 // every kProgressEvery, so ten thousand subtasks finishing make a few
-// events a second, not ten thousand. Failures and notes are sent as they
+// events a second, not ten thousand; and while nothing changes, one comes
+// every kHeartbeat anyway, so a watcher's elapsed time and ETA move on. Failures and notes are sent as they
 // come. Each watcher gets its events in order, one call in flight; a
 // watcher that falls kMaxQueued events behind loses the oldest progress
 // events first (the next one carries the current counters anyway). After
@@ -70,6 +71,10 @@ class TaskWatchers {
   bool progress_due_ = false;
   bool ended_ = false;
   kj::Promise<void> progress_timer_{nullptr};
+  kj::Promise<void> heartbeat_{nullptr};  // while anyone watches
+  bool beating_ = false;
+  kj::Promise<void> beat();
+  void progress_now();
 };
 
 }  // namespace smol::supervisor

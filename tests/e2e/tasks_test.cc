@@ -288,6 +288,20 @@ TEST_F(Tasks, ProgressComesAsEvents) {
   EXPECT_TRUE(failed) << r.out;
 }
 
+TEST_F(Tasks, AWatcherHearsFromTheDaemonWhileNothingChanges) {
+  up(task_swarm(1, "--sleep-ms 2500"));
+  RunResult r = run_task("fanout 1", {"--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  int running = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json e = nlohmann::json::parse(line);
+    running += e.value("kind", "") == "progress" && e["running"] == 1 ? 1 : 0;
+  }
+  // One progress event when the watch starts, and one a second after.
+  EXPECT_GE(running, 2) << r.out;
+}
+
 TEST_F(Tasks, MistakesGetClearErrors) {
   RunResult none = daemon->ctl({"up", dir.write("p.toml", "name = \"plain\"\n[[agents]]\nrole = \"a\"\n"
                                                           "command = [\"" + bin("smol-echo-agent") +
