@@ -246,6 +246,24 @@ TEST_F(Tasks, AnExhaustedBudgetPausesTheTaskUntilItIsRaised) {
   EXPECT_THAT(show(id)["task"]["result"].get<std::string>(), HasSubstr("ok=6"));
 }
 
+TEST_F(Tasks, ASwarmBudgetStopsItsTasksAndRefusesNewOnes) {
+  up(task_swarm(1, "--tokens 100", "max_concurrency = 1\nbudget = 150\n"));
+  RunResult r = run_task("fanout 5");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("budget exceeded: swarm t used 200 tokens of its [tasks] budget of 150"));
+  RunResult next = daemon->ctl({"task", "run", "t"});
+  EXPECT_NE(next.status, 0);
+  EXPECT_THAT(next.err, HasSubstr("swarm t has used 200 tokens of its [tasks] budget of 150"));
+}
+
+TEST_F(Tasks, AnAgentBudgetStopsTheTaskItWorksOn) {
+  up(task_swarm(1, "--tokens 100", "max_concurrency = 1\nagent_budget = 250\n"));
+  RunResult r = run_task("fanout 5");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("budget exceeded: worker-0 used 300 tokens of its [tasks] "
+                               "agent_budget of 250"));
+}
+
 TEST_F(Tasks, CancelStopsTheTaskAndItsWorkers) {
   up(task_swarm(2, "--sleep-ms 300", "max_concurrency = 2\n"));
   std::string id = start_task("fanout 20");
