@@ -3,7 +3,8 @@
 // Worker: answers every subtask with the CLOCK_MONOTONIC time it started
 // it, in nanoseconds. Lead, by the task's input:
 //   burst N    delegates N subtasks in one call and waits for every
-//              outcome; answers "n=N total_ns=T failed=F"
+//              outcome; answers "n=N total_ns=T failed=F p50_ns=.. p99_ns=.."
+//              (worker start - the delegate call: the wait in the burst)
 //   closed N   delegates N subtasks one at a time, each once the previous
 //              one's outcome is in; answers "n=N p50_ns=.. p99_ns=.." of
 //              (worker start - lead's delegate call), the scheduling
@@ -45,9 +46,18 @@ std::string lead(smol::agent::TaskContext& t) {
     uint64_t t0 = now_ns();
     auto d = t.delegate(specs);
     long failed = static_cast<long>(d.refused().size());
-    while (auto o = d.next()) failed += o->ok() ? 0 : 1;
+    std::vector<uint64_t> waited;
+    waited.reserve(static_cast<size_t>(n));
+    while (auto o = d.next()) {
+      if (!o->ok()) {
+        ++failed;
+        continue;
+      }
+      waited.push_back(std::strtoull(o->result.c_str(), nullptr, 10) - t0);
+    }
     return "n=" + std::to_string(n) + " total_ns=" + std::to_string(now_ns() - t0) +
-           " failed=" + std::to_string(failed);
+           " failed=" + std::to_string(failed) + " p50_ns=" + std::to_string(pct(waited, 0.5)) +
+           " p99_ns=" + std::to_string(pct(waited, 0.99));
   }
   if (mode == "closed") {
     std::vector<uint64_t> lat;

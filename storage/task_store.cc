@@ -418,25 +418,35 @@ void TaskStore::add_tokens(Txn& txn, std::string_view id, const TokenUse& use) {
 SubtaskRecord TaskStore::add_subtask(Txn& txn, std::string_view task_id, std::string_view key,
                                      std::string_view role, std::string input,
                                      std::string_view parent) {
-  if (key.empty()) bad("key", "empty");
-  check_size("key", key, kMaxKeyBytes);
-  check_size("input", input, kMaxInputBytes);
-  TaskRecord t = must_task(txn, task_id, "task_id");
+  add_subtasks(txn, task_id,
+               {{std::string(key), std::string(role), std::move(input), std::string(parent)}});
   // A re-delegated key gets what is stored: its result if it finished.
-  if (std::optional<SubtaskRecord> existing = read_subtask(txn, task_id, key)) return *existing;
+  return must_subtask(txn, task_id, key);
+}
 
-  SubtaskRecord s{.task_id = t.id,
-                  .key = std::string(key),
-                  .parent = std::string(parent),
-                  .role = std::string(role),
-                  .input = std::move(input)};
-  put_subtask(txn, s);
-  ++t.subtasks_total;
-  put_task(txn, t);
+uint32_t TaskStore::add_subtasks(Txn& txn, std::string_view task_id,
+                                 const std::vector<NewSubtask>& subtasks) {
+  for (const NewSubtask& n : subtasks) {
+    if (n.key.empty()) bad("key", "empty");
+    check_size("key", n.key, kMaxKeyBytes);
+    check_size("input", n.input, kMaxInputBytes);
+  }
+  TaskRecord t = must_task(txn, task_id, "task_id");
+  std::vector<const std::string*> added;
+  for (const NewSubtask& n : subtasks) {
+    if (txn.get(subtasks_, subtask_key(t.id, n.key))) continue;
+    put_subtask(txn, {.task_id = t.id, .key = n.key, .parent = n.parent, .role = n.role,
+                      .input = n.input});
+    added.push_back(&n.key);
+  }
+  if (added.empty()) return 0;
+  // The set's writer after the puts: it may hold views into the map.
   SetWriter sets(txn, order_);
-  sets.insert(keys_set(t.id), key);
+  for (const std::string* key : added) sets.insert(keys_set(t.id), *key);
   sets.write_back();
-  return s;
+  t.subtasks_total += static_cast<uint32_t>(added.size());
+  put_task(txn, t);
+  return static_cast<uint32_t>(added.size());
 }
 
 std::optional<SubtaskRecord> TaskStore::subtask(std::string_view task_id,

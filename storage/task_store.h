@@ -151,6 +151,12 @@ class TaskStore {
   SubtaskRecord add_subtask(Txn& txn, std::string_view task_id, std::string_view key,
                             std::string_view role, std::string input,
                             std::string_view parent = {});
+  // As add_subtask for each, in one pass over the task's records (what a
+  // delegation of thousands needs); returns how many were new.
+  struct NewSubtask {
+    std::string key, role, input, parent;
+  };
+  uint32_t add_subtasks(Txn& txn, std::string_view task_id, const std::vector<NewSubtask>& subtasks);
   std::optional<SubtaskRecord> subtask(std::string_view task_id, std::string_view key) const;
   // Every subtask of the task, in key order.
   std::vector<SubtaskRecord> subtasks(std::string_view task_id) const;

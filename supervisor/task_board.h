@@ -166,8 +166,9 @@ class TaskBoard {
   // Delegation.
   std::optional<Refused> check(Run& r, const std::string& agent, uint32_t depth, const Spec& s,
                                const Options& o, uint32_t index) const;
+  // Adds the subtask to the run (new ones also to created, for the store).
   void add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth, Spec spec,
-               const Options& o);
+               const Options& o, std::vector<storage::TaskStore::NewSubtask>& created);
   void refuse(std::vector<Refused>& out, Refused r);
   bool waits_on(const std::string& from, const std::string& to) const;
   std::string budget_exhausted(const Run& r, const std::string& agent) const;

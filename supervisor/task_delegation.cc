@@ -46,7 +46,8 @@ TaskBoard::Delegated TaskBoard::delegate(std::string_view task_id, const std::st
   auto d = std::make_unique<Delegation>(
       Delegation{next_delegation_++, r->rec.id, agent, kj::mv(sink)});
   std::string runaway;
-  std::set<std::string_view> keys;
+  std::set<std::string> keys;
+  std::vector<storage::TaskStore::NewSubtask> created;
   for (uint32_t i = 0; i < subtasks.size(); ++i) {
     if (!keys.insert(subtasks[i].key).second) {
       refuse(out.refused, {i, "bad_subtask",
@@ -58,7 +59,14 @@ TaskBoard::Delegated TaskBoard::delegate(std::string_view task_id, const std::st
       refuse(out.refused, std::move(*no));
       continue;
     }
-    add_sub(*r, *d, parent, depth, std::move(subtasks[i]), options);
+    add_sub(*r, *d, parent, depth, std::move(subtasks[i]), options, created);
+  }
+  if (!created.empty()) {
+    // One change for the whole delegation: the store adds them in one pass.
+    rt_.tasks.record([tid = r->rec.id, created = std::move(created)](storage::TaskStore& st,
+                                                                     storage::Txn& txn) {
+      st.add_subtasks(txn, tid, created);
+    });
   }
   if (!d->subs.empty()) {
     out.delegation = d->id;
@@ -173,7 +181,7 @@ bool TaskBoard::waits_on(const std::string& from, const std::string& to) const {
 }
 
 void TaskBoard::add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth, Spec spec,
-                        const Options& o) {
+                        const Options& o, std::vector<storage::TaskStore::NewSubtask>& created) {
   auto it = r.subs.find(spec.key);
   if (it == r.subs.end() && r.resumed) {
     // Delegated before the restart? Then it is in the store.
@@ -199,10 +207,7 @@ void TaskBoard::add_sub(Run& r, Delegation& d, const std::string& parent, uint32
     s->parent = parent;
     s->role = o.role;
     s->input = std::move(spec.input);
-    std::string tid = r.rec.id, key = s->key, role = s->role, input = s->input;
-    rt_.tasks.record([tid, key, role, input, parent](storage::TaskStore& st, storage::Txn& txn) {
-      st.add_subtask(txn, tid, key, role, input, parent);
-    });
+    created.push_back({s->key, s->role, s->input, parent});
     ++r.rec.subtasks_total;
     it = r.subs.emplace(s->key, std::move(s)).first;
     r.pending.push_back(it->second.get());
