@@ -203,11 +203,22 @@ class TaskView final : public kj::Refcounted {
     try {
       switch (mode_) {
         case Mode::json: print_json(event_json(e)); break;
-        case Mode::lines:
+        case Mode::lines: {
           // The last event: the summary that follows says the same.
           if (e.getKind() == rpc::TaskEvent::Kind::TASK_ENDED) break;
+          // A progress line only when the counters moved: the daemon's
+          // heartbeat keeps a terminal's clock going, not a log's length.
+          if (e.getKind() == rpc::TaskEvent::Kind::PROGRESS) {
+            std::string now = std::to_string(t.getSubtasksDone()) + "/" +
+                              std::to_string(t.getSubtasksTotal()) + "/" +
+                              std::to_string(t.getSubtasksFailed()) + "/" +
+                              std::to_string(t.getSubtasksRunning());
+            if (t.getSubtasksTotal() == 0 || now == last_counts_) break;
+            last_counts_ = now;
+          }
           std::cerr << event_line(e, elapsed) << std::endl;
           break;
+        }
         case Mode::bar: {
           std::string line = progress_line(counts(t), elapsed, bar_columns());
           if (progress_only) {
@@ -229,6 +240,7 @@ class TaskView final : public kj::Refcounted {
   }
 
   const std::string& broken_reason() const noexcept { return broken_reason_; }
+
 
   // Removes the bar, if there is one; never throws (it runs on the way out
   // of failures, and a broken stdout is reported already).
@@ -260,6 +272,7 @@ class TaskView final : public kj::Refcounted {
   int64_t created_;
   kj::Own<kj::PromiseFulfiller<void>> broken_;
   std::string broken_reason_;
+  std::string last_counts_;  // lines mode: the counters of the last progress line
   ProgressBar bar_;
 };
 
