@@ -143,7 +143,14 @@ void TaskBoard::start_lead(Run& r, const std::string& lead, rpc::Agent::Client c
       [this, id, call](capnp::Response<rpc::Agent::RunTaskResults> resp) {
         Run* r = find_run(id);
         if (r == nullptr || r->lead_call != call) return;
-        end_run(*r, TaskState::succeeded, payload_of(resp.getResult()));
+        auto result = resp.getResult();
+        if (result.size() > max_payload_) {
+          end_run(*r, TaskState::failed,
+                  r->lead + " answered with a result of " + format_bytes(result.size()) +
+                      ", over the limit of " + format_bytes(max_payload_));
+          return;
+        }
+        end_run(*r, TaskState::succeeded, payload_of(result));
       },
       [this, id, call](kj::Exception&& e) {
         Run* r = find_run(id);

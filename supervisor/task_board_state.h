@@ -49,6 +49,7 @@ struct TaskBoard::Sub {
   uint32_t delegated = 0;
   float progress = 0;
   std::string note;
+  std::chrono::steady_clock::time_point progress_saved;  // last written to the store
   std::optional<DeadlineQueue::Handle> deadline;
   bool backoff = false;  // pending, but waiting before its next attempt
   std::string text;      // the result or the error, once ended

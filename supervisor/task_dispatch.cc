@@ -13,6 +13,10 @@ namespace {
 using storage::SubtaskState;
 using storage::TaskState;
 
+// A progress note is kept to this many bytes, and saved this often.
+constexpr size_t kMaxNoteBytes = 1024;
+constexpr auto kProgressSaveEvery = std::chrono::seconds(1);
+
 // How far into a task's queue dispatch looks for a subtask some worker may
 // take, when the first ones may not go anywhere yet.
 constexpr size_t kScanAhead = 64;
@@ -104,16 +108,29 @@ void TaskBoard::on_update(WorkerPool::Worker& w, uint64_t attempt, AttemptUpdate
   switch (u.kind) {
     case AttemptUpdate::Kind::progress: {
       s.progress = std::isnan(u.fraction) ? 0.0f : std::clamp(u.fraction, 0.0f, 1.0f);
-      s.note = std::move(u.text);
+      s.note = u.text.substr(0, kMaxNoteBytes);
+      s.run->watchers->changed();
+      // The live value is the board's (task show reads it); the store gets
+      // one a second at most, so a chatty worker cannot make swarmd
+      // rewrite a subtask's record (its input included) at its pace.
+      auto now = std::chrono::steady_clock::now();
+      if (now - s.progress_saved < kProgressSaveEvery) break;
+      s.progress_saved = now;
       std::string tid = s.run->rec.id, key = s.key, note = s.note;
       float f = s.progress;
       rt_.tasks.record([tid, key, f, note](storage::TaskStore& st, storage::Txn& txn) {
         st.set_progress(txn, tid, key, f, note);
       });
-      s.run->watchers->changed();
       break;
     }
     case AttemptUpdate::Kind::result:
+      if (u.text.size() > max_payload_) {
+        end_attempt(s, false,
+                    "its result of " + format_bytes(u.text.size()) + " is over the limit of " +
+                        format_bytes(max_payload_),
+                    "failed", true);
+        break;
+      }
       end_attempt(s, true, std::move(u.text), "succeeded", false);
       break;
     case AttemptUpdate::Kind::error:

@@ -17,6 +17,7 @@
 //   --sleep-ms MS          sleeping MS in every subtask
 //   --tokens N             reporting N input tokens of model "test-model"
 //   --progress             reporting progress 0.5 "halfway"
+//   --result-bytes N       answering N bytes of 'x' instead
 // Input "chain": delegates "b" to worker-1 with input "back" and answers
 // what came of it; input "back": tries to delegate to itself and to worker-0
 // (which waits on it) and answers both refusals.
@@ -49,6 +50,7 @@ struct Options {
   long sleep_ms = 0;
   long tokens = 0;
   bool progress = false;
+  long result_bytes = 0;
 };
 
 void say(const std::string& line) {
@@ -164,6 +166,7 @@ std::string worker(SubtaskContext& s, const Options& o) {
   if (o.fail_first_every > 0 && s.attempt() == 1 && i % o.fail_first_every == 0) {
     throw std::runtime_error("failing " + s.key() + " on purpose");
   }
+  if (o.result_bytes > 0) return std::string(static_cast<size_t>(o.result_bytes), 'x');
   return std::to_string(2 * i);
 }
 
@@ -179,6 +182,7 @@ int main(int argc, char** argv) {
     else if (a == "--sleep-ms") o.sleep_ms = std::atol(value().c_str());
     else if (a == "--tokens") o.tokens = std::atol(value().c_str());
     else if (a == "--progress") o.progress = true;
+    else if (a == "--result-bytes") o.result_bytes = std::atol(value().c_str());
   }
   AgentSession session;
   session.on_task(lead);

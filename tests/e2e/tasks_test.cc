@@ -320,6 +320,15 @@ TEST_F(Tasks, AWatcherHearsFromTheDaemonWhileNothingChanges) {
   EXPECT_GE(running, 2) << r.out;
 }
 
+TEST_F(Tasks, AResultOverTheLimitFailsTheAttempt) {
+  up(task_swarm(1, "--result-bytes 2097152", "max_attempts = 1\n"));
+  RunResult r = run_task("fanout 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "ok=0 failed=1 cancelled=0 sum=0 attempts=1 refused=0\n");
+  EXPECT_THAT(logs("planner-0"), HasSubstr("failed s-0: its result of 2MiB is over the limit of "
+                                           "1MiB"));
+}
+
 TEST_F(Tasks, MistakesGetClearErrors) {
   RunResult none = daemon->ctl({"up", dir.write("p.toml", "name = \"plain\"\n[[agents]]\nrole = \"a\"\n"
                                                           "command = [\"" + bin("smol-echo-agent") +
