@@ -26,8 +26,12 @@ SubtaskOutcome::State from_rpc(rpc::SubtaskResult::Outcome o) {
   return SubtaskOutcome::State::failed;
 }
 
-// The most updates one WorkDesk.report carries.
+// The most updates one WorkDesk.report carries, and the most bytes of
+// their results (at least one), and the most input bytes of one delegate
+// call: well within swarmd's limit on one message.
 constexpr size_t kReportBatch = 1024;
+constexpr size_t kReportBytes = 4 << 20;
+constexpr size_t kCallBytes = 4 << 20;
 
 }  // namespace
 
@@ -182,7 +186,12 @@ void TaskRunner::report(Update u) {
 }
 
 void TaskRunner::send_reports() {
-  size_t n = std::min(reports_.size(), kReportBatch);
+  size_t n = 0, text_bytes = 0;
+  while (n < reports_.size() && n < kReportBatch &&
+         (n == 0 || text_bytes + reports_[n].text.size() <= kReportBytes)) {
+    text_bytes += reports_[n].text.size();
+    ++n;
+  }
   auto req = desk_.reportRequest();
   auto list = req.initUpdates(static_cast<unsigned>(n));
   for (unsigned i = 0; i < n; ++i) {
@@ -221,30 +230,43 @@ Delegation TaskRunner::delegate(std::shared_ptr<WorkContext::State> ctx,
     throw std::runtime_error("delegate: subtask " + ctx->key +
                              " may not delegate further ([tasks] max_depth of its swarm)");
   }
-  auto req = ctx->delegator->delegateRequest();
-  auto list = req.initSubtasks(static_cast<unsigned>(subtasks.size()));
-  for (unsigned i = 0; i < list.size(); ++i) {
-    list[i].setKey(subtasks[i].key);
-    list[i].setInput(bytes(subtasks[i].input));
-    list[i].setTo(subtasks[i].to);
-  }
-  auto o = req.initOptions();
-  o.setRole(options.role);
-  o.setTimeoutMillis(static_cast<uint32_t>(options.timeout.count()));
-  o.setMaxAttempts(options.max_attempts);
   auto d = std::make_shared<Delegation::State>();
   d->owner = ctx;
   d->wait_scope = &wait_scope_;
-  req.setSink(kj::heap<Sink>(d));
-  try {
-    auto resp = req.send().wait(wait_scope_);
-    for (auto r : resp.getRefused()) d->refused.push_back({r.getIndex(), r.getReason(), r.getMessage()});
-    if (resp.hasDelegation()) {
-      d->handle = resp.getDelegation();
-      d->has_handle = true;
+  // In calls of at most kCallBytes of input each, so none comes near
+  // swarmd's limit on one message (past which it would stop this agent).
+  for (size_t first = 0; first < subtasks.size() || first == 0;) {
+    size_t last = first, bytes_in = 0;
+    while (last < subtasks.size() &&
+           (last == first || bytes_in + subtasks[last].input.size() <= kCallBytes)) {
+      bytes_in += subtasks[last].input.size() + subtasks[last].key.size();
+      ++last;
     }
-  } catch (const kj::Exception& e) {
-    throw std::runtime_error("delegate: " + ipc::remote_reason(e));
+    auto req = ctx->delegator->delegateRequest();
+    auto list = req.initSubtasks(static_cast<unsigned>(last - first));
+    for (size_t i = first; i < last; ++i) {
+      auto b = list[static_cast<unsigned>(i - first)];
+      b.setKey(subtasks[i].key);
+      b.setInput(bytes(subtasks[i].input));
+      b.setTo(subtasks[i].to);
+    }
+    auto o = req.initOptions();
+    o.setRole(options.role);
+    o.setTimeoutMillis(static_cast<uint32_t>(options.timeout.count()));
+    o.setMaxAttempts(options.max_attempts);
+    req.setSink(kj::heap<Sink>(d));
+    try {
+      auto resp = req.send().wait(wait_scope_);
+      for (auto r : resp.getRefused()) {
+        d->refused.push_back({static_cast<uint32_t>(first + r.getIndex()), r.getReason(),
+                              r.getMessage()});
+      }
+      if (resp.hasDelegation()) d->handles.push_back(resp.getDelegation());
+    } catch (const kj::Exception& e) {
+      throw std::runtime_error("delegate: " + ipc::remote_reason(e));
+    }
+    if (last == subtasks.size()) break;
+    first = last;
   }
   d->expected = subtasks.size() - d->refused.size();
   ctx->delegations.push_back(d);

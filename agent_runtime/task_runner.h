@@ -29,8 +29,7 @@
 namespace smol::agent {
 
 struct Delegation::State {
-  rpc::Delegation::Client handle{nullptr};
-  bool has_handle = false;
+  std::vector<rpc::Delegation::Client> handles;  // one per delegate call it took
   std::vector<DelegationRefusal> refused;
   size_t expected = 0;  // accepted subtasks
   size_t received = 0;

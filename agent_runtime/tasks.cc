@@ -36,12 +36,15 @@ std::vector<SubtaskOutcome> Delegation::wait_all() {
 }
 
 uint32_t Delegation::cancel_remaining() {
-  if (!state_->has_handle) return 0;
+  uint32_t cancelled = 0;
   try {
-    return state_->handle.cancelRemainingRequest().send().wait(*state_->wait_scope).getCancelled();
+    for (auto& handle : state_->handles) {
+      cancelled += handle.cancelRemainingRequest().send().wait(*state_->wait_scope).getCancelled();
+    }
   } catch (const kj::Exception& e) {
     throw std::runtime_error("cancel_remaining: " + ipc::remote_reason(e));
   }
+  return cancelled;
 }
 
 WorkContext::WorkContext(std::shared_ptr<State> state) : state_(std::move(state)) {}

@@ -22,7 +22,8 @@ using memory::SetReader;
 using memory::SetWriter;
 
 constexpr size_t kMaxKeyBytes = 256;
-constexpr size_t kMaxInputBytes = size_t{1} << 20;
+// A task's or subtask's input: up to swarmd's largest max_payload.
+constexpr size_t kMaxInputBytes = size_t{8} << 20;
 // The id counter's key in "tasks"; ids start with "t-", so it is never one.
 constexpr std::string_view kNextIdKey = "#next_id";
 constexpr std::string_view kLostError = "swarmd restarted";
@@ -408,8 +409,10 @@ void TaskStore::add_tokens(Txn& txn, std::string_view id, const TokenUse& use) {
     t.tokens.push_back({use.model, 0, 0});
     it = t.tokens.end() - 1;
   }
-  it->input_tokens += use.input_tokens;
-  it->output_tokens += use.output_tokens;
+  // Saturating: the counts are what agents say, and must not wrap.
+  auto add = [](uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
+  it->input_tokens = add(it->input_tokens, use.input_tokens);
+  it->output_tokens = add(it->output_tokens, use.output_tokens);
   put_task(txn, t);
 }
 

@@ -46,7 +46,7 @@
 // listings (list_tasks, subtasks) and the sweeps (cancel_subtasks, recover)
 // go past such a record and leave it in place for the operator, so one bad
 // record neither hides the others nor stops the daemon. Bad arguments (empty key, key over 256
-// bytes, input over 1 MiB, unknown task id in an update) throw
+// bytes, input over 8 MiB, unknown task id in an update) throw
 // std::invalid_argument naming the field.
 //
 // Threads: the loop thread, like the LmdbEnv.

@@ -40,6 +40,9 @@ void TaskControl::run(capnp::CallContext<rpc::Control::TaskRunParams, rpc::Contr
   auto p = ctx.getParams();
   std::string name = text(p.getSwarm());
   Swarm& s = factory_.running(name);
+  if (s.state() == SwarmState::stopping) {
+    throw std::runtime_error("swarm '" + name + "' is stopping; it takes no new task");
+  }
   TaskBoard* board = s.tasks();
   if (board == nullptr) {
     throw std::runtime_error("swarm '" + name + "' takes no tasks: its spec has no [tasks] table "

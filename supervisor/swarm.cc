@@ -304,6 +304,7 @@ void Swarm::fail_start(std::string message) {
   // spawn_from stops at its next step: the state is no longer starting.
   state_ = SwarmState::failed;  // before the kills, so their exits are not failures again
   event("swarm " + spec_.name, "failed: " + message);
+  if (tasks_) tasks_->swarm_stopping();  // its tasks wait in the store for the next start
   kj::Vector<kj::Promise<void>> exits;
   for (auto& m : members_) {
     m.agent->kill();

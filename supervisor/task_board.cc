@@ -64,6 +64,10 @@ void TaskBoard::resume_stored() {
 }
 
 void TaskBoard::admit() const {
+  if (lead_agents_.empty()) {
+    throw std::runtime_error("swarm " + swarm_ + " has no " + spec_.lead +
+                             " left to lead a task (they stopped for good)");
+  }
   if (spec_.budget != 0 && swarm_tokens_ >= spec_.budget) {
     throw std::runtime_error("swarm " + swarm_ + " has used " + std::to_string(swarm_tokens_) +
                              " tokens of its [tasks] budget of " + std::to_string(spec_.budget) +
@@ -137,7 +141,7 @@ void TaskBoard::start_lead(Run& r, const std::string& lead, rpc::Agent::Client c
                           r.rec.input.size()));
   t.setResumed(r.resumed || call > 1);
   t.setBudgetTokens(r.rec.budget_tokens);
-  req.setDelegator(make_delegator(*this, r.rec.id, lead, "", 1));
+  req.setDelegator(make_delegator(*this, r.rec.id, lead, "", 1, lead_scope(call)));
   std::string id = r.rec.id;
   tasks_.add(req.send().then(
       [this, id, call](capnp::Response<rpc::Agent::RunTaskResults> resp) {
@@ -162,7 +166,9 @@ void TaskBoard::start_lead(Run& r, const std::string& lead, rpc::Agent::Client c
 
 void TaskBoard::lead_failed(Run& r, kj::Exception e) {
   if (e.getType() != kj::Exception::Type::DISCONNECTED) {
-    end_run(r, TaskState::failed, r.lead + " failed the task: " + ipc::remote_reason(e));
+    std::string why = ipc::remote_reason(e);
+    if (why.size() > 4096) why.resize(4096);  // the agent's words, kept with the task
+    end_run(r, TaskState::failed, r.lead + " failed the task: " + why);
     return;
   }
   // The lead hung up: the task waits for a lead (this one restarted, or
@@ -323,12 +329,28 @@ void TaskBoard::agent_down(const std::string& id, std::string_view why, bool for
       }
     }
   }
-  for (uint64_t attempt : workers_.worker_down(id)) {
+  for (uint64_t attempt : workers_.worker_down(id, for_good)) {
     auto it = attempts_.find(attempt);
     if (it == attempts_.end()) continue;
     end_attempt(*it->second, false, id + " exited: " + std::string(why), "lost", true);
   }
+  if (for_good) cancel_stranded(id + " stopped for good");
   start_leads();
+}
+
+// Subtasks waiting for a worker that no longer exists (the one they name,
+// or every one of their role) would wait forever: they end cancelled, and
+// whoever delegated them hears why.
+void TaskBoard::cancel_stranded(const std::string& why) {
+  for (auto& [task_id, r] : runs_) {
+    for (auto& [key, s] : r->subs) {
+      if (s->state != SubtaskState::pending) continue;
+      const WorkerPool::Worker* to = s->to.empty() ? nullptr : workers_.find(s->to);
+      bool placeable = s->to.empty() ? !workers_.ids(s->role).empty() : to != nullptr && !to->gone;
+      if (!placeable) cancel_sub(*s, "no worker is left to run it: " + why, true);
+    }
+  }
+  set_in_flight();
 }
 
 void TaskBoard::swarm_stopping() {
@@ -377,9 +399,11 @@ void TaskBoard::usage(const std::string& agent, const std::string& role, std::st
     if (mine.size() == 1) r = *mine.begin();
   }
   rt_.metrics.tokens(swarm_, role, model, input_tokens, output_tokens);
-  uint64_t n = input_tokens + output_tokens;
-  swarm_tokens_ += n;
-  agent_tokens_[agent] += n;
+  // Saturating: counts are the agent's word, and must not wrap a budget.
+  auto add = [](uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
+  uint64_t n = add(input_tokens, output_tokens);
+  swarm_tokens_ = add(swarm_tokens_, n);
+  agent_tokens_[agent] = add(agent_tokens_[agent], n);
   if (r != nullptr) {
     storage::TokenUse use{std::string(model), input_tokens, output_tokens};
     auto it = std::find_if(r->rec.tokens.begin(), r->rec.tokens.end(),
@@ -388,8 +412,8 @@ void TaskBoard::usage(const std::string& agent, const std::string& role, std::st
       r->rec.tokens.push_back({use.model, 0, 0});
       it = r->rec.tokens.end() - 1;
     }
-    it->input_tokens += input_tokens;
-    it->output_tokens += output_tokens;
+    it->input_tokens = add(it->input_tokens, input_tokens);
+    it->output_tokens = add(it->output_tokens, output_tokens);
     std::string id = r->rec.id;
     rt_.tasks.record([id, use](storage::TaskStore& st, storage::Txn& txn) {
       st.add_tokens(txn, id, use);

@@ -30,8 +30,12 @@
 //     or a role with no other worker, is refused.
 //   - max_subtasks per task; max_depth by construction: a worker's
 //     Subtask carries a Delegator only while its depth is below max_depth.
-//   - runaway: a key delegated more than kMaxRedelegations times in one
-//     daemon run fails the task ("the lead keeps re-delegating 'k'").
+//   - runaway: a key delegated more than kMaxRedelegations times by one
+//     delegator (one run of a lead, one attempt of a worker) fails the task.
+//   - A key is the subtask's for good: delegated again, from the same place
+//     in the tree, it returns that subtask's outcome (or waits for it) and
+//     changes nothing about where it runs; from another place it is
+//     refused (bad_subtask).
 //   - budget_exceeded: token budgets (task, swarm, agent; tasks_spec.h).
 //     The task the usage was reported for fails or pauses, per spec.
 //   - no_worker (no worker of that role or name), bad_subtask (key or
@@ -133,10 +137,12 @@ class TaskBoard {
     uint32_t max_attempts = 0;
   };
   // agent delegates, at depth (1: the lead's), on behalf of the subtask
-  // parent ("" for the lead).
+  // parent ("" for the lead), within scope (the Delegator's: a lead's
+  // runTask call, lead_scope(), or a worker's attempt id).
   Delegated delegate(std::string_view task_id, const std::string& agent,
-                     const std::string& parent, uint32_t depth, std::vector<Spec> subtasks,
-                     Options options, rpc::ResultSink::Client sink);
+                     const std::string& parent, uint32_t depth, uint64_t scope,
+                     std::vector<Spec> subtasks, Options options, rpc::ResultSink::Client sink);
+  static uint64_t lead_scope(uint64_t call) { return call | (uint64_t{1} << 63); }
   uint32_t cancel_remaining(std::string_view task_id, uint64_t delegation);
 
  private:
@@ -164,11 +170,16 @@ class TaskBoard {
   void bury(std::unique_ptr<Run> r);
 
   // Delegation.
-  std::optional<Refused> check(Run& r, const std::string& agent, uint32_t depth, const Spec& s,
-                               const Options& o, uint32_t index) const;
+  bool scope_alive(const Run& r, const std::string& agent, uint64_t scope) const;
+  // Loads a key delegated before a restart from the store; null if none.
+  Sub* load_stored(Run& r, const std::string& key);
+  std::optional<Refused> check(Run& r, const std::string& agent, const std::string& parent,
+                               uint32_t depth, uint64_t scope, const Spec& s, const Options& o,
+                               uint32_t index) const;
   // Adds the subtask to the run (new ones also to created, for the store).
-  void add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth, Spec spec,
-               const Options& o, std::vector<storage::TaskStore::NewSubtask>& created);
+  void add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth, uint64_t scope,
+               Spec spec, const Options& o,
+               std::vector<storage::TaskStore::NewSubtask>& created);
   void refuse(std::vector<Refused>& out, Refused r);
   bool waits_on(const std::string& from, const std::string& to) const;
   std::string budget_exhausted(const Run& r, const std::string& agent) const;
@@ -183,6 +194,7 @@ class TaskBoard {
   void end_attempt(Sub& s, bool ok, std::string text, std::string_view result_label,
                    bool may_retry);
   void cancel_sub(Sub& s, std::string why, bool deliver_outcome);
+  void cancel_stranded(const std::string& why);
   void on_timeout(uint64_t attempt);
   void requeue_later(Sub& s);
   void finish_sub(Sub& s, storage::SubtaskState state, std::string text);

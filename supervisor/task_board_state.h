@@ -36,7 +36,8 @@ struct TaskBoard::Delegation {
 struct TaskBoard::Sub {
   Run* run;
   std::string key, parent, role, to, input;
-  std::string delegator;  // the agent waiting for it
+  std::string delegator;  // the agent waiting for it; "" until routed
+  std::string waiting;    // the running attempt's waits-for edge: its delegator
   uint32_t depth = 1;
   uint32_t timeout_ms = 0;
   uint32_t max_attempts = 1;
@@ -46,7 +47,7 @@ struct TaskBoard::Sub {
   std::string worker;     // the running one's, or the last one's
   std::set<std::string> failed_on;
   std::vector<Delegation*> delegations;  // where its outcome goes
-  uint32_t delegated = 0;
+  std::map<uint64_t, uint32_t> delegated;  // times, by delegator scope (runaway guard)
   float progress = 0;
   std::string note;
   std::chrono::steady_clock::time_point progress_saved;  // last written to the store

@@ -33,14 +33,14 @@ std::string agent_id_of(std::string_view address) {
 
 TaskBoard::Delegated TaskBoard::delegate(std::string_view task_id, const std::string& agent,
                                          const std::string& parent, uint32_t depth,
-                                         std::vector<Spec> subtasks, Options options,
-                                         rpc::ResultSink::Client sink) {
+                                         uint64_t scope, std::vector<Spec> subtasks,
+                                         Options options, rpc::ResultSink::Client sink) {
   Delegated out;
   Run* r = find_run(task_id);
-  if (r == nullptr) {
-    for (uint32_t i = 0; i < subtasks.size(); ++i) {
-      refuse(out.refused, {i, "task_ended", "task " + std::string(task_id) + " has ended"});
-    }
+  if (r == nullptr || !scope_alive(*r, agent, scope)) {
+    std::string why = r == nullptr ? "task " + std::string(task_id) + " has ended"
+                                   : "the work this delegator came with has ended";
+    for (uint32_t i = 0; i < subtasks.size(); ++i) refuse(out.refused, {i, "task_ended", why});
     return out;
   }
   auto d = std::make_unique<Delegation>(
@@ -54,12 +54,14 @@ TaskBoard::Delegated TaskBoard::delegate(std::string_view task_id, const std::st
                            "subtask \"" + subtasks[i].key + "\": the key is given twice"});
       continue;
     }
-    if (std::optional<Refused> no = check(*r, agent, depth, subtasks[i], options, i)) {
+    if (r->resumed && !r->subs.contains(subtasks[i].key)) load_stored(*r, subtasks[i].key);
+    if (std::optional<Refused> no =
+            check(*r, agent, parent, depth, scope, subtasks[i], options, i)) {
       if (no->reason == "runaway") runaway = no->message;
       refuse(out.refused, std::move(*no));
       continue;
     }
-    add_sub(*r, *d, parent, depth, std::move(subtasks[i]), options, created);
+    add_sub(*r, *d, parent, depth, scope, std::move(subtasks[i]), options, created);
   }
   if (!created.empty()) {
     // One change for the whole delegation: the store adds them in one pass.
@@ -91,8 +93,37 @@ void TaskBoard::refuse(std::vector<Refused>& out, Refused r) {
   out.push_back(std::move(r));
 }
 
+// A lead's delegator lives as long as its runTask call is the run's
+// current one; a worker's, as long as its attempt runs on it.
+bool TaskBoard::scope_alive(const Run& r, const std::string& agent, uint64_t scope) const {
+  if (scope & lead_scope(0)) return r.lead == agent && lead_scope(r.lead_call) == scope;
+  auto it = attempts_.find(scope);
+  return it != attempts_.end() && it->second->run == &r && it->second->worker == agent;
+}
+
+TaskBoard::Sub* TaskBoard::load_stored(Run& r, const std::string& key) {
+  std::optional<storage::SubtaskRecord> stored = rt_.tasks.read().subtask(r.rec.id, key);
+  if (!stored) return nullptr;
+  auto s = std::make_unique<Sub>();
+  s->run = &r;
+  s->key = stored->key;
+  s->parent = stored->parent;
+  s->role = stored->role;
+  s->input = std::move(stored->input);
+  // Running in the store means its attempt died with the previous daemon.
+  s->state = stored->state == SubtaskState::running ? SubtaskState::pending : stored->state;
+  s->attempts = static_cast<uint32_t>(stored->attempts.size());
+  if (!stored->attempts.empty()) s->worker = stored->attempts.back().worker;
+  s->text = s->state == SubtaskState::succeeded ? std::move(stored->result) : stored->error;
+  Sub* out = s.get();
+  r.subs.emplace(out->key, std::move(s));
+  if (out->state == SubtaskState::pending) r.pending.push_back(out);
+  return out;
+}
+
 std::optional<TaskBoard::Refused> TaskBoard::check(Run& r, const std::string& agent,
-                                                   uint32_t depth, const Spec& s,
+                                                   const std::string& parent, uint32_t depth,
+                                                   uint64_t scope, const Spec& s,
                                                    const Options& o, uint32_t index) const {
   auto no = [&](std::string reason, std::string message) {
     return Refused{index, std::move(reason), "subtask \"" + s.key + "\": " + std::move(message)};
@@ -109,29 +140,43 @@ std::optional<TaskBoard::Refused> TaskBoard::check(Run& r, const std::string& ag
                                std::to_string(spec_.max_depth));
   }
   if (auto it = r.subs.find(s.key); it != r.subs.end()) {
-    if (it->second->delegated >= kMaxRedelegations) {
-      return no("runaway", agent + " delegated it " + std::to_string(it->second->delegated + 1) +
+    const Sub& existing = *it->second;
+    if (existing.parent != parent) {
+      return no("bad_subtask", "the key is taken by a subtask delegated from " +
+                                   (existing.parent.empty() ? std::string("the lead")
+                                                            : "subtask " + existing.parent));
+    }
+    auto times = existing.delegated.find(scope);
+    if (times != existing.delegated.end() && times->second >= kMaxRedelegations) {
+      return no("runaway", agent + " delegated it " + std::to_string(times->second + 1) +
                                " times; the task is stopped");
     }
-    return std::nullopt;  // the same subtask again: its outcome, or the attempt running
+    // Routed already: the same subtask again, its outcome or the attempt
+    // running. Loaded from the store: routed by this delegation.
+    if (!existing.delegator.empty()) return std::nullopt;
+  } else {
+    if (r.rec.subtasks_total >= spec_.max_subtasks) {
+      return no("max_subtasks", "task " + r.rec.id + " has " +
+                                    std::to_string(r.rec.subtasks_total) +
+                                    " subtasks, [tasks] max_subtasks = " +
+                                    std::to_string(spec_.max_subtasks));
+    }
+    if (r.rec.state == TaskState::paused) {
+      return no("budget_exceeded", "task " + r.rec.id + " is paused: its budget ran out");
+    }
+    if (std::string why = budget_exhausted(r, agent); !why.empty()) {
+      return no("budget_exceeded", why);
+    }
   }
-  if (r.rec.subtasks_total >= spec_.max_subtasks) {
-    return no("max_subtasks", "task " + r.rec.id + " has " + std::to_string(r.rec.subtasks_total) +
-                                  " subtasks, [tasks] max_subtasks = " +
-                                  std::to_string(spec_.max_subtasks));
-  }
-  if (r.rec.state == TaskState::paused) {
-    return no("budget_exceeded", "task " + r.rec.id + " is paused: its budget ran out");
-  }
-  if (std::string why = budget_exhausted(r, agent); !why.empty()) return no("budget_exceeded", why);
 
   if (!s.to.empty()) {
     std::string to = agent_id_of(s.to);
     if (to == agent) return no("self_delegation", agent + " may not delegate to itself");
     const WorkerPool::Worker* w = workers_.find(to);
-    if (w == nullptr) {
+    if (w == nullptr || w->gone) {
       return no("no_worker", "no worker \"" + s.to + "\" in swarm " + swarm_ +
-                                 " ([tasks] workers: " + join(spec_.workers) + ")");
+                                 (w != nullptr ? " any more (it stopped for good)"
+                                               : " ([tasks] workers: " + join(spec_.workers) + ")"));
     }
     if (!o.role.empty() && w->role != o.role) {
       return no("no_worker", to + " is a " + w->role + ", not a " + o.role);
@@ -146,15 +191,20 @@ std::optional<TaskBoard::Refused> TaskBoard::check(Run& r, const std::string& ag
     return no("no_worker", "role \"" + o.role + "\" is not one of [tasks] workers (" +
                                join(spec_.workers) + ")");
   }
+  std::vector<std::string> candidates = workers_.ids(o.role);
+  if (candidates.empty()) {
+    return no("no_worker", "no worker" + (o.role.empty() ? "" : " of role " + o.role) +
+                               " is left in swarm " + swarm_ + " (they stopped for good)");
+  }
   bool self = false;
-  for (const std::string& id : workers_.ids(o.role)) {
+  for (const std::string& id : candidates) {
     if (id == agent) {
       self = true;
     } else if (!waits_on(id, agent)) {
       return std::nullopt;
     }
   }
-  if (self && workers_.ids(o.role).size() == 1) {
+  if (self && candidates.size() == 1) {
     return no("self_delegation", agent + " is the only worker" +
                                      (o.role.empty() ? "" : " of role " + o.role) +
                                      " and may not delegate to itself");
@@ -180,26 +230,10 @@ bool TaskBoard::waits_on(const std::string& from, const std::string& to) const {
   return false;
 }
 
-void TaskBoard::add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth, Spec spec,
-                        const Options& o, std::vector<storage::TaskStore::NewSubtask>& created) {
+void TaskBoard::add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth,
+                        uint64_t scope, Spec spec, const Options& o,
+                        std::vector<storage::TaskStore::NewSubtask>& created) {
   auto it = r.subs.find(spec.key);
-  if (it == r.subs.end() && r.resumed) {
-    // Delegated before the restart? Then it is in the store.
-    if (auto stored = rt_.tasks.read().subtask(r.rec.id, spec.key)) {
-      auto s = std::make_unique<Sub>();
-      s->run = &r;
-      s->key = stored->key;
-      s->parent = stored->parent;
-      s->role = stored->role;
-      s->input = std::move(stored->input);
-      s->state = stored->state == SubtaskState::running ? SubtaskState::pending : stored->state;
-      s->attempts = static_cast<uint32_t>(stored->attempts.size());
-      if (!stored->attempts.empty()) s->worker = stored->attempts.back().worker;
-      s->text = s->state == SubtaskState::succeeded ? std::move(stored->result) : stored->error;
-      it = r.subs.emplace(s->key, std::move(s)).first;
-      if (it->second->state == SubtaskState::pending) r.pending.push_back(it->second.get());
-    }
-  }
   if (it == r.subs.end()) {
     auto s = std::make_unique<Sub>();
     s->run = &r;
@@ -213,17 +247,20 @@ void TaskBoard::add_sub(Run& r, Delegation& d, const std::string& parent, uint32
     r.pending.push_back(it->second.get());
   }
   Sub& s = *it->second;
-  // Who waits for it, and with what limits, is the latest delegation's.
-  s.to = agent_id_of(spec.to);
-  if (spec.to.empty()) s.to.clear();
-  s.delegator = d.agent;
-  s.depth = depth;
-  s.timeout_ms = o.timeout_ms != 0 ? o.timeout_ms
-                                   : static_cast<uint32_t>(spec_.subtask_timeout.count());
-  s.max_attempts = o.max_attempts != 0 ? std::min(o.max_attempts, spec_.max_attempts)
-                                       : spec_.max_attempts;
+  if (s.delegator.empty()) {
+    // Where it runs and with what limits is set once, by the delegation
+    // that made it (or the first after a restart): a later one only waits
+    // for its outcome, so it cannot reroute a subtask others wait for.
+    s.to = spec.to.empty() ? std::string() : agent_id_of(spec.to);
+    s.delegator = d.agent;
+    s.depth = depth;
+    s.timeout_ms = o.timeout_ms != 0 ? o.timeout_ms
+                                     : static_cast<uint32_t>(spec_.subtask_timeout.count());
+    s.max_attempts = o.max_attempts != 0 ? std::min(o.max_attempts, spec_.max_attempts)
+                                         : spec_.max_attempts;
+  }
   s.delegations.push_back(&d);
-  ++s.delegated;
+  ++s.delegated[scope];
   d.subs.push_back(&s);
 }
 

@@ -15,6 +15,14 @@ using storage::TaskState;
 
 // A progress note is kept to this many bytes, and saved this often.
 constexpr size_t kMaxNoteBytes = 1024;
+// An agent's error text is kept to this many bytes: it is stored with each
+// attempt, sent to the lead and to watchers, and kept for late watchers.
+constexpr size_t kMaxErrorBytes = 4096;
+
+std::string clip(std::string text) {
+  if (text.size() > kMaxErrorBytes) text.resize(kMaxErrorBytes);
+  return text;
+}
 constexpr auto kProgressSaveEvery = std::chrono::seconds(1);
 
 // How far into a task's queue dispatch looks for a subtask some worker may
@@ -88,7 +96,8 @@ void TaskBoard::start_attempt(Sub& s, WorkerPool::Worker& w) {
   attempts_[id] = &s;
   ++r.running;
   ++in_flight_;
-  ++waits_[s.delegator][w.id];
+  s.waiting = s.delegator;
+  ++waits_[s.waiting][w.id];
   s.deadline = deadlines_.add(deadlines_.now() + s.timeout_ms * kj::MILLISECONDS, id);
   int64_t now = unix_now_ms();
   std::string tid = r.rec.id, key = s.key, worker = w.id;
@@ -96,7 +105,9 @@ void TaskBoard::start_attempt(Sub& s, WorkerPool::Worker& w) {
     st.start_attempt(txn, tid, key, worker, now);
   });
   Assignment a{id, r.rec.id, s.key, s.input, s.attempts, s.timeout_ms, std::nullopt};
-  if (s.depth < spec_.max_depth) a.delegator.emplace(make_delegator(*this, r.rec.id, w.id, s.key, s.depth + 1));
+  if (s.depth < spec_.max_depth) {
+    a.delegator.emplace(make_delegator(*this, r.rec.id, w.id, s.key, s.depth + 1, id));
+  }
   workers_.assign(w, std::move(a));
   r.watchers->changed();
 }
@@ -134,7 +145,7 @@ void TaskBoard::on_update(WorkerPool::Worker& w, uint64_t attempt, AttemptUpdate
       end_attempt(s, true, std::move(u.text), "succeeded", false);
       break;
     case AttemptUpdate::Kind::error:
-      end_attempt(s, false, std::move(u.text), "failed", true);
+      end_attempt(s, false, clip(std::move(u.text)), "failed", true);
       break;
   }
 }
@@ -157,7 +168,7 @@ void TaskBoard::detach_attempt(Sub& s, bool tell_worker, std::string_view result
   s.deadline.reset();
   --s.run->running;
   --in_flight_;
-  if (auto it = waits_.find(s.delegator); it != waits_.end()) {
+  if (auto it = waits_.find(s.waiting); it != waits_.end()) {
     if (auto w = it->second.find(s.worker); w != it->second.end() && --w->second == 0) {
       it->second.erase(w);
     }
@@ -255,8 +266,17 @@ void TaskBoard::deliver(Delegation& d, Outcome o) {
 }
 
 void TaskBoard::send_results(Delegation& d) {
+  // At most kBatch outcomes or kBatchBytes of their text in one call (at
+  // least one; a result is at most max_payload), well within the
+  // connection's message limit.
   constexpr size_t kBatch = 1024;
-  size_t n = std::min(d.outbox.size(), kBatch);
+  constexpr size_t kBatchBytes = 4 << 20;
+  size_t n = 0, text_bytes = 0;
+  while (n < d.outbox.size() && n < kBatch &&
+         (n == 0 || text_bytes + d.outbox[n].text.size() <= kBatchBytes)) {
+    text_bytes += d.outbox[n].text.size();
+    ++n;
+  }
   auto req = d.sink.resultsRequest();
   auto list = req.initResults(static_cast<unsigned>(n));
   for (unsigned i = 0; i < n; ++i) {

@@ -29,12 +29,13 @@ class DelegationServer final : public rpc::Delegation::Server {
 class DelegatorServer final : public rpc::Delegator::Server {
  public:
   DelegatorServer(TaskBoard& board, std::string task_id, std::string agent, std::string parent,
-                  uint32_t depth)
+                  uint32_t depth, uint64_t scope)
       : board_(board),
         task_id_(std::move(task_id)),
         agent_(std::move(agent)),
         parent_(std::move(parent)),
-        depth_(depth) {}
+        depth_(depth),
+        scope_(scope) {}
 
  protected:
   kj::Promise<void> delegate(DelegateContext ctx) override {
@@ -46,7 +47,7 @@ class DelegatorServer final : public rpc::Delegator::Server {
     }
     auto o = p.getOptions();
     TaskBoard::Delegated d =
-        board_.delegate(task_id_, agent_, parent_, depth_, std::move(specs),
+        board_.delegate(task_id_, agent_, parent_, depth_, scope_, std::move(specs),
                         {o.getRole(), o.getTimeoutMillis(), o.getMaxAttempts()}, p.getSink());
     auto r = ctx.getResults();
     if (d.delegation != 0) r.setDelegation(kj::heap<DelegationServer>(board_, task_id_, d.delegation));
@@ -65,15 +66,16 @@ class DelegatorServer final : public rpc::Delegator::Server {
   std::string agent_;
   std::string parent_;
   uint32_t depth_;
+  uint64_t scope_;
 };
 
 }  // namespace
 
 kj::Own<rpc::Delegator::Server> make_delegator(TaskBoard& board, std::string task_id,
                                                std::string agent, std::string parent,
-                                               uint32_t depth) {
+                                               uint32_t depth, uint64_t scope) {
   return kj::heap<DelegatorServer>(board, std::move(task_id), std::move(agent), std::move(parent),
-                                   depth);
+                                   depth, scope);
 }
 
 }  // namespace smol::supervisor

@@ -6,7 +6,9 @@
 // A Delegator is bound to one task, one agent and one place in the tree
 // (the subtask it works on, and its depth), so what it delegates is
 // always attributed to the right agent: an agent cannot delegate as
-// another or into another task.
+// another or into another task. Its scope is the run of the work it came
+// with (a lead's runTask call, a worker's attempt; TaskBoard::lead_scope):
+// once that has ended, it delegates nothing more.
 //
 // Thread: the loop thread; the board outlives the agents' connections.
 #pragma once
@@ -24,6 +26,6 @@ class TaskBoard;
 
 kj::Own<rpc::Delegator::Server> make_delegator(TaskBoard& board, std::string task_id,
                                                std::string agent, std::string parent,
-                                               uint32_t depth);
+                                               uint32_t depth, uint64_t scope);
 
 }  // namespace smol::supervisor

@@ -9,8 +9,10 @@
 namespace smol::supervisor {
 namespace {
 
-// The most attempts one Agent.work call carries.
+// The most attempts, and bytes of their inputs, one Agent.work call carries
+// (at least one attempt; an input is at most max_payload, 8 MiB at most).
 constexpr size_t kBatch = 1024;
+constexpr size_t kBatchBytes = 4 << 20;
 
 kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
   return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
@@ -78,6 +80,7 @@ void WorkerPool::worker_ready(const std::string& id, const std::string& role,
   w.role = role;
   w.client = kj::mv(client);
   w.ready = true;
+  w.gone = false;
   w.running.clear();
   w.queued.clear();
   w.calling = false;
@@ -86,10 +89,11 @@ void WorkerPool::worker_ready(const std::string& id, const std::string& role,
   ++w.run;
 }
 
-std::vector<uint64_t> WorkerPool::worker_down(const std::string& id) {
+std::vector<uint64_t> WorkerPool::worker_down(const std::string& id, bool for_good) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return {};
   Worker& w = it->second;
+  w.gone = for_good;
   std::vector<uint64_t> lost(w.running.begin(), w.running.end());
   w.client = nullptr;
   w.ready = false;
@@ -121,7 +125,7 @@ const WorkerPool::Worker* WorkerPool::find(std::string_view id) const {
 std::vector<std::string> WorkerPool::ids(std::string_view role) const {
   std::vector<std::string> out;
   for (const auto& [id, w] : workers_) {
-    if (role.empty() || w.role == role) out.push_back(id);
+    if (!w.gone && (role.empty() || w.role == role)) out.push_back(id);
   }
   return out;
 }
@@ -155,7 +159,12 @@ void WorkerPool::drop_tasks(rpc::Agent::Client agent, std::vector<std::string> t
 }
 
 void WorkerPool::send_work(Worker& w) {
-  size_t n = std::min(w.queued.size(), kBatch);
+  size_t n = 0, bytes_in = 0;
+  while (n < w.queued.size() && n < kBatch &&
+         (n == 0 || bytes_in + w.queued[n].input.size() <= kBatchBytes)) {
+    bytes_in += w.queued[n].input.size();
+    ++n;
+  }
   auto req = w.client.workRequest();
   auto list = req.initSubtasks(static_cast<unsigned>(n));
   for (size_t i = 0; i < n; ++i) {
@@ -214,7 +223,11 @@ void WorkerPool::send_drops(Worker& w) {
         w->dropping = false;
         if (!w->to_drop.empty()) send_drops(*w);
       },
-      [](kj::Exception&&) {}));
+      [this, id = w.id, run = w.run](kj::Exception&&) {
+        // Gone, or refused: the notices are advisory; the next ones may go.
+        Worker* w = find(id);
+        if (w != nullptr && w->run == run) w->dropping = false;
+      }));
 }
 
 }  // namespace smol::supervisor

@@ -3,7 +3,8 @@
 //
 // Subtasks go to a worker in batches: assign() queues an attempt, and while
 // the worker has an Agent.work call in flight, later attempts wait and go
-// together in the next one (at most kBatch). So a worker that is busy
+// together in the next one (at most kBatch attempts or kBatchBytes of
+// input, so a call stays well within the connection's message limit). So a worker that is busy
 // taking work gets it in fewer, bigger calls, as the mailbox does for
 // messages. Each worker has one WorkDesk, passed along with every work
 // call, through which it reports progress and outcomes; a report names
@@ -57,6 +58,7 @@ class WorkerPool {
     std::string role;
     rpc::Agent::Client client{nullptr};  // its last run's
     bool ready = false;
+    bool gone = false;  // stopped for good: it takes nothing more
     std::set<uint64_t> running;          // its attempts
     std::vector<Assignment> queued;      // waiting for the call in flight
     bool calling = false;
@@ -77,14 +79,15 @@ class WorkerPool {
   // known(): one of the swarm's workers, ready or not.
   void known(const std::string& id, const std::string& role);
   void worker_ready(const std::string& id, const std::string& role, rpc::Agent::Client client);
-  // Not ready any more; returns the attempts that were running on it.
-  std::vector<uint64_t> worker_down(const std::string& id);
+  // Not ready any more (for_good: nor will it be); returns the attempts
+  // that were running on it.
+  std::vector<uint64_t> worker_down(const std::string& id, bool for_good);
 
   // The least loaded ready worker for which may_take is true; null if none.
   Worker* pick(const std::function<bool(const Worker&)>& may_take);
   Worker* find(std::string_view id);
   const Worker* find(std::string_view id) const;
-  // Ids of the workers with role ("" = any), ready or not.
+  // Ids of the workers with role ("" = any), ready or not, but not gone.
   std::vector<std::string> ids(std::string_view role) const;
 
   // Queues an attempt for w (running there from now on).

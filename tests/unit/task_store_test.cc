@@ -478,7 +478,7 @@ TEST_F(TaskStoreTest, RecoverAfterARestartLosesRunningAttemptsAndKeepsResults) {
 
 TEST_F(TaskStoreTest, BadArgumentsNameTheFieldAndWriteNothing) {
   std::string id = create().id;
-  const std::string big(size_t{1} << 20, 'x');
+  const std::string big(size_t{8} << 20, 'x');  // the largest input
   auto add_subtask = [&](std::string task_id, std::string key, std::string input) {
     add(task_id, key, input);
   };
