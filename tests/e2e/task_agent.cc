@@ -8,6 +8,9 @@
 //                        (see the worker's "chain" below); answers its result
 //   runaway              delegates key "same" again and again
 //   cancel-after K N     fanout N, cancel_remaining after K outcomes
+//   bigfanout N BYTES    fanout N, each input BYTES long
+//   reroute              delegates "q", then "q" again naming a worker that
+//                        does not exist; answers q's outcome
 // Every refusal is printed ("refused KEY REASON: MESSAGE") and counted in
 // the answer as refused=...
 //
@@ -111,6 +114,24 @@ std::string lead(TaskContext& t) {
     Delegation d = t.delegate(specs, {role, {}, 0});
     print_refusals(d, specs);
     return tally(d);
+  }
+  if (cmd == "bigfanout") {
+    long n = 0, size = 0;
+    in >> n >> size;
+    auto specs = numbered(n);
+    for (auto& spec : specs) spec.input = std::string(static_cast<size_t>(size), '7');
+    Delegation d = t.delegate(specs);
+    print_refusals(d, specs);
+    return tally(d);
+  }
+  if (cmd == "reroute") {
+    std::vector<SubtaskSpec> first{{"q", "4", ""}}, again{{"q", "4", "nobody-7"}};
+    Delegation a = t.delegate(first);
+    Delegation b = t.delegate(again);
+    std::string out = print_refusals(b, again);
+    while (auto o = b.next()) out += o->ok() ? "q=" + o->result : "q failed: " + o->error;
+    a.wait_all();
+    return out;
   }
   if (cmd == "cancel-after") {
     long k = 0, n = 0;

@@ -150,7 +150,8 @@ TEST_F(Tasks, AWorkerKilledMidSubtaskHasItRetriedElsewhere) {
 }
 
 TEST_F(Tasks, ATaskResumesAfterTheDaemonIsKilled) {
-  up(task_swarm(2, "--sleep-ms 150", "max_concurrency = 2\n"));
+  // max_subtasks = 20: the resumed lead's 20 keys are the stored ones again.
+  up(task_swarm(2, "--sleep-ms 150", "max_concurrency = 2\nmax_subtasks = 20\n"));
   std::string id = start_task("fanout 20");
   ASSERT_TRUE(eventually([&] { return show(id)["task"]["subtasks_done"].get<int>() >= 4; }))
       << show(id).dump();
@@ -327,6 +328,47 @@ TEST_F(Tasks, AResultOverTheLimitFailsTheAttempt) {
   EXPECT_EQ(r.out, "ok=0 failed=1 cancelled=0 sum=0 attempts=1 refused=0\n");
   EXPECT_THAT(logs("planner-0"), HasSubstr("failed s-0: its result of 2MiB is over the limit of "
                                            "1MiB"));
+}
+
+TEST_F(Tasks, BigInputsAndResultsGoInBoundedBatches) {
+  // 20 inputs and 20 results of ~1 MB each: together far over what one
+  // message may carry, so they must travel in several calls.
+  up(task_swarm(4, "--result-bytes 1000000", "max_concurrency = 20\n"));
+  RunResult r = run_task("bigfanout 20 1000000");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "ok=20 failed=0 cancelled=0 sum=0 attempts=20 refused=0\n");
+  nlohmann::json ps = daemon->ctl_json({"ps", "t"});
+  for (const auto& a : ps["agents"]) EXPECT_EQ(a["state"], "ready") << a.dump();
+}
+
+TEST_F(Tasks, ADelegationAgainDoesNotRerouteTheSubtask) {
+  up(task_swarm(1, "--sleep-ms 200"));
+  RunResult r = run_task("reroute");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "q=8\n");
+}
+
+TEST_F(Tasks, NothingWaitsForAWorkerThatStoppedForGood) {
+  up(task_swarm(1, ""));
+  nlohmann::json ps = daemon->ctl_json({"ps", "t"});
+  pid_t pid = 0;
+  for (const auto& a : ps["agents"]) {
+    if (a["id"] == "worker-0") pid = a["pid"].get<pid_t>();
+  }
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] {
+    nlohmann::json now = daemon->ctl_json({"ps", "t"});
+    for (const auto& a : now["agents"]) {
+      if (a["id"] == "worker-0") return a["state"] == "exited";
+    }
+    return false;
+  }));
+  RunResult r = run_task("fanout 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "ok=0 failed=0 cancelled=0 sum=0 attempts=0 refused=2\n");
+  EXPECT_THAT(logs("planner-0"), HasSubstr("refused s-0 no_worker: subtask \"s-0\": no worker is "
+                                           "left in swarm t (they stopped for good)"));
 }
 
 TEST_F(Tasks, MistakesGetClearErrors) {
