@@ -408,10 +408,17 @@ void Metrics::delegation_refused(std::string_view swarm, std::string_view reason
 void Metrics::tokens(std::string_view swarm, std::string_view role, std::string_view model,
                      uint64_t input, uint64_t output) {
   auto& cache = series_of(swarm).tokens;
+  // Agents name their models: past kMaxTokenSeries series a swarm's new
+  // ones count as model "other", so no agent can grow the page without end.
+  constexpr size_t kMaxTokenSeries = 256;
   for (auto [direction, n] : {std::pair<std::string_view, uint64_t>{"input", input},
                               std::pair<std::string_view, uint64_t>{"output", output}}) {
     if (n == 0) continue;
     std::string key = std::string(role) + "/" + std::string(model) + "/" + std::string(direction);
+    if (cache.size() >= kMaxTokenSeries && !cache.contains(key)) {
+      model = "other";
+      key = std::string(role) + "/other/" + std::string(direction);
+    }
     auto it = cache.find(key);
     if (it == cache.end()) {
       auto& series = tokens_.Add({{"swarm", std::string(swarm)},

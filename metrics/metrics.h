@@ -88,7 +88,8 @@
 //                                   (ipc/task.capnp DelegationRefusal reasons).
 //   tokens_total{swarm,role,model,direction}
 //                                   counter: model tokens agents reported,
-//                                   direction input|output.
+//                                   direction input|output (past 256 series
+//                                   in a swarm, new models count as other).
 //
 // Threads: every method must be called from the daemon's loop thread (the
 // per-swarm series map is unsynchronised). Scrapes run on the exposer's

@@ -62,6 +62,9 @@ struct TaskRecord {
   subtasksDone @11 :UInt32;
   subtasksFailed @12 :UInt32;
   tokens @13 :List(TokenUse);
+  # The input is kept under its own key (task_store.cc), so that the
+  # record, rewritten as the task's counters move, stays small.
+  inputBytes @14 :UInt64;
 }
 
 struct AttemptRecord {

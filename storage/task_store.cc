@@ -34,6 +34,8 @@ constexpr std::string_view kAllTasks = "a";
 constexpr std::string_view kUnfinishedTasks = "r";
 std::string swarm_set(std::string_view swarm) { return "s" + std::string(swarm); }
 std::string keys_set(std::string_view task_id) { return "k" + std::string(task_id); }
+// A task's input, in "tasks".
+std::string input_key(std::string_view task_id) { return "i/" + std::string(task_id); }
 
 // --- ids and keys ---
 
@@ -97,7 +99,7 @@ void encode_task(const TaskRecord& t, rec::TaskRecord::Builder b) {
   b.setId(as_text(t.id));
   b.setSwarm(as_text(t.swarm));
   b.setState(static_cast<rec::TaskState>(t.state));
-  b.setInput(as_text(t.input));
+  b.setInputBytes(t.input_bytes);
   b.setResult(as_text(t.result));
   b.setError(as_text(t.error));
   b.setCreatedUnixMillis(t.created_unix_ms);
@@ -122,6 +124,7 @@ TaskRecord decode_task(const NamedDb& db, std::string_view key, std::string_view
         .swarm = as_string(r.getSwarm()),
         .state = to_enum(r.getState(), TaskState::paused, db, key),
         .input = as_string(r.getInput()),
+        .input_bytes = r.getInputBytes(),
         .result = as_string(r.getResult()),
         .error = as_string(r.getError()),
         .created_unix_ms = r.getCreatedUnixMillis(),
@@ -249,10 +252,19 @@ TaskStore::TaskStore(LmdbEnv& env)
 
 // --- record access ---
 
-std::optional<TaskRecord> TaskStore::read_task(const Txn& txn, std::string_view id) const {
+std::optional<TaskRecord> TaskStore::read_task(const Txn& txn, std::string_view id,
+                                               bool with_input) const {
   std::optional<std::string_view> value = txn.get(tasks_, id);
   if (!value) return std::nullopt;
-  return decode_task(tasks_, id, *value);
+  TaskRecord t = decode_task(tasks_, id, *value);
+  if (with_input && t.input_bytes > 0) {
+    std::optional<std::string_view> input = txn.get(tasks_, input_key(id));
+    if (!input || input->size() != t.input_bytes) {
+      throw corrupt_record(tasks_, input_key(id), "the task's input is missing or cut short");
+    }
+    t.input = std::string(*input);
+  }
+  return t;
 }
 
 std::optional<SubtaskRecord> TaskStore::read_subtask(const Txn& txn, std::string_view task_id,
@@ -265,7 +277,7 @@ std::optional<SubtaskRecord> TaskStore::read_subtask(const Txn& txn, std::string
 
 TaskRecord TaskStore::must_task(const Txn& txn, std::string_view id,
                                 std::string_view field) const {
-  std::optional<TaskRecord> t = read_task(txn, id);
+  std::optional<TaskRecord> t = read_task(txn, id, false);
   if (!t) bad(field, "no task \"" + memory::printable(id) + "\"");
   return std::move(*t);
 }
@@ -325,10 +337,13 @@ TaskRecord TaskStore::create_task(Txn& txn, std::string_view swarm, std::string 
   TaskRecord t{.id = format_task_id(counter),
                .swarm = std::string(swarm),
                .input = std::move(input),
+               .input_bytes = 0,
                .created_unix_ms = now_ms,
                .timeout_ms = timeout_ms,
                .budget_tokens = budget_tokens};
+  t.input_bytes = t.input.size();
   put_task(txn, t);
+  if (!t.input.empty()) txn.put(tasks_, input_key(t.id), t.input);
   SetWriter sets(txn, order_);
   std::string item = order_item(now_ms, counter);
   sets.insert(kAllTasks, item);
@@ -351,7 +366,7 @@ std::vector<TaskRecord> TaskStore::list_tasks(std::string_view swarm, size_t lim
     std::optional<std::string_view> item = order.next();
     if (!item) break;
     std::optional<TaskRecord> t =
-        unless_corrupt([&] { return read_task(txn, id_of_order_item(*item, order_)); });
+        unless_corrupt([&] { return read_task(txn, id_of_order_item(*item, order_), false); });
     if (t) out.push_back(std::move(*t));
   }
   return out;
@@ -564,7 +579,7 @@ std::vector<TaskRecord> TaskStore::recover(Txn& txn, int64_t now_ms) {
 
   std::vector<TaskRecord> out;
   for (const std::string& id : ids) {
-    std::optional<TaskRecord> t = unless_corrupt([&] { return read_task(txn, id); });
+    std::optional<TaskRecord> t = unless_corrupt([&] { return read_task(txn, id, false); });
     if (!t || !is_unfinished(t->state)) continue;
     for (SubtaskRecord& s : readable_subtasks(txn, id)) {
       if (s.state != SubtaskState::running) continue;

@@ -20,8 +20,10 @@
 //
 // Records: three databases, values as Cap'n Proto records
 // (storage/records.capnp):
-//   tasks       task id -> TaskRecord; and "#next_id" -> be64 counter (no
-//               task id starts with '#')
+//   tasks       task id -> TaskRecord; "i/" task id -> the task's input
+//               (apart, so the record rewritten as counters move stays
+//               small); and "#next_id" -> be64 counter (no task id starts
+//               with '#' or 'i')
 //   subtasks    task id \0 key -> SubtaskRecord (task ids are 14 bytes and
 //               hold no \0, so keys of different tasks cannot collide)
 //   task_order  sorted sets (storage/memory_sorted_set.h), because Txn has
@@ -77,7 +79,8 @@ struct TaskRecord {
   std::string id;        // "t-00000000002a"
   std::string swarm;
   TaskState state = TaskState::running;
-  std::string input;
+  std::string input;     // empty in list_tasks(), which leaves inputs out
+  uint64_t input_bytes = 0;
   std::string result;    // when succeeded
   std::string error;     // when failed or cancelled
   int64_t created_unix_ms = 0;
@@ -128,7 +131,8 @@ class TaskStore {
   TaskRecord create_task(Txn& txn, std::string_view swarm, std::string input, int64_t now_ms,
                          int64_t timeout_ms, uint64_t budget_tokens);
   std::optional<TaskRecord> task(std::string_view id) const;
-  // A swarm's tasks ("" = every swarm's), newest first, at most limit.
+  // A swarm's tasks ("" = every swarm's), newest first, at most limit;
+  // without their inputs (input_bytes says how big).
   std::vector<TaskRecord> list_tasks(std::string_view swarm, size_t limit) const;
   // Running and paused tasks, oldest first (what a swarm resumes when it
   // comes up).
@@ -187,12 +191,13 @@ class TaskStore {
 
   // At daemon start: every running attempt of every unfinished task
   // becomes a lost one (error "swarmd restarted"), its subtask pending
-  // again. Returns the unfinished tasks, for the daemon to resume.
+  // again. Returns the unfinished tasks (without their inputs).
   std::vector<TaskRecord> recover(Txn& txn, int64_t now_ms);
 
  private:
   // Readers: nullopt when absent; LmdbError is_corrupt() when undecodable.
-  std::optional<TaskRecord> read_task(const Txn& txn, std::string_view id) const;
+  std::optional<TaskRecord> read_task(const Txn& txn, std::string_view id,
+                                      bool with_input = true) const;
   std::optional<SubtaskRecord> read_subtask(const Txn& txn, std::string_view task_id,
                                             std::string_view key) const;
   // For updates: throw std::invalid_argument naming `field` when absent.

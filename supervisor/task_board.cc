@@ -18,6 +18,10 @@ namespace {
 using storage::SubtaskState;
 using storage::TaskState;
 
+// The most models one task keeps token counts for (each is a row of its
+// record, and agents name them).
+constexpr size_t kMaxModels = 64;
+
 }  // namespace
 
 void TaskBoard::LogErrors::taskFailed(kj::Exception&& e) {
@@ -397,6 +401,12 @@ void TaskBoard::usage(const std::string& agent, const std::string& role, std::st
       }
     }
     if (mine.size() == 1) r = *mine.begin();
+  }
+  if (r != nullptr && r->rec.tokens.size() >= kMaxModels &&
+      std::none_of(r->rec.tokens.begin(), r->rec.tokens.end(),
+                   [&](const storage::TokenUse& u) { return u.model == model; })) {
+    throw std::invalid_argument("model: task " + r->rec.id + " has usage of " +
+                                std::to_string(kMaxModels) + " models already");
   }
   rt_.metrics.tokens(swarm_, role, model, input_tokens, output_tokens);
   // Saturating: counts are the agent's word, and must not wrap a budget.

@@ -29,7 +29,7 @@ void fill_task_info(rpc::TaskInfo::Builder b, const storage::TaskRecord& t, uint
   b.setSubtasksFailed(t.subtasks_failed);
   b.setSubtasksRunning(running);
   b.setBudgetTokens(t.budget_tokens);
-  b.setInputBytes(t.input.size());
+  b.setInputBytes(t.input_bytes);
   auto tokens = b.initTokens(static_cast<unsigned>(t.tokens.size()));
   for (unsigned i = 0; i < tokens.size(); ++i) {
     tokens[i].setModel(t.tokens[i].model);

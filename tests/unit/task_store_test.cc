@@ -399,6 +399,25 @@ TEST_F(TaskStoreTest, ASubtaskKeepsTheKeyOfTheSubtaskThatDelegatedIt) {
   EXPECT_EQ(add(id, "top").parent, "");
 }
 
+TEST_F(TaskStoreTest, TheInputIsKeptApartAndSurvivesUpdatesOfTheRecord) {
+  std::string input(100000, 'q');
+  std::string id = write([&](Txn& txn) {
+    return store_->create_task(txn, "alpha", input, kNow, 0, 0).id;
+  });
+  add(id, "a");
+  finish(id, "a", start(id, "a"), true, "ok");
+  write([&](Txn& txn) { store_->add_tokens(txn, id, {"m", 1, 2}); });
+  EXPECT_EQ(task(id).input, input);
+  EXPECT_EQ(task(id).input_bytes, input.size());
+  std::vector<TaskRecord> listed = store_->list_tasks("alpha", 10);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].input, "");  // listings leave inputs out
+  EXPECT_EQ(listed[0].input_bytes, input.size());
+  close();
+  open();
+  EXPECT_EQ(task(id).input, input);
+}
+
 TEST_F(TaskStoreTest, TokensAreSummedPerModel) {
   std::string id = create().id;
   write([&](Txn& txn) {
