@@ -171,6 +171,8 @@ class TaskBoard {
 
   // Delegation.
   bool scope_alive(const Run& r, const std::string& agent, uint64_t scope) const;
+  // A finished subtask's outcome, its result read back from the store.
+  Outcome outcome(const Sub& s);
   // Loads a key delegated before a restart from the store; null if none.
   Sub* load_stored(Run& r, const std::string& key);
   std::optional<Refused> check(Run& r, const std::string& agent, const std::string& parent,

@@ -53,7 +53,8 @@ struct TaskBoard::Sub {
   std::chrono::steady_clock::time_point progress_saved;  // last written to the store
   std::optional<DeadlineQueue::Handle> deadline;
   bool backoff = false;  // pending, but waiting before its next attempt
-  std::string text;      // the result or the error, once ended
+  std::string text;      // the error once ended; the result until it is sent
+  bool result_stored = false;  // succeeded, and text went to the store
 };
 
 struct TaskBoard::Run {

@@ -76,7 +76,7 @@ TaskBoard::Delegated TaskBoard::delegate(std::string_view task_id, const std::st
     r->delegations.emplace(d->id, std::move(d));
     // Outcomes already known (keys delegated before) go out at once.
     for (Sub* s : kept.subs) {
-      if (!is_open(s->state)) deliver(kept, {s->key, s->state, s->text, s->attempts, s->worker});
+      if (!is_open(s->state)) deliver(kept, outcome(*s));
     }
   }
   r->watchers->changed();
@@ -99,6 +99,14 @@ bool TaskBoard::scope_alive(const Run& r, const std::string& agent, uint64_t sco
   if (scope & lead_scope(0)) return r.lead == agent && lead_scope(r.lead_call) == scope;
   auto it = attempts_.find(scope);
   return it != attempts_.end() && it->second->run == &r && it->second->worker == agent;
+}
+
+TaskBoard::Outcome TaskBoard::outcome(const Sub& s) {
+  std::string text = s.text;
+  if (s.result_stored) {
+    if (auto stored = rt_.tasks.read().subtask(s.run->rec.id, s.key)) text = std::move(stored->result);
+  }
+  return {s.key, s.state, std::move(text), s.attempts, s.worker};
 }
 
 TaskBoard::Sub* TaskBoard::load_stored(Run& r, const std::string& key) {

@@ -257,6 +257,12 @@ void TaskBoard::finish_sub(Sub& s, SubtaskState state, std::string text) {
   if (state == SubtaskState::failed) ++r.rec.subtasks_failed;
   r.watchers->changed();
   for (Delegation* d : s.delegations) deliver(*d, {s.key, state, s.text, s.attempts, s.worker});
+  if (state == SubtaskState::succeeded) {
+    // A result can be max_payload, times max_subtasks per task: once sent,
+    // it is the store's to keep (outcome() reads it back when asked again).
+    std::string().swap(s.text);
+    s.result_stored = true;
+  }
 }
 
 void TaskBoard::deliver(Delegation& d, Outcome o) {
