@@ -95,7 +95,11 @@ struct Subtask {
   key @2 :Text;
   input @3 :Data;
   number @4 :UInt32;          # 1 for the first attempt
-  timeoutMillis @5 :UInt32;   # the attempt fails when this has passed
+  # The attempt fails when this has passed since the worker's first
+  # progress report on it; before that, it has one more timeout for each
+  # attempt the worker held when it was sent (agents run them one at a
+  # time, so it may wait behind them).
+  timeoutMillis @5 :UInt32;
   # Lets this worker delegate further; null unless [tasks] max_depth
   # allows it at this depth.
   delegator @6 :Delegator;

@@ -52,6 +52,7 @@ struct TaskBoard::Sub {
   std::string note;
   std::chrono::steady_clock::time_point progress_saved;  // last written to the store
   std::optional<DeadlineQueue::Handle> deadline;
+  bool started = false;  // the running attempt's worker has reported on it
   bool backoff = false;  // pending, but waiting before its next attempt
   std::string text;      // the error once ended; the result until it is sent
   bool result_stored = false;  // succeeded, and text went to the store

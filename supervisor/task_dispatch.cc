@@ -91,6 +91,7 @@ void TaskBoard::start_attempt(Sub& s, WorkerPool::Worker& w) {
   ++s.attempts;
   s.worker = w.id;
   s.state = SubtaskState::running;
+  s.started = false;
   s.progress = 0;
   s.note.clear();
   attempts_[id] = &s;
@@ -98,7 +99,10 @@ void TaskBoard::start_attempt(Sub& s, WorkerPool::Worker& w) {
   ++in_flight_;
   s.waiting = s.delegator;
   ++waits_[s.waiting][w.id];
-  s.deadline = deadlines_.add(deadlines_.now() + s.timeout_ms * kj::MILLISECONDS, id);
+  // Until the worker says it has begun, the attempt may wait behind the
+  // ones it holds already (an agent runs one at a time): one timeout each.
+  uint64_t ahead = w.running.size();
+  s.deadline = deadlines_.add(deadlines_.now() + (ahead + 1) * s.timeout_ms * kj::MILLISECONDS, id);
   int64_t now = unix_now_ms();
   std::string tid = r.rec.id, key = s.key, worker = w.id;
   rt_.tasks.record([tid, key, worker, now](storage::TaskStore& st, storage::Txn& txn) {
@@ -118,6 +122,13 @@ void TaskBoard::on_update(WorkerPool::Worker& w, uint64_t attempt, AttemptUpdate
   Sub& s = *it->second;
   switch (u.kind) {
     case AttemptUpdate::Kind::progress: {
+      if (!s.started) {
+        // The worker has begun it: its timeout counts from now, no longer
+        // from when it was queued behind the worker's other subtasks.
+        s.started = true;
+        if (s.deadline) deadlines_.cancel(*s.deadline);
+        s.deadline = deadlines_.add(deadlines_.now() + s.timeout_ms * kj::MILLISECONDS, attempt);
+      }
       s.progress = std::isnan(u.fraction) ? 0.0f : std::clamp(u.fraction, 0.0f, 1.0f);
       s.note = u.text.substr(0, kMaxNoteBytes);
       s.run->watchers->changed();

@@ -371,6 +371,24 @@ TEST_F(Tasks, NothingWaitsForAWorkerThatStoppedForGood) {
                                            "left in swarm t (they stopped for good)"));
 }
 
+TEST_F(Tasks, AHungAttemptTimesOutAndRunsElsewhere) {
+  up(task_swarm(2, "--hang-key s-0", "subtask_timeout = \"300ms\"\n"));
+  RunResult r = run_task("fanout 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "ok=2 failed=0 cancelled=0 sum=2 attempts=3 refused=0\n");
+  EXPECT_THAT(r.err, HasSubstr("timed out after 300ms on worker-"));
+  EXPECT_EQ(daemon->metric("smolswarms_subtask_attempts_total{result=\"timeout\",swarm=\"t\"}"), 1);
+}
+
+TEST_F(Tasks, WaitingBehindAWorkersOtherSubtasksDoesNotCountAgainstTheTimeout) {
+  // One worker gets all three at once and runs them one after the other:
+  // the third starts 800 ms after it was handed over, past the timeout.
+  up(task_swarm(1, "--sleep-ms 400", "subtask_timeout = \"600ms\"\nmax_attempts = 1\n"));
+  RunResult r = run_task("fanout 3");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "ok=3 failed=0 cancelled=0 sum=6 attempts=3 refused=0\n");
+}
+
 TEST_F(Tasks, MistakesGetClearErrors) {
   RunResult none = daemon->ctl({"up", dir.write("p.toml", "name = \"plain\"\n[[agents]]\nrole = \"a\"\n"
                                                           "command = [\"" + bin("smol-echo-agent") +
