@@ -136,7 +136,9 @@ class SubtaskContext final : public WorkContext {
   explicit SubtaskContext(std::shared_ptr<State> state) : WorkContext(std::move(state)) {}
   const std::string& key() const;
   uint32_t attempt() const;  // 1 for the first
-  // How long this attempt may take, from when the handler was called.
+  // The attempt's timeout: it counts from the first progress() call, or,
+  // without one, from when swarmd handed the attempt over, plus one
+  // timeout for each subtask this agent held then (they run one at a time).
   std::chrono::milliseconds timeout() const;
   // How far along it is (0..1) and what it is doing; coalesced, never waits.
   void progress(float fraction, const std::string& note = {});
