@@ -15,6 +15,10 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kRunPool = "@run";
+// A swarm's pool is "<swarm>.swarm": a swarm name alone could be one of the
+// files every cgroup holds (v1's tasks, notify_on_release), and no
+// controller's files end in .swarm.
+constexpr std::string_view kPoolSuffix = ".swarm";
 // A retired node is re-checked this often, this many times (5 s in all),
 // before it is left for the next start to remove.
 constexpr kj::Duration kSweepInterval = 20 * kj::MILLISECONDS;
@@ -90,18 +94,24 @@ std::string Cgroups::describe() const {
   return tree_ ? tree_->describe() : "unavailable: " + reason_;
 }
 
-std::shared_ptr<sandbox::CgroupNode> Cgroups::make_pool(const std::string& name,
+std::shared_ptr<sandbox::CgroupNode> Cgroups::make_pool(const std::string& swarm,
+                                                        const sandbox::CgroupLimits& limits) {
+  return make_node(swarm + std::string(kPoolSuffix), "swarm " + swarm, limits);
+}
+
+std::shared_ptr<sandbox::CgroupNode> Cgroups::make_node(const std::string& dir,
+                                                        const std::string& owner,
                                                         const sandbox::CgroupLimits& limits) {
   if (!tree_) {
     if (!sets_limits(limits)) return nullptr;
-    throw std::runtime_error("swarm " + name + " sets [limits], but swarmd has no usable cgroups (" +
+    throw std::runtime_error(owner + " sets [limits], but swarmd has no usable cgroups (" +
                              reason_ + ")");
   }
-  reclaim(tree_->base(), name);
+  reclaim(tree_->base(), dir);
   try {
-    return create_replacing(tree_->base(), name, limits);
+    return create_replacing(tree_->base(), dir, limits);
   } catch (const std::exception& e) {
-    throw std::runtime_error("swarm " + name + ": cannot create its cgroup: " + e.what());
+    throw std::runtime_error(owner + ": cannot create its cgroup: " + e.what());
   }
 }
 
@@ -143,7 +153,7 @@ std::unique_ptr<sandbox::CgroupNode> Cgroups::create_replacing(
 
 std::shared_ptr<sandbox::CgroupNode> Cgroups::run_pool() {
   if (!tree_) return nullptr;
-  if (!run_pool_) run_pool_ = make_pool(kRunPool, {});
+  if (!run_pool_) run_pool_ = make_node(kRunPool, "swarmctl run", {});
   return run_pool_;
 }
 

@@ -6,7 +6,9 @@
 // removes whatever a crashed predecessor left in it, and logs which backend
 // it uses. Below the base, one pool per swarm, one node per agent:
 //
-//   <base>/<swarm>/<agent-id>      e.g. smolswarms/hello/greeter-0
+//   <base>/<swarm>.swarm/<agent-id> e.g. smolswarms/hello.swarm/greeter-0
+//                                  (a bare swarm name could be a cgroup
+//                                  file: v1 has tasks in every cgroup)
 //   <base>/@run/<run-id>           `swarmctl run` commands ("@" is in no
 //                                  swarm name)
 //
@@ -52,12 +54,12 @@ class Cgroups {
   // "cgroup v1: memory, pids, ... under ...": for logs and `swarmctl status`.
   std::string describe() const;
 
-  // Makes the pool of one swarm (or of runs: "@run") with the given limits,
-  // replacing one left from an earlier swarm of that name. nullptr when
-  // cgroups are unavailable and the pool sets no limit. Throws
-  // std::runtime_error naming the swarm and what failed: limits without
-  // cgroups, a limit the host cannot enforce, a kernel refusal.
-  std::shared_ptr<sandbox::CgroupNode> make_pool(const std::string& name,
+  // Makes the pool of one swarm with the given limits, replacing one left
+  // from an earlier swarm of that name. nullptr when cgroups are
+  // unavailable and the pool sets no limit. Throws std::runtime_error
+  // naming the swarm and what failed: limits without cgroups, a limit the
+  // host cannot enforce, a kernel refusal.
+  std::shared_ptr<sandbox::CgroupNode> make_pool(const std::string& swarm,
                                                  const sandbox::CgroupLimits& limits);
 
   // Loop thread, before make_agent(): drops pending removals (retire()) of
@@ -92,6 +94,10 @@ class Cgroups {
     std::shared_ptr<sandbox::CgroupNode> node;
     int attempts = 0;
   };
+  // make_pool's work for the directory dir below the base; owner names it
+  // in errors ("swarm hello").
+  std::shared_ptr<sandbox::CgroupNode> make_node(const std::string& dir, const std::string& owner,
+                                                 const sandbox::CgroupLimits& limits);
   static std::unique_ptr<sandbox::CgroupNode> create_replacing(
       sandbox::CgroupNode& parent, const std::string& name, const sandbox::CgroupLimits& limits);
   kj::Promise<void> sweep_later();

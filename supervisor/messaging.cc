@@ -31,14 +31,14 @@ struct Messaging::Sender::Held {
   kj::Own<kj::PromiseFulfiller<std::vector<Refusal>>> done;
 };
 
-void Messaging::TaskErrors::taskFailed(kj::Exception&& e) {
-  log::warning(std::string("messaging: ") + e.getDescription().cStr());
-}
-
 Messaging::Messaging(Runtime& rt, std::string swarm,
                      const std::vector<std::pair<std::string, uint32_t>>& groups,
                      const MessagingLimits& limits)
-    : rt_(rt), swarm_(std::move(swarm)), limits_(limits), stats_{rt.metrics, swarm_} {
+    : rt_(rt),
+      swarm_(std::move(swarm)),
+      limits_(limits),
+      stats_{rt.metrics, swarm_},
+      deadlines_(rt.loop.timer(), [this](uint64_t id) { expired(id); }) {
   for (const auto& [role, count] : groups) {
     for (uint32_t i = 0; i < count; ++i) {
       std::string id = role + "-" + std::to_string(i);
@@ -141,7 +141,7 @@ void Messaging::fail_request(uint64_t id, std::string why, std::string_view reas
     ++refused_since_;
   }
   if (it->second.answer->isWaiting()) it->second.answer->reject(ipc::rpc_error(why));
-  deadlines_.erase(it->second.deadline);
+  if (it->second.deadline) deadlines_.cancel(*it->second.deadline);
   requests_.erase(it);
 }
 
@@ -177,34 +177,19 @@ void Messaging::reply(const std::string& replier, uint64_t request_id, std::stri
       it->second.answer->reject(ipc::rpc_error(replier + " answered with an error: " + error));
     }
   }
-  deadlines_.erase(it->second.deadline);
+  if (it->second.deadline) deadlines_.cancel(*it->second.deadline);
   requests_.erase(it);
 }
 
-// Request deadlines: one timer task for the earliest; when it fires it
-// expires what is due and arms the next. (Tasks finish on their own, so no
-// promise is replaced from inside its own continuation.)
-void Messaging::arm_expiry() {
-  if (deadlines_.empty()) return;
-  kj::TimePoint next = deadlines_.begin()->first;
-  if (armed_ && *armed_ <= next) return;
-  armed_ = next;
-  timers_.add(rt_.loop.timer().atTime(next).then([this, next] {
-    if (armed_ == next) armed_.reset();
-    expire_due();
-  }));
-}
-
-void Messaging::expire_due() {
-  kj::TimePoint now = rt_.loop.timer().now();
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    // Every deadline belongs to a waiting request: answered or failed
-    // ones take theirs out.
-    auto it = requests_.find(deadlines_.begin()->second);
-    fail_request(it->first, "request to " + it->second.to + " timed out: no answer within the deadline",
-                 "timeout");
-  }
-  arm_expiry();
+void Messaging::expired(uint64_t request_id) {
+  // Every deadline belongs to a waiting request: answered or failed ones
+  // take theirs out.
+  auto it = requests_.find(request_id);
+  if (it == requests_.end()) return;
+  it->second.deadline.reset();  // the queue took it out
+  fail_request(request_id,
+               "request to " + it->second.to + " timed out: no answer within the deadline",
+               "timeout");
 }
 
 std::string Messaging::summary() {
@@ -372,9 +357,8 @@ kj::Promise<kj::Array<kj::byte>> Messaging::Sender::request(const std::string& t
   uint64_t id = m_.next_request_++;
   auto paf = kj::newPromiseAndFulfiller<kj::Array<kj::byte>>();
   kj::TimePoint due = m_.rt_.loop.timer().now() + deadline.count() * kj::MILLISECONDS;
-  auto due_at = m_.deadlines_.emplace(due, id);
-  m_.requests_.emplace(id, Pending{from_, box->owner(), kj::mv(paf.fulfiller), due_at});
-  m_.arm_expiry();
+  m_.requests_.emplace(id, Pending{from_, box->owner(), kj::mv(paf.fulfiller), std::nullopt});
+  m_.requests_.at(id).deadline = m_.deadlines_.add(due, id);
   // A request waits its turn behind this sender's held messages, like a dm.
   auto held = std::make_unique<Held>();
   held->batch.push_back({box,

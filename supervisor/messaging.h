@@ -46,6 +46,7 @@
 
 #include <kj/async.h>
 
+#include "supervisor/deadline_queue.h"
 #include "supervisor/mailbox.h"
 #include "supervisor/messaging_limits.h"
 #include "supervisor/permissions_spec.h"
@@ -155,10 +156,7 @@ class Messaging {
     std::string from;
     std::string to;
     kj::Own<kj::PromiseFulfiller<kj::Array<kj::byte>>> answer;
-    std::multimap<kj::TimePoint, uint64_t>::iterator deadline;  // in deadlines_
-  };
-  class TaskErrors : public kj::TaskSet::ErrorHandler {
-    void taskFailed(kj::Exception&& e) override;
+    std::optional<DeadlineQueue::Handle> deadline;  // none once it has passed
   };
 
   // An agent's answer to an ask (mailbox.h).
@@ -167,8 +165,7 @@ class Messaging {
   void count(std::string_view kind, uint64_t n);
   void bounce(Envelope e, std::string_view recipient, std::string_view why);
   void fail_request(uint64_t id, std::string why, std::string_view reason);
-  void arm_expiry();
-  void expire_due();
+  void expired(uint64_t request_id);
 
   Runtime& rt_;
   std::string swarm_;
@@ -179,10 +176,7 @@ class Messaging {
   std::set<std::string, std::less<>> gone_;  // agent ids stopped for good
   uint64_t next_request_ = 1;
   std::unordered_map<uint64_t, Pending> requests_;
-  std::multimap<kj::TimePoint, uint64_t> deadlines_;
-  std::optional<kj::TimePoint> armed_;
-  TaskErrors task_errors_;
-  kj::TaskSet timers_{task_errors_};
+  DeadlineQueue deadlines_;
   // Since the last summary().
   std::map<std::string, uint64_t, std::less<>> counted_;
   uint64_t refused_since_ = 0;

@@ -233,11 +233,6 @@ SwarmSpec parse_swarm_spec(std::string_view toml_text, std::string_view source_n
           toml_check::parse_document(toml_text, source_name, problems)) {
     TableReader swarm(*doc, "", {"name", "sandbox", "limits", "memory", "tasks", "agents"}, problems);
     read_name(swarm, "name", spec.name);
-    if (spec.name == "tasks") {
-      // The swarm's cgroup is a directory of that name, and cgroup v1 keeps
-      // a file called tasks in every cgroup.
-      swarm.bad("name", "is reserved (cgroup v1 has a file of that name in every cgroup)");
-    }
     PoolLimits pool = read_pool_limits(swarm, problems);
     spec.limits = pool.limits;
     read_memory(swarm, problems, spec.memory);

@@ -183,7 +183,7 @@ TEST_F(Limits, DownKillsADaemonisedGrandchildAndRemovesTheCgroups) {
   std::vector<pid_t> procs = procs_in(memory_dir);
   ASSERT_EQ(procs.size(), 2u) << "the agent and its grandchild";
   std::string pool_dir = fs::path(memory_dir).parent_path();
-  EXPECT_EQ(fs::path(pool_dir).filename(), "daemons");
+  EXPECT_EQ(fs::path(pool_dir).filename(), "daemons.swarm");
   EXPECT_EQ(slurp(pool_dir + (fs::exists(pool_dir + "/memory.max") ? "/memory.max"
                                                                     : "/memory.limit_in_bytes")),
             "1073741824\n");
@@ -343,6 +343,22 @@ TEST(Cgroups, AThousandRunsLeaveNoCgroupAndNoFdBehind) {
            std::count_if(fs::directory_iterator(base + "/@run"), fs::directory_iterator(),
                          [](const fs::directory_entry& e) { return !e.is_directory(); });
   })) << "a run's cgroup was left in " << base << "/@run";
+}
+
+// Swarm names that are also the names of files in every cgroup (v1's
+// tasks and notify_on_release) still get a pool of their own.
+TEST(Cgroups, SwarmsNamedLikeCgroupFilesGetTheirOwnPool) {
+  TempDir dir;
+  Daemon daemon(dir);
+  for (std::string name : {"tasks", "notify_on_release"}) {
+    RunResult up = daemon.ctl(
+        {"up", dir.write(name + ".toml", "name = \"" + name +
+                                            "\"\n[limits]\npids = 32\n[[agents]]\nrole = \"a\"\n"
+                                            "command = [\"" + bin("smol-echo-agent") + "\"]\n")});
+    ASSERT_EQ(up.status, 0) << name << ": " << up.err;
+    EXPECT_TRUE(fs::is_directory(base_dir(daemon) + "/" + name + ".swarm")) << name;
+    EXPECT_EQ(daemon.ctl({"down", name}).status, 0);
+  }
 }
 
 }  // namespace

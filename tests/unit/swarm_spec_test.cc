@@ -180,9 +180,6 @@ const std::vector<BadSpec> kBadSpecs = {
      "hello.toml:1:8: name = \"" + std::string(59, 'a') +
          "…: must be 1 to 63 characters of a-z, "
          "0-9, '_' and '-', starting with a letter or digit"},
-    {"RejectsTheReservedNameTasks", "name = \"tasks\"\n[[agents]]\nrole = \"a\"\ncommand = [\"a\"]",
-     "hello.toml:1:8: name = \"tasks\": is reserved (cgroup v1 has a file of that name in every "
-     "cgroup)"},
     {"RejectsNameOfWrongType", "name = 7\n[[agents]]\nrole = \"a\"\ncommand = [\"a\"]",
      "hello.toml:1:8: name = 7: must be a string"},
     {"RejectsEmptyAgentsArray", "name = \"hello\"\nagents = []\n",
