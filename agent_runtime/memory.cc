@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "ipc/rpc_error.h"
+#include "ipc/wire.h"
 
 namespace smol::agent {
 namespace {
@@ -61,10 +62,6 @@ auto call(const char* op, Request& request, kj::WaitScope& wait) {
   }
 }
 
-capnp::Data::Reader data(const std::string& s) {
-  return {reinterpret_cast<const capnp::byte*>(s.data()), s.size()};
-}
-
 void set(capnp::List<capnp::Text>::Builder out, const std::vector<std::string>& in) {
   for (size_t i = 0; i < in.size(); ++i) out.set(static_cast<unsigned>(i), in[i]);
 }
@@ -115,7 +112,7 @@ kj::Promise<void> Memory::put_async(Tier tier, const std::string& key, const std
   auto req = client_.putRequest();
   req.setTier(to_rpc(tier));
   req.setKey(key);
-  req.setValue(data(value));
+  req.setValue(ipc::data_of(value));
   set(req.initTags(static_cast<unsigned>(tags.size())), tags);
   req.setTtlMillis(ttl.count() > 0 ? static_cast<uint64_t>(ttl.count()) : 0);
   return req.send().ignoreResult();

@@ -13,6 +13,7 @@
 #include "agent_runtime/memory.h"
 #include "agent_runtime/task_runner.h"
 #include "ipc/read_buffered_stream.h"
+#include "ipc/wire.h"
 #include "ipc/rpc_error.h"
 #include "ipc/agent.capnp.h"
 
@@ -62,14 +63,6 @@ Access from_rpc(rpc::Access a) {
     case rpc::Access::READ_WRITE: return Access::read_write;
   }
   return Access::none;
-}
-
-std::string text(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
-
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
 }
 
 // What handlers share with the session: the handler, and whether one is
@@ -131,7 +124,7 @@ class AgentServer final : public rpc::Agent::Server {
     m.kind = Message::Kind::request;
     m.from = in.getFrom();
     m.topic = in.getTopic();
-    m.payload = text(in.getPayload());
+    m.payload = ipc::payload_of(in.getPayload());
     m.request_id = in.getRequestId();
     auto paf = kj::newPromiseAndFulfiller<kj::Array<kj::byte>>();
     inbox_->asks[m.request_id] = kj::mv(paf.fulfiller);
@@ -146,7 +139,7 @@ class AgentServer final : public rpc::Agent::Server {
       m.kind = from_rpc(in.getKind());
       m.from = in.getFrom();
       m.topic = in.getTopic();
-      m.payload = text(in.getPayload());
+      m.payload = ipc::payload_of(in.getPayload());
       m.request_id = in.getRequestId();
       m.reason = in.getReason();
       inbox_->dispatch(m);
@@ -242,7 +235,7 @@ void AgentSession::Impl::start_batch() {
     auto m = list[static_cast<unsigned>(i)];
     m.setTo(o.to);
     if (!o.topic.empty()) m.setTopic(o.topic);
-    m.setPayload(bytes(o.payload));
+    m.setPayload(ipc::data_of(o.payload));
     pending_bytes -= o.payload.size() + o.topic.size() + o.to.size();
     to[i] = std::move(o.to);
     topics[i] = std::move(o.topic);
@@ -377,7 +370,7 @@ BroadcastResult AgentSession::broadcast(std::string topic, std::string payload) 
   }
   auto req = impl_->broadcaster.broadcastRequest();
   req.setTopic(topic);
-  req.setPayload(bytes(payload));
+  req.setPayload(ipc::data_of(payload));
   try {
     auto r = req.send().wait(impl_->io.waitScope);
     BroadcastResult out{r.getRecipients(), {}};
@@ -397,11 +390,11 @@ std::string AgentSession::request(const std::string& to, std::string topic, std:
   auto req = impl_->outbox.requestRequest();
   req.setTo(to);
   req.setTopic(topic);
-  req.setPayload(bytes(payload));
+  req.setPayload(ipc::data_of(payload));
   req.setDeadlineMillis(static_cast<uint32_t>(deadline.count()));
   try {
     auto r = req.send().wait(impl_->io.waitScope);
-    return text(r.getPayload());
+    return ipc::payload_of(r.getPayload());
   } catch (const kj::Exception& e) {
     throw std::runtime_error("request to " + to + ": " + ipc::remote_reason(e));
   }
@@ -410,13 +403,13 @@ std::string AgentSession::request(const std::string& to, std::string topic, std:
 void AgentSession::reply(uint64_t request_id, std::string payload) {
   auto& asks = impl_->inbox->asks;
   if (auto it = asks.find(request_id); it != asks.end()) {
-    it->second->fulfill(kj::heapArray(bytes(payload)));
+    it->second->fulfill(kj::heapArray(ipc::data_of(payload)));
     asks.erase(it);
     return;
   }
   auto req = impl_->host.replyRequest();
   req.setRequestId(request_id);
-  req.setPayload(bytes(payload));
+  req.setPayload(ipc::data_of(payload));
   impl_->tasks.add(req.send().ignoreResult());
 }
 

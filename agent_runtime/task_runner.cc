@@ -5,17 +5,10 @@
 #include <utility>
 
 #include "ipc/rpc_error.h"
+#include "ipc/wire.h"
 
 namespace smol::agent {
 namespace {
-
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
-
-std::string text(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
 
 SubtaskOutcome::State from_rpc(rpc::SubtaskResult::Outcome o) {
   switch (o) {
@@ -45,7 +38,7 @@ class TaskRunner::Sink final : public rpc::ResultSink::Server {
     auto d = d_.lock();
     if (!d) return kj::READY_NOW;  // the lead let go of it
     for (auto r : ctx.getParams().getResults()) {
-      d->ready.push_back({r.getKey(), from_rpc(r.getOutcome()), text(r.getResult()), r.getError(),
+      d->ready.push_back({r.getKey(), from_rpc(r.getOutcome()), ipc::payload_of(r.getResult()), r.getError(),
                           r.getAttempts(), r.getWorker()});
       ++d->received;
     }
@@ -74,7 +67,7 @@ kj::Promise<kj::Array<kj::byte>> TaskRunner::run_task(rpc::TaskInput::Reader tas
   }
   auto ctx = std::make_shared<WorkContext::State>();
   ctx->task_id = task.getId();
-  ctx->input = text(task.getInput());
+  ctx->input = ipc::payload_of(task.getInput());
   ctx->resumed = task.getResumed();
   ctx->budget_tokens = task.getBudgetTokens();
   ctx->delegator = kj::mv(delegator);
@@ -92,7 +85,7 @@ void TaskRunner::work(capnp::List<rpc::Subtask>::Reader subtasks, rpc::WorkDesk:
     auto ctx = std::make_shared<WorkContext::State>();
     ctx->task_id = s.getTaskId();
     ctx->key = s.getKey();
-    ctx->input = text(s.getInput());
+    ctx->input = ipc::payload_of(s.getInput());
     ctx->attempt = s.getAttempt();
     ctx->number = s.getNumber();
     ctx->timeout_ms = s.getTimeoutMillis();
@@ -163,7 +156,7 @@ void TaskRunner::run_one(Job& job) {
     tasks_.erase(ctx->task_id);
     if (!job.answer->isWaiting()) return;  // the daemon gave up on it
     if (ok) {
-      job.answer->fulfill(kj::heapArray(bytes(result)));
+      job.answer->fulfill(kj::heapArray(ipc::data_of(result)));
     } else {
       job.answer->reject(ipc::rpc_error(ctx->cancelled ? "cancelled" : error));
     }
@@ -205,7 +198,7 @@ void TaskRunner::send_reports() {
         p.setNote(u.text);
         break;
       }
-      case Update::Kind::result: b.setResult(bytes(u.text)); break;
+      case Update::Kind::result: b.setResult(ipc::data_of(u.text)); break;
       case Update::Kind::error: b.setError(u.text); break;
     }
   }
@@ -247,7 +240,7 @@ Delegation TaskRunner::delegate(std::shared_ptr<WorkContext::State> ctx,
     for (size_t i = first; i < last; ++i) {
       auto b = list[static_cast<unsigned>(i - first)];
       b.setKey(subtasks[i].key);
-      b.setInput(bytes(subtasks[i].input));
+      b.setInput(ipc::data_of(subtasks[i].input));
       b.setTo(subtasks[i].to);
     }
     auto o = req.initOptions();

@@ -424,10 +424,8 @@ void TaskStore::add_tokens(Txn& txn, std::string_view id, const TokenUse& use) {
     t.tokens.push_back({use.model, 0, 0});
     it = t.tokens.end() - 1;
   }
-  // Saturating: the counts are what agents say, and must not wrap.
-  auto add = [](uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
-  it->input_tokens = add(it->input_tokens, use.input_tokens);
-  it->output_tokens = add(it->output_tokens, use.output_tokens);
+  it->input_tokens = storage::add_tokens(it->input_tokens, use.input_tokens);
+  it->output_tokens = storage::add_tokens(it->output_tokens, use.output_tokens);
   put_task(txn, t);
 }
 

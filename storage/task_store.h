@@ -68,6 +68,10 @@ namespace smol::storage {
 enum class TaskState { running, succeeded, failed, cancelled, paused };
 enum class SubtaskState { pending, running, succeeded, failed, cancelled };
 
+// Token counts add up without wrapping: they are what agents say, and a
+// wrapped sum would pass any budget.
+inline uint64_t add_tokens(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
 // Token use, per model (agents report it with reportUsage).
 struct TokenUse {
   std::string model;

@@ -65,7 +65,7 @@ class Agent::Host final : public rpc::AgentHost::Server {
     try {
       agent_.listener_.agent_reply(
           agent_, p.getRequestId(),
-          payload_of(p.getPayload()),
+          ipc::payload_of(p.getPayload()),
           p.getError());
     } catch (const std::exception& e) {
       throw ipc::rpc_error(std::string("reply: ") + e.what());

@@ -67,7 +67,7 @@ class OutboxServer final : public rpc::Outbox::Server {
     batch.reserve(in.size());
     for (auto m : in) {
       s_->check_size(m.getPayload().size(), m.getTopic().size(), m.getTo().size());
-      batch.push_back({m.getTo(), m.getTopic(), payload_of(m.getPayload())});
+      batch.push_back({m.getTo(), m.getTopic(), ipc::payload_of(m.getPayload())});
     }
     ctx.releaseParams();
     return s_->sender.send(std::move(batch))
@@ -90,7 +90,7 @@ class OutboxServer final : public rpc::Outbox::Server {
     std::string to = p.getTo();
     kj::Promise<kj::Array<kj::byte>> answer = nullptr;
     try {
-      answer = s_->sender.request(to, p.getTopic(), payload_of(p.getPayload()),
+      answer = s_->sender.request(to, p.getTopic(), ipc::payload_of(p.getPayload()),
                                   std::chrono::milliseconds(p.getDeadlineMillis()));
     } catch (const std::invalid_argument& e) {
       s_->on_denied("request", e.what());
@@ -115,7 +115,7 @@ class BroadcasterServer final : public rpc::Broadcaster::Server {
   kj::Promise<void> broadcast(BroadcastContext ctx) override {
     auto p = ctx.getParams();
     s_->check_size(p.getPayload().size(), p.getTopic().size());
-    fill_broadcast(ctx.getResults(), s_->sender.broadcast(p.getTopic(), payload_of(p.getPayload())));
+    fill_broadcast(ctx.getResults(), s_->sender.broadcast(p.getTopic(), ipc::payload_of(p.getPayload())));
     return kj::READY_NOW;
   }
 
@@ -124,10 +124,6 @@ class BroadcasterServer final : public rpc::Broadcaster::Server {
 };
 
 }  // namespace
-
-std::string payload_of(capnp::Data::Reader data) {
-  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
-}
 
 void fill_grants(Messaging& messaging, MemoryService& memory, metrics::Metrics& metrics,
                  const GrantRequest& request, rpc::Grants::Builder grants) {

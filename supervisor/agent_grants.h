@@ -24,6 +24,7 @@
 #include "supervisor/agent_memory.h"
 #include "supervisor/messaging.h"
 #include "supervisor/permissions_spec.h"
+#include "ipc/wire.h"
 
 namespace smol::supervisor {
 
@@ -41,8 +42,6 @@ struct GrantRequest {
 void fill_grants(Messaging& messaging, MemoryService& memory, metrics::Metrics& metrics,
                  const GrantRequest& request, rpc::Grants::Builder grants);
 
-// A payload, as the daemon keeps it.
-std::string payload_of(capnp::Data::Reader data);
 
 // A broadcast's outcome into the results of an agent's or the operator's
 // broadcast call (which both name recipients and refused).

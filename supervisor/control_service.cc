@@ -100,7 +100,6 @@ void fill_agents(capnp::List<rpc::AgentInfo>::Builder out, Swarm* s) {
 
 unsigned agent_count(Swarm* s) { return s ? s->size() : 0; }
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
 SwarmSummary must_exist(SwarmFactory& f, const std::string& name) {
   auto s = f.summary(name);
@@ -117,9 +116,6 @@ Swarm& running_swarm(SwarmFactory& factory, const std::string& name) {
   }
 }
 
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
 
 // Pushes the log to the sink from `offset` on, as fast as the sink's flow
 // control allows, until the agent is gone; then says why.
@@ -133,7 +129,7 @@ kj::Promise<void> follow_log(std::shared_ptr<AgentLog> log, rpc::LogSink::Client
                    " bytes no longer kept ...]\n" + chunk.data;
     }
     auto req = sink.writeRequest();
-    req.setData(bytes(chunk.data));
+    req.setData(ipc::data_of(chunk.data));
     return req.send().then([log, sink, next]() mutable {
       return follow_log(kj::mv(log), kj::mv(sink), next);
     });
@@ -158,7 +154,7 @@ kj::Promise<void> serve_log(Context& ctx, std::shared_ptr<AgentLog> log) {
   uint64_t from = tail == 0 || tail > log->total() ? 0 : log->total() - tail;
   if (!p.getFollow()) {
     std::string data = log->read(from, log->total()).data;
-    ctx.getResults().setData(bytes(data));
+    ctx.getResults().setData(ipc::data_of(data));
     return kj::READY_NOW;
   }
   return follow_log(log, p.getSink(), from);
@@ -171,7 +167,7 @@ using memory_rpc::from_rpc;
 // The entry a memGet, memDelete or memConsolidate call names.
 template <typename Params>
 mem::EntryRef entry_ref(Params p) {
-  return {text(p.getSwarm()), from_rpc(p.getTier()), text(p.getAgent()), text(p.getKey())};
+  return {ipc::text_of(p.getSwarm()), from_rpc(p.getTier()), ipc::text_of(p.getAgent()), ipc::text_of(p.getKey())};
 }
 
 }  // namespace
@@ -201,7 +197,7 @@ kj::Promise<void> ControlService::spawnSwarm(SpawnSwarmContext ctx) {
   return counted("spawnSwarm", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     SwarmFactory::Started started =
-        factory_.spawn(text(p.getSpecToml()), text(p.getSourceName()), text(p.getBaseDir()));
+        factory_.spawn(ipc::text_of(p.getSpecToml()), ipc::text_of(p.getSourceName()), ipc::text_of(p.getBaseDir()));
     return started.ready.then([this, ctx, name = started.name](double ms) mutable {
       auto r = ctx.getResults();
       fill(r.initSwarm(), must_exist(factory_, name));
@@ -221,7 +217,7 @@ kj::Promise<void> ControlService::listSwarms(ListSwarmsContext ctx) {
 
 kj::Promise<void> ControlService::listAgents(ListAgentsContext ctx) {
   return counted("listAgents", [&]() -> kj::Promise<void> {
-    std::string name = text(ctx.getParams().getSwarm());
+    std::string name = ipc::text_of(ctx.getParams().getSwarm());
     must_exist(factory_, name);
     Swarm* s = factory_.find(name);
     fill_agents(ctx.getResults().initAgents(agent_count(s)), s);
@@ -232,8 +228,8 @@ kj::Promise<void> ControlService::listAgents(ListAgentsContext ctx) {
 kj::Promise<void> ControlService::pauseAgents(PauseAgentsContext ctx) {
   return counted("pauseAgents", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    std::string name = text(p.getSwarm());
-    std::string agent_id = text(p.getAgent());
+    std::string name = ipc::text_of(p.getSwarm());
+    std::string agent_id = ipc::text_of(p.getAgent());
     must_exist(factory_, name);
     Swarm* s = factory_.find(name);
     if (s == nullptr || !s->running()) {
@@ -257,7 +253,7 @@ kj::Promise<void> ControlService::pauseAgents(PauseAgentsContext ctx) {
 kj::Promise<void> ControlService::stopSwarm(StopSwarmContext ctx) {
   return counted("stopSwarm", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    std::string name = text(p.getSwarm());
+    std::string name = ipc::text_of(p.getSwarm());
     must_exist(factory_, name);
     auto grace = p.getGraceMillis() == 0 ? rt_.config.stop_grace
                                          : std::chrono::milliseconds(p.getGraceMillis());
@@ -271,7 +267,7 @@ kj::Promise<void> ControlService::vibeCheck(VibeCheckContext ctx) {
   ctx.allowCancellation();  // the client may go away (Ctrl-C) mid-call
   return counted("vibeCheck", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    std::string name = text(p.getSwarm());
+    std::string name = ipc::text_of(p.getSwarm());
     Swarm* s = &running_swarm(factory_, name);
     auto deadline = std::chrono::milliseconds(p.getDeadlineMillis() == 0 ? kDefaultVibeDeadlineMs
                                                                           : p.getDeadlineMillis());
@@ -300,8 +296,8 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
   ctx.allowCancellation();  // the client may go away (Ctrl-C) mid-call
   return counted("agentLogs", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    std::string swarm = text(p.getSwarm());
-    std::string agent_id = text(p.getAgent());
+    std::string swarm = ipc::text_of(p.getSwarm());
+    std::string agent_id = ipc::text_of(p.getAgent());
     must_exist(factory_, swarm);
     Swarm* s = factory_.find(swarm);
     Agent* a = s ? s->find(agent_id) : nullptr;
@@ -316,7 +312,7 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
 kj::Promise<void> ControlService::swarmEvents(SwarmEventsContext ctx) {
   ctx.allowCancellation();  // the client may go away (Ctrl-C) mid-call
   return counted("swarmEvents", [&]() -> kj::Promise<void> {
-    std::string name = text(ctx.getParams().getSwarm());
+    std::string name = ipc::text_of(ctx.getParams().getSwarm());
     must_exist(factory_, name);
     Swarm* s = factory_.find(name);
     if (s == nullptr) {
@@ -333,10 +329,10 @@ kj::Promise<void> ControlService::runCommand(RunCommandContext ctx) {
   return counted("runCommand", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     RunRequest req;
-    for (auto arg : p.getArgv()) req.argv.push_back(text(arg));
-    req.profile = text(p.getProfile());
-    req.workdir = text(p.getWorkdir());
-    req.base_dir = text(p.getBaseDir());
+    for (auto arg : p.getArgv()) req.argv.push_back(ipc::text_of(arg));
+    req.profile = ipc::text_of(p.getProfile());
+    req.workdir = ipc::text_of(p.getWorkdir());
+    req.base_dir = ipc::text_of(p.getBaseDir());
     auto run = kj::heap<CommandRun>(rt_, std::move(req));
     Agent& agent = run->agent();
     // The output is delivered in full before the call returns: the log ends
@@ -393,9 +389,9 @@ kj::Promise<void> ControlService::memGet(MemGetContext ctx) {
 kj::Promise<void> ControlService::memList(MemListContext ctx) {
   return counted("memList", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    std::string swarm = text(p.getSwarm());
+    std::string swarm = ipc::text_of(p.getSwarm());
     must_exist(factory_, swarm);
-    mem::ListPage page = memory_.list(memory_rpc::list_request(p, swarm, text(p.getAgent())));
+    mem::ListPage page = memory_.list(memory_rpc::list_request(p, swarm, ipc::text_of(p.getAgent())));
     auto r = ctx.getResults();
     fill(r.initEntries(static_cast<unsigned>(page.entries.size())), page.entries);
     r.setNextStartAfter(page.next_start_after);
@@ -406,10 +402,10 @@ kj::Promise<void> ControlService::memList(MemListContext ctx) {
 kj::Promise<void> ControlService::memRecall(MemRecallContext ctx) {
   return counted("memRecall", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    std::string swarm = text(p.getSwarm());
+    std::string swarm = ipc::text_of(p.getSwarm());
     must_exist(factory_, swarm);
     std::vector<mem::RecallHit> hits =
-        memory_.recall(memory_rpc::recall_request(p, swarm, text(p.getAgent())));
+        memory_.recall(memory_rpc::recall_request(p, swarm, ipc::text_of(p.getAgent())));
     fill(ctx.getResults().initHits(static_cast<unsigned>(hits.size())), hits);
     return kj::READY_NOW;
   });
@@ -442,10 +438,10 @@ kj::Promise<void> ControlService::sendMessage(SendMessageContext ctx) {
   ctx.allowCancellation();  // held back by a full queue, the client may give up
   return counted("sendMessage", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    Swarm& s = running_swarm(factory_, text(p.getSwarm()));
+    Swarm& s = running_swarm(factory_, ipc::text_of(p.getSwarm()));
     auto sender = kj::heap<Messaging::Sender>(s.messaging(), "operator", "", nullptr);
     std::vector<Messaging::Outgoing> one{
-        {text(p.getTo()), text(p.getTopic()), payload_of(p.getPayload())}};
+        {ipc::text_of(p.getTo()), ipc::text_of(p.getTopic()), ipc::payload_of(p.getPayload())}};
     auto queued = sender->send(std::move(one));
     return queued.attach(kj::mv(sender)).then([](std::vector<Messaging::Refusal> refused) {
       if (!refused.empty()) throw ipc::rpc_error(refused.front().reason);
@@ -456,10 +452,10 @@ kj::Promise<void> ControlService::sendMessage(SendMessageContext ctx) {
 kj::Promise<void> ControlService::broadcastMessage(BroadcastMessageContext ctx) {
   return counted("broadcastMessage", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
-    Swarm& s = running_swarm(factory_, text(p.getSwarm()));
+    Swarm& s = running_swarm(factory_, ipc::text_of(p.getSwarm()));
     Messaging::Sender sender(s.messaging(), "operator", "", nullptr);
     fill_broadcast(ctx.getResults(),
-                   sender.broadcast(text(p.getTopic()), payload_of(p.getPayload())));
+                   sender.broadcast(ipc::text_of(p.getTopic()), ipc::payload_of(p.getPayload())));
     return kj::READY_NOW;
   });
 }

@@ -11,7 +11,6 @@ namespace {
 
 constexpr uint32_t kDefaultListLimit = 100;
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
 bool unfinished(storage::TaskState s) {
   return s == storage::TaskState::running || s == storage::TaskState::paused;
@@ -38,7 +37,7 @@ void TaskControl::fill(rpc::TaskInfo::Builder b, const storage::TaskRecord& t) {
 
 void TaskControl::run(capnp::CallContext<rpc::Control::TaskRunParams, rpc::Control::TaskRunResults> ctx) {
   auto p = ctx.getParams();
-  std::string name = text(p.getSwarm());
+  std::string name = ipc::text_of(p.getSwarm());
   Swarm& s = factory_.running(name);
   if (s.state() == SwarmState::stopping) {
     throw std::runtime_error("swarm '" + name + "' is stopping; it takes no new task");
@@ -50,7 +49,7 @@ void TaskControl::run(capnp::CallContext<rpc::Control::TaskRunParams, rpc::Contr
   }
   board->admit();
   uint64_t budget = p.getBudgetTokens() != 0 ? p.getBudgetTokens() : s.spec().tasks->task_budget;
-  std::string input = payload_of(p.getInput());
+  std::string input = ipc::payload_of(p.getInput());
   auto timeout = static_cast<int64_t>(p.getTimeoutMillis());
   int64_t now = unix_now_ms();
   storage::TaskRecord t;
@@ -68,13 +67,13 @@ void TaskControl::run(capnp::CallContext<rpc::Control::TaskRunParams, rpc::Contr
 void TaskControl::list(capnp::CallContext<rpc::Control::TaskListParams, rpc::Control::TaskListResults> ctx) {
   auto p = ctx.getParams();
   uint32_t limit = p.getLimit() != 0 ? p.getLimit() : kDefaultListLimit;
-  std::vector<storage::TaskRecord> tasks = rt_.tasks.read().list_tasks(text(p.getSwarm()), limit);
+  std::vector<storage::TaskRecord> tasks = rt_.tasks.read().list_tasks(ipc::text_of(p.getSwarm()), limit);
   auto out = ctx.getResults().initTasks(static_cast<unsigned>(tasks.size()));
   for (unsigned i = 0; i < out.size(); ++i) fill(out[i], tasks[i]);
 }
 
 void TaskControl::show(capnp::CallContext<rpc::Control::TaskShowParams, rpc::Control::TaskShowResults> ctx) {
-  storage::TaskRecord t = must_task(text(ctx.getParams().getId()));
+  storage::TaskRecord t = must_task(ipc::text_of(ctx.getParams().getId()));
   std::vector<storage::SubtaskRecord> subs = rt_.tasks.read().subtasks(t.id);
   auto r = ctx.getResults();
   fill(r.initTask(), t);
@@ -93,7 +92,7 @@ void TaskControl::show(capnp::CallContext<rpc::Control::TaskShowParams, rpc::Con
 }
 
 void TaskControl::cancel(capnp::CallContext<rpc::Control::TaskCancelParams, rpc::Control::TaskCancelResults> ctx) {
-  storage::TaskRecord t = must_task(text(ctx.getParams().getId()));
+  storage::TaskRecord t = must_task(ipc::text_of(ctx.getParams().getId()));
   if (!unfinished(t.state)) {
     throw std::runtime_error("task " + t.id + " has already " +
                              std::string(storage::state_name(t.state)));
@@ -114,7 +113,7 @@ void TaskControl::cancel(capnp::CallContext<rpc::Control::TaskCancelParams, rpc:
 }
 
 kj::Promise<void> TaskControl::watch(capnp::CallContext<rpc::Control::TaskWatchParams, rpc::Control::TaskWatchResults> ctx) {
-  storage::TaskRecord t = must_task(text(ctx.getParams().getId()));
+  storage::TaskRecord t = must_task(ipc::text_of(ctx.getParams().getId()));
   TaskBoard* board = board_of(t);
   if (board == nullptr) {
     if (unfinished(t.state)) {
@@ -132,7 +131,7 @@ kj::Promise<void> TaskControl::watch(capnp::CallContext<rpc::Control::TaskWatchP
 
 void TaskControl::resume(capnp::CallContext<rpc::Control::TaskResumeParams, rpc::Control::TaskResumeResults> ctx) {
   auto p = ctx.getParams();
-  storage::TaskRecord t = must_task(text(p.getId()));
+  storage::TaskRecord t = must_task(ipc::text_of(p.getId()));
   if (t.state != storage::TaskState::paused) {
     throw std::runtime_error("task " + t.id + " is " + std::string(storage::state_name(t.state)) +
                              ", not paused");

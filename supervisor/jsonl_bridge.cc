@@ -15,7 +15,6 @@
 namespace smol::supervisor {
 
 using jsonl::BadLine;
-using jsonl::bytes;
 using jsonl::json;
 using jsonl::line_of;
 using jsonl::number;
@@ -75,7 +74,7 @@ json entry_json(rpc::MemoryEntry::Reader e) {
   return {{"key", e.getKey().cStr()},
           {"tier", tier_name(e.getTier())},
           {"owner", e.getOwner().cStr()},
-          {"value", payload_of(e.getValue())},
+          {"value", ipc::payload_of(e.getValue())},
           {"tags", std::move(tags)},
           {"writer", e.getWriter().cStr()},
           {"created_unix_ms", e.getCreatedUnixMillis()},
@@ -223,7 +222,7 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
            {"kind", "request"},
            {"from", m.getFrom().cStr()},
            {"topic", m.getTopic().cStr()},
-           {"payload", payload_of(m.getPayload())},
+           {"payload", ipc::payload_of(m.getPayload())},
            {"request_id", m.getRequestId()}};
     s.write_line(j);
     return paf.promise.then(
@@ -238,7 +237,7 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
              {"kind", kind_name(m.getKind())},
              {"from", m.getFrom().cStr()},
              {"topic", m.getTopic().cStr()},
-             {"payload", payload_of(m.getPayload())}};
+             {"payload", ipc::payload_of(m.getPayload())}};
       if (m.getRequestId() != 0) j["request_id"] = m.getRequestId();
       if (m.hasReason()) j["reason"] = m.getReason().cStr();
       lines += line_of(j);
@@ -359,7 +358,7 @@ bool JsonlBridge::State::answer_ask(const json& in) {
   std::string error = text(in, "error", false);
   if (error.empty()) {
     std::string payload = text(in, "payload", false);
-    it->second->fulfill(kj::heapArray(bytes(payload)));
+    it->second->fulfill(kj::heapArray(ipc::data_of(payload)));
   } else {
     it->second->reject(
         kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::heapString(error)));
@@ -428,7 +427,7 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
       auto m = req.initMessages(1)[0];
       m.setTo(text(in, "to"));
       m.setTopic(text(in, "topic", false));
-      m.setPayload(bytes(text(in, "payload")));
+      m.setPayload(ipc::data_of(text(in, "payload")));
       return req.send().then([](capnp::Response<rpc::Outbox::SendResults> r) -> json {
         if (r.getRefused().size() > 0) throw ipc::rpc_error(r.getRefused()[0].getReason().cStr());
         return json::object();
@@ -437,10 +436,10 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
     auto req = outbox.requestRequest();
     req.setTo(text(in, "to"));
     req.setTopic(text(in, "topic", false));
-    req.setPayload(bytes(text(in, "payload")));
+    req.setPayload(ipc::data_of(text(in, "payload")));
     req.setDeadlineMillis(number32(in, "deadline_ms"));
     return req.send().then([](capnp::Response<rpc::Outbox::RequestResults> r) {
-      return json{{"payload", payload_of(r.getPayload())}};
+      return json{{"payload", ipc::payload_of(r.getPayload())}};
     });
   }
   if (op == "broadcast") {
@@ -450,7 +449,7 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
     }
     auto req = broadcaster.broadcastRequest();
     req.setTopic(text(in, "topic"));
-    req.setPayload(bytes(text(in, "payload")));
+    req.setPayload(ipc::data_of(text(in, "payload")));
     return req.send().then([](capnp::Response<rpc::Broadcaster::BroadcastResults> r) {
       json refused = json::array();
       for (auto id : r.getRefused()) refused.push_back(id.cStr());
@@ -460,7 +459,7 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
   if (op == "reply") {
     auto req = host.replyRequest();
     req.setRequestId(number(in, "request_id", true));
-    req.setPayload(bytes(text(in, "payload", false)));
+    req.setPayload(ipc::data_of(text(in, "payload", false)));
     req.setError(text(in, "error", false));
     return req.send().then([](auto) { return json::object(); });
   }
@@ -479,7 +478,7 @@ kj::Promise<json> JsonlBridge::State::memory_op(const std::string& op, const jso
     auto req = memory.putRequest();
     req.setTier(tier_of(text(in, "tier")));
     req.setKey(text(in, "key"));
-    req.setValue(bytes(text(in, "value")));
+    req.setValue(ipc::data_of(text(in, "value")));
     auto tags = strings(in, "tags");
     auto out = req.initTags(static_cast<unsigned>(tags.size()));
     for (size_t i = 0; i < tags.size(); ++i) out.set(static_cast<unsigned>(i), tags[i]);

@@ -56,9 +56,6 @@ std::vector<std::string> strings(const json& j, const char* name) {
   return out;
 }
 
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
 
 std::string line_of(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

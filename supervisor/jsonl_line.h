@@ -42,7 +42,6 @@ uint64_t number(const json& j, const char* name, bool required = false);
 uint32_t number32(const json& j, const char* name, bool required = false);
 std::vector<std::string> strings(const json& j, const char* name);
 
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s);
 
 // j as one line for the agent. Payloads are arbitrary bytes and JSON
 // strings must be UTF-8: bytes that are not are replaced rather than

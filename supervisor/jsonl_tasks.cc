@@ -100,7 +100,7 @@ class JsonlTasks::Desk final : public std::enable_shared_from_this<Desk> {
           p.setNote(u.text);
           break;
         }
-        case Update::Kind::result: list[i].setResult(bytes(u.text)); break;
+        case Update::Kind::result: list[i].setResult(ipc::data_of(u.text)); break;
         case Update::Kind::error: list[i].setError(u.text); break;
       }
     }
@@ -154,7 +154,7 @@ kj::Promise<kj::Array<capnp::byte>> JsonlTasks::run_task(rpc::TaskInput::Reader 
   tasks_[id] = Task{call, kj::mv(paf.fulfiller), kj::mv(delegator)};
   lines_.write_line({{"op", "task"},
                      {"task", id},
-                     {"input", payload_of(task.getInput())},
+                     {"input", ipc::payload_of(task.getInput())},
                      {"resumed", task.getResumed()},
                      {"budget_tokens", task.getBudgetTokens()}});
   return paf.promise.attach(kj::defer([weak = weak_from_this(), id, call] {
@@ -185,7 +185,7 @@ kj::Promise<void> JsonlTasks::work(capnp::List<rpc::Subtask>::Reader subtasks,
                       {"attempt", s.getAttempt()},
                       {"task", s.getTaskId().cStr()},
                       {"key", s.getKey().cStr()},
-                      {"input", payload_of(s.getInput())},
+                      {"input", ipc::payload_of(s.getInput())},
                       {"number", s.getNumber()},
                       {"timeout_ms", s.getTimeoutMillis()},
                       {"can_delegate", a.can_delegate}});
@@ -236,7 +236,7 @@ kj::Promise<json> JsonlTasks::done_or_fail(const std::string& op, const json& in
     throw BadLine("no task '" + id + "' is running on this agent (it ended, was dropped, or never came)");
   }
   if (op == "task.done") {
-    it->second.answer->fulfill(kj::heapArray(bytes(text(in, "result", false))));
+    it->second.answer->fulfill(kj::heapArray(ipc::data_of(text(in, "result", false))));
   } else {
     std::string error = text(in, "error");
     if (error.empty()) throw BadLine("field 'error' is empty: say why the task failed");
@@ -292,7 +292,7 @@ kj::Promise<json> JsonlTasks::delegate(const json& in) {
       if (!s.is_object()) throw BadLine("not an object");
       keys.push_back(text(s, "key"));
       list[i].setKey(keys.back());
-      list[i].setInput(bytes(text(s, "input", false)));
+      list[i].setInput(ipc::data_of(text(s, "input", false)));
       list[i].setTo(text(s, "to", false));
     } catch (const BadLine& e) {
       throw BadLine("subtasks[" + std::to_string(i) + "]: " + e.what());
@@ -350,7 +350,7 @@ kj::Promise<void> JsonlTasks::results(uint64_t delegation,
   for (auto r : results) {
     items.push_back({{"key", r.getKey().cStr()},
                      {"outcome", outcome_name(r.getOutcome())},
-                     {"result", payload_of(r.getResult())},
+                     {"result", ipc::payload_of(r.getResult())},
                      {"error", r.getError().cStr()},
                      {"attempts", r.getAttempts()},
                      {"worker", r.getWorker().cStr()}});

@@ -141,8 +141,7 @@ void TaskBoard::start_lead(Run& r, const std::string& lead, rpc::Agent::Client c
   auto req = client.runTaskRequest();
   auto t = req.initTask();
   t.setId(r.rec.id);
-  t.setInput(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(r.rec.input.data()),
-                          r.rec.input.size()));
+  t.setInput(ipc::data_of(r.rec.input));
   t.setResumed(r.resumed || call > 1);
   t.setBudgetTokens(r.rec.budget_tokens);
   req.setDelegator(make_delegator(*this, r.rec.id, lead, "", 1, lead_scope(call)));
@@ -158,7 +157,7 @@ void TaskBoard::start_lead(Run& r, const std::string& lead, rpc::Agent::Client c
                       ", over the limit of " + format_bytes(max_payload_));
           return;
         }
-        end_run(*r, TaskState::succeeded, payload_of(result));
+        end_run(*r, TaskState::succeeded, ipc::payload_of(result));
       },
       [this, id, call](kj::Exception&& e) {
         Run* r = find_run(id);
@@ -409,11 +408,10 @@ void TaskBoard::usage(const std::string& agent, const std::string& role, std::st
                                 std::to_string(kMaxModels) + " models already");
   }
   rt_.metrics.tokens(swarm_, role, model, input_tokens, output_tokens);
-  // Saturating: counts are the agent's word, and must not wrap a budget.
-  auto add = [](uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
-  uint64_t n = add(input_tokens, output_tokens);
-  swarm_tokens_ = add(swarm_tokens_, n);
-  agent_tokens_[agent] = add(agent_tokens_[agent], n);
+  using storage::add_tokens;
+  uint64_t n = add_tokens(input_tokens, output_tokens);
+  swarm_tokens_ = add_tokens(swarm_tokens_, n);
+  agent_tokens_[agent] = add_tokens(agent_tokens_[agent], n);
   if (r != nullptr) {
     storage::TokenUse use{std::string(model), input_tokens, output_tokens};
     auto it = std::find_if(r->rec.tokens.begin(), r->rec.tokens.end(),
@@ -422,8 +420,8 @@ void TaskBoard::usage(const std::string& agent, const std::string& role, std::st
       r->rec.tokens.push_back({use.model, 0, 0});
       it = r->rec.tokens.end() - 1;
     }
-    it->input_tokens = add(it->input_tokens, input_tokens);
-    it->output_tokens = add(it->output_tokens, output_tokens);
+    it->input_tokens = add_tokens(it->input_tokens, input_tokens);
+    it->output_tokens = add_tokens(it->output_tokens, output_tokens);
     std::string id = r->rec.id;
     rt_.tasks.record([id, use](storage::TaskStore& st, storage::Txn& txn) {
       st.add_tokens(txn, id, use);

@@ -74,7 +74,9 @@ struct TaskBoard::Run {
 
   uint64_t tokens() const {
     uint64_t n = 0;
-    for (const auto& u : rec.tokens) n += u.input_tokens + u.output_tokens;
+    for (const auto& u : rec.tokens) {
+      n = storage::add_tokens(n, storage::add_tokens(u.input_tokens, u.output_tokens));
+    }
     return n;
   }
 };

@@ -6,6 +6,7 @@
 #include "supervisor/task_board.h"
 #include "supervisor/task_board_state.h"
 #include "supervisor/task_rpc.h"
+#include "ipc/wire.h"
 
 namespace smol::supervisor {
 namespace {
@@ -303,7 +304,7 @@ void TaskBoard::send_results(Delegation& d) {
     switch (o.state) {
       case SubtaskState::succeeded:
         b.setOutcome(rpc::SubtaskResult::Outcome::SUCCEEDED);
-        b.setResult(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(o.text.data()), o.text.size()));
+        b.setResult(ipc::data_of(o.text));
         break;
       case SubtaskState::failed:
         b.setOutcome(rpc::SubtaskResult::Outcome::FAILED);

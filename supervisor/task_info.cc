@@ -1,11 +1,9 @@
 #include "supervisor/task_info.h"
 
+#include "ipc/wire.h"
+
 namespace smol::supervisor {
 namespace {
-
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
 
 // The store's enums list their values in the wire's order (records.capnp,
 // task.capnp).
@@ -20,7 +18,7 @@ void fill_task_info(rpc::TaskInfo::Builder b, const storage::TaskRecord& t, uint
   b.setId(t.id);
   b.setSwarm(t.swarm);
   b.setState(static_cast<rpc::TaskState>(t.state));
-  if (t.state == storage::TaskState::succeeded) b.setResult(bytes(t.result));
+  if (t.state == storage::TaskState::succeeded) b.setResult(ipc::data_of(t.result));
   b.setError(t.error);
   b.setCreatedUnixMillis(t.created_unix_ms);
   b.setFinishedUnixMillis(t.finished_unix_ms);

@@ -43,7 +43,7 @@ class DelegatorServer final : public rpc::Delegator::Server {
     std::vector<TaskBoard::Spec> specs;
     specs.reserve(p.getSubtasks().size());
     for (auto s : p.getSubtasks()) {
-      specs.push_back({s.getKey(), payload_of(s.getInput()), s.getTo()});
+      specs.push_back({s.getKey(), ipc::payload_of(s.getInput()), s.getTo()});
     }
     auto o = p.getOptions();
     TaskBoard::Delegated d =

@@ -14,10 +14,6 @@ namespace {
 constexpr size_t kBatch = 1024;
 constexpr size_t kBatchBytes = 4 << 20;
 
-kj::ArrayPtr<const capnp::byte> bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
-
 }  // namespace
 
 // A worker's WorkDesk: its reports, checked against what runs on it.
@@ -41,7 +37,7 @@ class WorkerPool::Desk final : public rpc::WorkDesk::Server {
           break;
         case rpc::SubtaskUpdate::RESULT:
           update.kind = AttemptUpdate::Kind::result;
-          update.text = payload_of(u.getResult());
+          update.text = ipc::payload_of(u.getResult());
           break;
         case rpc::SubtaskUpdate::ERROR:
           update.kind = AttemptUpdate::Kind::error;
@@ -173,7 +169,7 @@ void WorkerPool::send_work(Worker& w) {
     s.setAttempt(a.attempt);
     s.setTaskId(a.task_id);
     s.setKey(a.key);
-    s.setInput(bytes(a.input));
+    s.setInput(ipc::data_of(a.input));
     s.setNumber(a.number);
     s.setTimeoutMillis(a.timeout_ms);
     if (a.delegator) s.setDelegator(*a.delegator);
