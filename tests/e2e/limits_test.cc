@@ -249,6 +249,11 @@ TEST(Cgroups, AStartKillsAndRemovesWhatACrashedDaemonLeft) {
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     EXPECT_FALSE(fs::exists(agent_dir));
     EXPECT_THAT(slurp(second.stderr_path()), HasSubstr("a previous swarmd left behind"));
+    // The crashed daemon's swarm comes back, in cgroups of its own.
+    EXPECT_TRUE(eventually([&] {
+      nlohmann::json ls = second.ctl_json({"ls"});
+      return ls["swarms"].size() == 1 && ls["swarms"][0]["state"] == "ready";
+    })) << second.ctl({"ls"}).out;
   }
 }
 
