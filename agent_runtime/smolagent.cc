@@ -12,7 +12,7 @@
 
 #include "agent_runtime/memory.h"
 #include "agent_runtime/task_runner.h"
-#include "ipc/read_buffered_stream.h"
+#include "ipc/buffered_stream.h"
 #include "ipc/wire.h"
 #include "ipc/rpc_error.h"
 #include "ipc/agent.capnp.h"
@@ -283,7 +283,7 @@ void AgentSession::Impl::refused(std::vector<std::string> to, std::vector<std::s
 
 AgentSession::AgentSession() : impl_(std::make_unique<Impl>()) {
   // Read ahead, as the daemon does: a batch of deliveries costs one read(2).
-  impl_->stream = kj::heap<ipc::ReadBufferedStream>(impl_->io.lowLevelProvider->wrapSocketFd(
+  impl_->stream = kj::heap<ipc::BufferedStream>(impl_->io.lowLevelProvider->wrapSocketFd(
       daemon_fd(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP));
   impl_->client = kj::heap<capnp::TwoPartyClient>(*impl_->stream);
   impl_->host = impl_->client->bootstrap().castAs<rpc::AgentHost>();

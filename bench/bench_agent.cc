@@ -3,8 +3,9 @@
 // from the operator (swarmctl dm or broadcast, any topic, payload "go"),
 // does its work, prints one line "RESULT key=value ..." on stdout (times are
 // CLOCK_MONOTONIC nanoseconds: every agent runs on the same host, so the
-// bench compares them across agents) and then serves the daemon until shut
-// down.
+// bench compares them across agents) and then exits, which is what the
+// bench waits for (`swarmctl logs -f` returns at the exit): nothing polls
+// the daemon while it is being measured. "echo" serves until shut down.
 //
 //   echo                answers every request at once with its payload
 //   ping N BYTES        N sequential request()s of BYTES bytes to b-0 (after
@@ -119,7 +120,7 @@ int run(int argc, char** argv) {
       } else if (m.kind == Message::Kind::dm && m.topic == "end") {
         std::printf("RESULT recv=%" PRIu64 " first_ns=%" PRIu64 " last_ns=%" PRIu64 "\n", recv,
                     first_ns, last_ns);
-        std::fflush(stdout);
+        event.fire();
       }
     } else if (mode == "bcastlat") {
       if (m.kind == Message::Kind::dm && m.topic == "ack") event.fire();
@@ -133,7 +134,7 @@ int run(int argc, char** argv) {
       if (static_cast<long>(lat.size()) == blisten_n) {
         std::printf("RESULT p50_ns=%" PRIu64 " p99_ns=%" PRIu64 " n=%zu\n", pct(lat, 0.50),
                     pct(lat, 0.99), lat.size());
-        std::fflush(stdout);
+        event.fire();
       }
     }
   });
@@ -202,7 +203,7 @@ int run(int argc, char** argv) {
                 " refused=%" PRIu64 "\n",
                 start, end, recipients, refused);
   } else if (mode == "listen") {
-    // counts in the handler
+    event.wait(ws);  // the handler counts, and reports at "end"
   } else if (mode == "bcastlat") {
     long n = arg(argc, argv, 2);
     go.wait(ws);
@@ -217,6 +218,7 @@ int run(int argc, char** argv) {
     std::printf("RESULT casts=%ld\n", n + 100);
   } else if (mode == "blisten") {
     blisten_n = arg(argc, argv, 2);
+    event.wait(ws);  // the handler acknowledges, and reports after the last
   } else if (mode == "put") {
     long m = arg(argc, argv, 2);
     auto* memory = session.memory();
@@ -247,8 +249,9 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "smol-bench-agent: unknown mode %s\n", mode.c_str());
     return 2;
   }
+  session.flush();  // the last acknowledgements
   std::fflush(stdout);
-  session.run();
+  if (mode == "echo") session.run();
   return 0;
 }
 

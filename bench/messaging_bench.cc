@@ -21,7 +21,8 @@
 //     LMDB with one synced transaction per put, on the same disk.
 //
 // Agents report through a "RESULT ..." line on their stdout (swarmctl logs).
-// Usage: messaging_bench   (run as root on an otherwise idle machine).
+// Usage: messaging_bench [rr|flood|cast|blat|puts]...   (all by default; run
+// as root on an otherwise idle machine).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -41,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -249,23 +251,20 @@ class Swarm {
     if (r.status != 0) throw std::runtime_error("swarmctl broadcast: " + r.err);
   }
 
-  // The agent's RESULT line, parsed; waits for it up to timeout.
-  Result result(const std::string& agent, std::chrono::milliseconds timeout = 120s) {
-    std::string line;
-    bool ok = smol::test::eventually(
-        [&] {
-          std::string out = d_.ctl({"logs", name_ + "/" + agent}).out;
-          auto at = out.find("RESULT ");
-          if (at == std::string::npos) return false;
-          line = out.substr(at + 7, out.find('\n', at) - at - 7);
-          return true;
-        },
-        timeout);
-    if (!ok) throw std::runtime_error(name_ + "/" + agent + " reported no result");
-    if (line.rfind("error", 0) == 0) {
-      throw std::runtime_error(name_ + "/" + agent + " failed: " +
-                               d_.ctl({"logs", name_ + "/" + agent}).out);
+  // The agent's RESULT line, parsed. Timed agents exit once they have
+  // printed it, and `logs -f` returns at that exit: waiting costs nothing,
+  // where polling would take CPU from the run being measured.
+  Result result(const std::string& agent) {
+    std::string target = name_ + "/" + agent;
+    auto log = smol::test::run({"/usr/bin/timeout", "120", smol::test::bin("swarmctl"), "--socket",
+                                d_.socket(), "logs", "-f", target});
+    auto at = log.out.find("RESULT ");
+    if (log.status != 0 || at == std::string::npos) {
+      throw std::runtime_error(target + " reported no result (status " +
+                               std::to_string(log.status) + "): " + log.out + log.err);
     }
+    std::string line = log.out.substr(at + 7, log.out.find('\n', at) - at - 7);
+    if (line.rfind("error", 0) == 0) throw std::runtime_error(target + " failed: " + log.out);
     Result r;
     std::istringstream in(line);
     std::string kv;
@@ -518,10 +517,15 @@ std::optional<Latency> median_of_rounds(const char* what, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1) {
-    std::fprintf(stderr, "usage: messaging_bench\n");
-    return 2;
+  // Sections to run (all by default): a subset is for profiling one of them.
+  std::set<std::string> only(argv + 1, argv + argc);
+  for (const std::string& s : only) {
+    if (s != "rr" && s != "flood" && s != "cast" && s != "blat" && s != "puts") {
+      std::fprintf(stderr, "usage: messaging_bench [rr|flood|cast|blat|puts]...\n");
+      return 2;
+    }
   }
+  auto runs = [&](const char* section) { return only.empty() || only.contains(section); };
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   ::signal(SIGPIPE, SIG_IGN);
   rlimit nofile{};
@@ -536,64 +540,79 @@ int main(int argc, char** argv) {
 
   // The floors first: they fork, and must do so before the daemon's harness
   // (or anything else) starts threads.
-  auto kernel = median_of_rounds("kernel floor", kernel_floor);
-  auto capnp = median_of_rounds("capnp floor", capnp_floor);
+  std::optional<Latency> kernel, capnp;
+  if (runs("rr")) {
+    kernel = median_of_rounds("kernel floor", kernel_floor);
+    capnp = median_of_rounds("capnp floor", capnp_floor);
+  }
 
   std::optional<Latency> rr, blat, rlat;
   std::optional<Throughput> flood, cast, puts1, puts;
   std::optional<double> raw;
   {
     smol::test::TempDir dir;
-    if (redis) rlat = attempt("redis", [&] { return redis_pubsub(*redis, dir.path()); });
-    raw = attempt("raw LMDB", [&] { return raw_lmdb_rate(dir.path()); });
+    if (redis && runs("blat")) rlat = attempt("redis", [&] { return redis_pubsub(*redis, dir.path()); });
+    if (runs("puts")) raw = attempt("raw LMDB", [&] { return raw_lmdb_rate(dir.path()); });
     try {
       smol::test::Daemon daemon(dir, {"--log-level", "warning"});
-      rr = median_of_rounds("request/reply", [&] { return daemon_request_reply(daemon, dir); });
-      blat = attempt("broadcast latency", [&] { return daemon_broadcast_latency(daemon, dir); });
-      puts1 = attempt("memory puts", [&] { return daemon_puts(daemon, dir, 1); });
-      puts = attempt("memory puts", [&] { return daemon_puts(daemon, dir, kPutWindow); });
-      flood = attempt("flood", [&] { return daemon_flood(daemon, dir); });
-      cast = attempt("broadcast", [&] { return daemon_broadcast(daemon, dir); });
+      if (runs("rr")) {
+        rr = median_of_rounds("request/reply", [&] { return daemon_request_reply(daemon, dir); });
+      }
+      if (runs("blat")) {
+        blat = attempt("broadcast latency", [&] { return daemon_broadcast_latency(daemon, dir); });
+      }
+      if (runs("puts")) {
+        puts1 = attempt("memory puts", [&] { return daemon_puts(daemon, dir, 1); });
+        puts = attempt("memory puts", [&] { return daemon_puts(daemon, dir, kPutWindow); });
+      }
+      if (runs("flood")) flood = attempt("flood", [&] { return daemon_flood(daemon, dir); });
+      if (runs("cast")) cast = attempt("broadcast", [&] { return daemon_broadcast(daemon, dir); });
       daemon.stop();
     } catch (const std::exception& e) {
       std::printf("  daemon: FAILED: %s\n", e.what());
     }
   }
 
-  std::printf("\n(1) request/reply, %d sequential round trips of %d B (per iteration; median of %d "
-              "runs)\n",
-              kRoundTrips, kPayload, kRounds);
+  if (runs("rr")) {
+    std::printf("\n(1) request/reply, %d sequential round trips of %d B (per iteration; median of "
+                "%d runs)\n",
+                kRoundTrips, kPayload, kRounds);
+  }
   if (rr) lat_row("swarmd: a-0 request -> b-0 reply (4 hops)", *rr);
   if (capnp) lat_row("capnp floor: 2 echo calls, 2 processes", *capnp);
   if (kernel) lat_row("kernel floor: 2 socketpair round trips", *kernel);
 
-  std::printf("\n(2) dm throughput, %d agents, each %d dms to each of the others (send())\n",
-              kFloodAgents, kFloodPer);
   if (flood) {
+    std::printf("\n(2) dm throughput, %d agents, each %d dms to each of the others (send())\n",
+                kFloodAgents, kFloodPer);
     std::printf("  %-44s %12.0f msgs/s  (%llu received in %.3f s; %llu sent but not received)\n",
                 "first send to last receipt", flood->per_s,
                 static_cast<unsigned long long>(flood->messages), flood->seconds,
                 static_cast<unsigned long long>(flood->refused));
   }
 
-  std::printf("\n(3) broadcast, 1 agent to %d listeners\n", kCastListeners);
   if (cast) {
+    std::printf("\n(3) broadcast, 1 agent to %d listeners\n", kCastListeners);
     std::printf("  %-44s %12.0f deliveries/s  (%llu delivered in %.3f s)\n  %s\n",
                 "first call to last receipt", cast->per_s,
                 static_cast<unsigned long long>(cast->messages), cast->seconds, cast->note.c_str());
   }
 
-  std::printf("\n(4) broadcast -> receipt latency, 1 listener, %d messages, one in flight\n",
-              kLatencyCasts);
+  if (runs("blat")) {
+    std::printf("\n(4) broadcast -> receipt latency, 1 listener, %d messages, one in flight\n",
+                kLatencyCasts);
+  }
   if (blat) lat_row("swarmd broadcast -> listener", *blat, false);
-  if (!redis) {
+  if (runs("blat") && !redis) {
     std::printf("  redis-server not installed; skipped\n");
   } else if (rlat) {
     lat_row("redis pub/sub (unix socket) publish -> sub", *rlat, false);
   }
 
-  std::printf("\n(5) durable memory puts, %d agents x %d puts of %d B, working tier\n", kPutAgents,
-              kPutsPerAgent, kPayload);
+  if (runs("puts")) {
+    std::printf("\n(5) durable memory puts, %d agents x %d puts of %d B, working tier\n",
+                kPutAgents, kPutsPerAgent, kPayload);
+  }
   auto put_row = [](const char* what, const std::optional<Throughput>& t) {
     if (!t) return;
     std::printf("  %-44s %12.0f puts/s  (%llu in %.3f s, %llu failed)\n", what, t->per_s,

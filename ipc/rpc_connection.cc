@@ -1,6 +1,6 @@
 #include "ipc/rpc_connection.h"
 
-#include "ipc/read_buffered_stream.h"
+#include "ipc/buffered_stream.h"
 
 namespace smol::ipc {
 
@@ -18,7 +18,7 @@ capnp::ReaderOptions peer_limits() {
 }
 
 RpcConnection::RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap)
-    : RpcConnection(kj::heap<ReadBufferedStream>(loop.low_level().wrapSocketFd(
+    : RpcConnection(kj::heap<BufferedStream>(loop.low_level().wrapSocketFd(
                         fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
                                           kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
                                           kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK)),
