@@ -109,7 +109,9 @@ void Memory::put(Tier tier, const std::string& key, const std::string& value,
 kj::Promise<void> Memory::put_async(Tier tier, const std::string& key, const std::string& value,
                                     const std::vector<std::string>& tags,
                                     std::chrono::milliseconds ttl) {
-  auto req = client_.putRequest();
+  size_t tag_bytes = 0;
+  for (const std::string& t : tags) tag_bytes += t.size() + 2 * sizeof(capnp::word);
+  auto req = client_.putRequest(ipc::size_hint({key.size(), value.size(), tag_bytes}));
   req.setTier(to_rpc(tier));
   req.setKey(key);
   req.setValue(ipc::data_of(value));

@@ -129,8 +129,9 @@ class AgentServer final : public rpc::Agent::Server {
     auto paf = kj::newPromiseAndFulfiller<kj::Array<kj::byte>>();
     inbox_->asks[m.request_id] = kj::mv(paf.fulfiller);
     inbox_->dispatch(m);
-    return paf.promise.then(
-        [ctx](kj::Array<kj::byte> answer) mutable { ctx.getResults().setPayload(answer); });
+    return paf.promise.then([ctx](kj::Array<kj::byte> answer) mutable {
+      ctx.getResults(ipc::size_hint({answer.size()})).setPayload(answer);
+    });
   }
 
   kj::Promise<void> deliver(DeliverContext ctx) override {
@@ -387,7 +388,7 @@ std::string AgentSession::request(const std::string& to, std::string topic, std:
     throw std::runtime_error("request: this agent's role may not message other agents (its "
                              "[agents.permissions] dm grants no role)");
   }
-  auto req = impl_->outbox.requestRequest();
+  auto req = impl_->outbox.requestRequest(ipc::size_hint({to.size(), topic.size(), payload.size()}));
   req.setTo(to);
   req.setTopic(topic);
   req.setPayload(ipc::data_of(payload));

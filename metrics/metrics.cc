@@ -136,8 +136,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                  .Register(*registry_)
                                  .Add({}, kCommitBuckets)),
       db_bytes_(gauge_family(*registry_, "smolswarms_db_bytes",
-                             "Size of swarmd's LMDB file, in bytes.")
-                    .Add({})),
+                             "Size of each of swarmd's LMDB files (file: swarmd.mdb, the "
+                             "daemon's state; memory.mdb, the swarms' memory), in bytes.")),
       messages_(counter_family(*registry_, "smolswarms_messages_total",
                                "Messages accepted for delivery by kind: dm, broadcast (once "
                                "per recipient), request, reply.")),
@@ -432,7 +432,15 @@ void Metrics::tokens(std::string_view swarm, std::string_view role, std::string_
 }
 
 void Metrics::memory_op(std::string_view tier, std::string_view op) {
-  memory_ops_.Add({{"tier", std::string(tier)}, {"op", std::string(op)}}).Increment();
+  // Every memory call counts: a lookup in a small map of our own, not a
+  // labels map built and hashed by the family, which takes its lock.
+  std::string key = std::string(tier) + '/' + std::string(op);
+  auto it = memory_op_series_.find(key);
+  if (it == memory_op_series_.end()) {
+    auto& series = memory_ops_.Add({{"tier", std::string(tier)}, {"op", std::string(op)}});
+    it = memory_op_series_.emplace(std::move(key), &series).first;
+  }
+  it->second->Increment();
 }
 
 void Metrics::memory_entries(std::string_view swarm, std::string_view tier, uint64_t entries) {
@@ -442,6 +450,8 @@ void Metrics::memory_entries(std::string_view swarm, std::string_view tier, uint
 
 void Metrics::observe_memory_commit(double seconds) { memory_commit_seconds_.Observe(seconds); }
 
-void Metrics::set_db_bytes(uint64_t bytes) { db_bytes_.Set(static_cast<double>(bytes)); }
+void Metrics::set_db_bytes(std::string_view file, uint64_t bytes) {
+  db_bytes_.Add({{"file", std::string(file)}}).Set(static_cast<double>(bytes));
+}
 
 }  // namespace smol::metrics

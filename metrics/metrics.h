@@ -55,7 +55,8 @@
 //                                   (swarms touched since swarmd started).
 //   memory_commit_seconds           histogram: one group commit of the memory
 //                                   store, its sync included.
-//   db_bytes                        gauge: size of the LMDB file, in bytes.
+//   db_bytes{file}                  gauge: size of an LMDB file (swarmd.mdb,
+//                                   memory.mdb), in bytes.
 //   messages_total{swarm,kind}      counter: messages the daemon accepted for
 //                                   delivery, kind one of dm|broadcast|
 //                                   request|reply (a broadcast counts once per
@@ -164,7 +165,7 @@ class Metrics {
   void memory_op(std::string_view tier, std::string_view op);
   void memory_entries(std::string_view swarm, std::string_view tier, uint64_t entries);
   void observe_memory_commit(double seconds);
-  void set_db_bytes(uint64_t bytes);
+  void set_db_bytes(std::string_view file, uint64_t bytes);
 
   // Messaging (supervisor/messaging.h); kinds and reasons as named above.
   void messages(std::string_view swarm, std::string_view kind, uint64_t n);
@@ -247,9 +248,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& vibe_agents_;
   prometheus::Family<prometheus::Counter>& vibe_checks_;
   prometheus::Family<prometheus::Counter>& memory_ops_;
+  std::map<std::string, prometheus::Counter*, std::less<>> memory_op_series_;  // by "tier/op"
   prometheus::Family<prometheus::Gauge>& memory_entries_;
   prometheus::Histogram& memory_commit_seconds_;
-  prometheus::Gauge& db_bytes_;
+  prometheus::Family<prometheus::Gauge>& db_bytes_;
   prometheus::Family<prometheus::Counter>& messages_;
   prometheus::Histogram& message_latency_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;

@@ -58,13 +58,13 @@ Txn::~Txn() { end(); }
 void Txn::end() noexcept {
   if (txn_ == nullptr) return;
   mdb_txn_abort(std::exchange(txn_, nullptr));
-  --env_->open_txns_;
+  env_->txn_ended();
 }
 
 void Txn::commit() {
   // mdb_txn_commit frees the transaction whether or not it succeeds.
   int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
-  --env_->open_txns_;
+  env_->txn_ended();
   check(rc, "mdb_txn_commit", env_->path());
 }
 
@@ -104,6 +104,8 @@ void Txn::for_each(
   if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", db.name);
 }
 
+void Txn::drop(const NamedDb& db) { check(mdb_drop(txn_, db.dbi, 1), "mdb_drop", db.name); }
+
 LmdbEnv LmdbEnv::open(const std::string& path, Options options) {
   MDB_env* raw = nullptr;
   check(mdb_env_create(&raw), "mdb_env_create", path);
@@ -126,8 +128,23 @@ LmdbEnv::LmdbEnv(MDB_env* env, std::string path, Options options) noexcept
 }
 
 LmdbEnv::~LmdbEnv() {
-  assert(open_txns_ == 0 && "a Txn outlived its LmdbEnv");
+  assert(txn_threads_.empty() && "a Txn outlived its LmdbEnv");
   mdb_env_close(env_);
+}
+
+std::optional<NamedDb> LmdbEnv::find_db(const std::string& name) {
+  MDB_dbi dbi = 0;
+  bool found = true;
+  write([&](Txn& txn) {
+    int rc = mdb_dbi_open(txn.txn_, name.c_str(), 0, &dbi);
+    if (rc == MDB_NOTFOUND) {
+      found = false;
+      return;
+    }
+    check(rc, "mdb_dbi_open", name);
+  });
+  if (!found) return std::nullopt;
+  return NamedDb{dbi, name};
 }
 
 NamedDb LmdbEnv::open_db(const std::string& name) {
@@ -142,10 +159,25 @@ NamedDb LmdbEnv::open_db(const std::string& name) {
 Txn LmdbEnv::begin_read() const { return begin(MDB_RDONLY); }
 
 Txn LmdbEnv::begin(unsigned flags) const {
+  {
+    std::unique_lock<std::mutex> lock(txns_mutex_);
+    txns_changed_.wait(lock, [this] { return !growing_; });
+    txn_threads_.push_back(std::this_thread::get_id());
+  }
   MDB_txn* txn = nullptr;
-  check(mdb_txn_begin(env_, nullptr, flags, &txn), "mdb_txn_begin", path_);
-  ++open_txns_;
+  int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
+  if (rc != MDB_SUCCESS) txn_ended();
+  check(rc, "mdb_txn_begin", path_);
   return Txn(*this, txn);
+}
+
+void LmdbEnv::txn_ended() const noexcept {
+  {
+    std::lock_guard<std::mutex> lock(txns_mutex_);
+    auto it = std::find(txn_threads_.begin(), txn_threads_.end(), std::this_thread::get_id());
+    if (it != txn_threads_.end()) txn_threads_.erase(it);
+  }
+  txns_changed_.notify_all();
 }
 
 void LmdbEnv::write(const std::function<void(Txn&)>& body) {
@@ -164,11 +196,21 @@ void LmdbEnv::write(const std::function<void(Txn&)>& body) {
 
 void LmdbEnv::grow(const LmdbError& full) {
   // LMDB does not check this itself: resizing under an open transaction
-  // corrupts its view of the map.
-  if (open_txns_ != 0 || map_size_ >= max_map_size_) throw full;
+  // corrupts its view of the map. This thread's own would never end while
+  // it waits; other threads' end soon, and no new one starts meanwhile.
+  std::unique_lock<std::mutex> lock(txns_mutex_);
+  bool mine = std::find(txn_threads_.begin(), txn_threads_.end(), std::this_thread::get_id()) !=
+              txn_threads_.end();
+  if (mine || map_size_ >= max_map_size_) throw full;
+  growing_ = true;
+  txns_changed_.wait(lock, [this] { return txn_threads_.empty(); });
   size_t next = std::min(map_size_ * 2, max_map_size_);
-  check(mdb_env_set_mapsize(env_, next), "mdb_env_set_mapsize", path_);
-  map_size_ = next;
+  int rc = mdb_env_set_mapsize(env_, next);
+  if (rc == MDB_SUCCESS) map_size_ = next;
+  growing_ = false;
+  lock.unlock();
+  txns_changed_.notify_all();
+  check(rc, "mdb_env_set_mapsize", path_);
 }
 
 }  // namespace smol::storage

@@ -5,9 +5,13 @@
 // with mode 0600. main() opens the one LmdbEnv and passes it by reference to
 // each table; there is no global handle.
 //
-// Threads: LMDB is used from one thread only, the daemon's loop thread. Every
-// LmdbEnv, Txn and NamedDb method must be called from that thread. Because no
-// other thread ever starts a transaction, MDB_NOTLS is not needed and not set.
+// Threads: a Txn belongs to the thread that began it, and a thread holds at
+// most one at a time (MDB_NOTLS is not set). Several threads may use one
+// LmdbEnv: the memory store's env is written on its committer thread while
+// the loop thread reads it (supervisor/memory_service.h). LMDB runs one write
+// transaction at a time; map growth waits until no Txn is open on any thread
+// and holds new ones back meanwhile. open_db() belongs at start-up, before
+// a second thread uses the env.
 //
 // Errors: every failure is an LmdbError carrying the mdb_* call, the path or
 // "db/key" it acted on, and the LMDB or errno code. A full map is not an error
@@ -18,12 +22,16 @@
 #include <sys/types.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 namespace smol::storage {
 
@@ -78,6 +86,9 @@ class Txn {
   // Calls fn for every entry of db, in key order (bytewise).
   void for_each(const NamedDb& db,
                 const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  // Deletes db and everything in it (write Txn only); its handle is then
+  // invalid.
+  void drop(const NamedDb& db);
 
  private:
   friend class LmdbEnv;
@@ -115,14 +126,18 @@ class LmdbEnv {
   // start-up; the handle lives as long as the LmdbEnv.
   NamedDb open_db(const std::string& name);
 
+  // The named database if it exists (nothing is created).
+  std::optional<NamedDb> find_db(const std::string& name);
+
   Txn begin_read() const;
 
   // Runs body in a write transaction and commits it: durable on return. If
   // the map fills up, the transaction is aborted, the map doubled and body run
   // again from scratch, so body must only touch the Txn. Growth needs no other
-  // Txn open (LMDB's rule for mdb_env_set_mapsize); if one is, or the map
-  // would pass max_map_size, the MDB_MAP_FULL LmdbError is thrown. Any
-  // exception from body aborts the transaction and propagates.
+  // Txn open (LMDB's rule for mdb_env_set_mapsize): it waits for other
+  // threads' to end; if this thread has one open, or the map would pass
+  // max_map_size, the MDB_MAP_FULL LmdbError is thrown. Any exception from
+  // body aborts the transaction and propagates.
   void write(const std::function<void(Txn&)>& body);
 
   const std::string& path() const noexcept { return path_; }
@@ -137,12 +152,19 @@ class LmdbEnv {
   Txn begin(unsigned flags) const;
   void grow(const LmdbError& full);
 
-  friend class Txn;  // keeps open_txns_ current
+  // A Txn of this thread has ended.
+  void txn_ended() const noexcept;
+
+  friend class Txn;  // reports its end
   MDB_env* env_;
   std::string path_;
   size_t map_size_;
   size_t max_map_size_;
-  mutable int open_txns_ = 0;
+  // The threads of the open Txns, one entry each; growth waits for none.
+  mutable std::mutex txns_mutex_;
+  mutable std::condition_variable txns_changed_;
+  mutable std::vector<std::thread::id> txn_threads_;  // guarded by txns_mutex_
+  mutable bool growing_ = false;                      // guarded by txns_mutex_
 };
 
 }  // namespace smol::storage

@@ -11,7 +11,7 @@
 // unknown version as a corrupt record, so a new field means a new version
 // (an entry's value stays last, to be read in place).
 //
-// Layout of the databases (all in the daemon's one LmdbEnv):
+// Layout of the databases (all in the memory's own LmdbEnv, memory.mdb):
 //   mem_entries  partition(swarm, tier, agent) + key     -> entry record
 //   mem_docs     partition + be64(docid)                -> doc record
 //   mem_sets     sorted sets (memory_sorted_set.h): the keys of each
@@ -42,6 +42,10 @@ namespace smol::storage::memory {
 struct Dbs {
   NamedDb entries, docs, sets, postings, meta;
 };
+
+// Their names, in the order of Dbs.
+inline constexpr const char* kDbNames[] = {"mem_entries", "mem_docs", "mem_sets", "mem_postings",
+                                           "mem_meta"};
 
 inline constexpr uint8_t kRecordVersion = 1;
 

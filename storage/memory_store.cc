@@ -120,8 +120,8 @@ Store::Store(LmdbEnv& env, Options options)
     own_clock_ = std::make_unique<SystemClock>();
     clock_ = own_clock_.get();
   }
-  dbs_ = Dbs{env_.open_db("mem_entries"), env_.open_db("mem_docs"), env_.open_db("mem_sets"),
-             env_.open_db("mem_postings"), env_.open_db("mem_meta")};
+  dbs_ = Dbs{env_.open_db(kDbNames[0]), env_.open_db(kDbNames[1]), env_.open_db(kDbNames[2]),
+             env_.open_db(kDbNames[3]), env_.open_db(kDbNames[4])};
   last_sync_ms_ = clock_->now_ms();
 }
 
@@ -129,7 +129,7 @@ Store::~Store() = default;
 
 // --- writes ---
 
-void Store::submit(Write write, WriteCallback done) {
+void Store::submit(Batch::Write write, WriteCallback done) {
   pending_.push_back({std::move(write), std::move(done)});
 }
 
@@ -189,22 +189,37 @@ bool Store::commit(const std::function<void(Txn&)>& body) {
   return sync_if_due();
 }
 
-FlushReport Store::flush() {
-  FlushReport report;
-  if (!has_pending()) return report;
-  // Taken out first: callbacks may submit again, for the next flush.
-  std::vector<Pending> batch = std::exchange(pending_, {});
-  std::map<std::string, Bump> bumps = std::exchange(bumps_, {});
-  std::vector<WriteResult> results(batch.size());
-  const int64_t now = clock_->now_ms();
+Batch Store::take_batch(size_t expire_max) {
+  Batch b;
+  // Taken out first: callbacks may submit again, for the next batch.
+  b.writes = std::exchange(pending_, {});
+  b.bumps = std::exchange(bumps_, {});
+  b.quotas = quotas_;
+  b.now_ms = clock_->now_ms();
+  b.expire_max = expire_max;
+  b.results.resize(b.writes.size());
+  return b;
+}
+
+bool Store::expiry_due(int64_t now_ms) const {
+  Txn txn = env_.begin_read();
+  std::optional<std::string_view> first = SetReader(txn, dbs_.sets, kExpirySet).next();
+  return first && !(first->size() >= 8 && static_cast<int64_t>(get_be64(first->data())) > now_ms);
+}
+
+void Store::commit_batch(Batch& b) {
+  // Most expiry rounds find nothing due; alone, they should not cost a
+  // write (and a sync).
+  bool expire = b.expire_max > 0 && expiry_due(b.now_ms);
+  if (b.writes.empty() && b.bumps.empty() && !expire) return;
   auto started = std::chrono::steady_clock::now();
   try {
-    report.synced = commit([&](Txn& txn) {
+    b.synced = commit([&](Txn& txn) {
       // This body may run twice (map growth): it starts from scratch.
-      WriteBatch w(txn, dbs_, options_, quotas_, now);
-      for (const auto& [ek, b] : bumps) w.add_recalls(ek, b.docid, b.count, b.at_ms);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        results[i] = std::visit(
+      WriteBatch w(txn, dbs_, options_, b.quotas, b.now_ms);
+      for (const auto& [ek, bump] : b.bumps) w.add_recalls(ek, bump.docid, bump.count, bump.at_ms);
+      for (size_t i = 0; i < b.writes.size(); ++i) {
+        b.results[i] = std::visit(
             [&](const auto& r) -> WriteResult {
               using R = std::decay_t<decltype(r)>;
               if constexpr (std::is_same_v<R, PutRequest>) return w.put(r);
@@ -212,30 +227,49 @@ FlushReport Store::flush() {
               if constexpr (std::is_same_v<R, ConsolidateRequest>) return w.consolidate(r);
               if constexpr (std::is_same_v<R, RuleRequest>) return w.consolidate_by_rule(r);
             },
-            batch[i].write);
+            b.writes[i].write);
       }
+      if (expire) b.expired = w.expire(b.expire_max);
       w.write_back();
     });
-    report.committed = true;
-  } catch (const LmdbError& e) {
+    b.committed = true;
+  } catch (const std::exception& e) {
     // The transaction was aborted: nothing of the batch is stored. A failed
     // sync after a batch-mode commit lands here too, though the writes are
     // committed; they are answered as failed rather than as durable.
-    for (WriteResult& r : results) r = WriteResult{Status(ErrorCode::storage, e.what())};
+    for (WriteResult& r : b.results) r = WriteResult{Status(ErrorCode::storage, e.what())};
+    b.expired = {};
+    b.failure = e.what();
   }
-  report.commit_seconds =
+  b.commit_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  report.writes = batch.size();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (results[i].status.ok()) {
+}
+
+FlushReport Store::finish_batch(Batch& b) {
+  FlushReport report;
+  report.committed = b.committed;
+  report.synced = b.synced;
+  report.commit_seconds = b.commit_seconds;
+  report.writes = b.writes.size();
+  report.expired = b.expired;
+  counters_.expired += b.expired.removed;
+  for (size_t i = 0; i < b.writes.size(); ++i) {
+    if (b.results[i].status.ok()) {
       ++counters_.writes_ok;
     } else {
       ++counters_.writes_failed;
       ++report.failed;
     }
-    if (batch[i].done) batch[i].done(results[i]);
+    if (b.writes[i].done) b.writes[i].done(b.results[i]);
   }
   return report;
+}
+
+FlushReport Store::flush() {
+  if (!has_pending()) return {};
+  Batch b = take_batch(0);
+  commit_batch(b);
+  return finish_batch(b);
 }
 
 int64_t Store::sync_due_in_ms() {
@@ -393,8 +427,8 @@ std::vector<RecallHit> Store::recall(const RecallRequest& request) {
   }
   for (size_t i = 0; i < hits.size(); ++i) {
     const Entry& e = hits[i].entry;
-    Bump& b = bumps_[entry_key(r.swarm, e.tier, e.owner, e.key)];
-    if (b.docid != docids[i]) b = Bump{docids[i], 0, 0};
+    Batch::Bump& b = bumps_[entry_key(r.swarm, e.tier, e.owner, e.key)];
+    if (b.docid != docids[i]) b = Batch::Bump{docids[i], 0, 0};
     ++b.count;
     b.at_ms = now;
   }
@@ -419,23 +453,9 @@ Usage Store::usage(std::string_view swarm) const {
 
 ExpireReport Store::expire(size_t max_entries) {
   if (max_entries == 0) bad("max_entries: must be at least 1");
-  ExpireReport report;
-  const int64_t now = clock_->now_ms();
-  {
-    // Most calls find nothing due; they should not cost a write (and a sync).
-    Txn txn = env_.begin_read();
-    std::optional<std::string_view> first = SetReader(txn, dbs_.sets, kExpirySet).next();
-    if (!first || (first->size() >= 8 && static_cast<int64_t>(get_be64(first->data())) > now)) {
-      return report;
-    }
-  }
-  commit([&](Txn& txn) {
-    WriteBatch w(txn, dbs_, options_, quotas_, now);
-    report = w.expire(max_entries);
-    w.write_back();
-  });
-  counters_.expired += report.removed;
-  return report;
+  Batch b = take_batch(max_entries);
+  commit_batch(b);
+  return finish_batch(b).expired;
 }
 
 void Store::set_quota(std::string_view swarm, Quota quota) {

@@ -234,13 +234,6 @@ struct WriteResult {
 };
 using WriteCallback = std::function<void(const WriteResult&)>;
 
-struct FlushReport {
-  size_t writes = 0;           // answered by this flush
-  size_t failed = 0;           // of which not ok
-  bool committed = false;      // a transaction was committed
-  bool synced = false;         // batch: this flush synced
-  double commit_seconds = 0;   // the write transaction, commit (and sync) included
-};
 
 struct ListRequest {
   std::string swarm;
@@ -274,6 +267,48 @@ struct RecallHit {
 struct ExpireReport {
   size_t removed = 0;
   bool more = false;  // more expired entries are waiting
+};
+
+struct FlushReport {
+  size_t writes = 0;           // answered by this flush
+  size_t failed = 0;           // of which not ok
+  bool committed = false;      // a transaction was committed
+  bool synced = false;         // batch: this flush synced
+  double commit_seconds = 0;   // the write transaction, commit (and sync) included
+  ExpireReport expired;        // when the batch had an expiry round
+};
+
+// One group commit in three steps, so that the middle one, the LMDB write
+// transaction with its sync, can run off the loop thread (MemoryService
+// does it on a committer thread): Store::take_batch() on the loop thread
+// takes the queued writes, the recall counts and a copy of the quotas;
+// Store::commit_batch() commits them, on any thread; Store::finish_batch()
+// on the loop thread answers the callbacks. Nothing in it is shared with the
+// Store meanwhile.
+struct Batch {
+  using Write = std::variant<PutRequest, EntryRef, ConsolidateRequest, RuleRequest>;
+  struct Pending {
+    Write write;
+    WriteCallback done;
+  };
+  struct Bump {
+    uint64_t docid = 0;
+    uint64_t count = 0;
+    int64_t at_ms = 0;
+  };
+
+  std::vector<Pending> writes;
+  std::map<std::string, Bump> bumps;  // recall counts, by entry key
+  std::map<std::string, Quota, std::less<>> quotas;
+  int64_t now_ms = 0;
+  size_t expire_max = 0;  // also remove up to this many expired entries
+  // Set by commit_batch():
+  std::vector<WriteResult> results;
+  ExpireReport expired;
+  bool committed = false;
+  bool synced = false;
+  double commit_seconds = 0;
+  std::string failure;  // the transaction's error, when it failed
 };
 
 // What the store has done since it was opened; for metrics and tests.
@@ -317,7 +352,16 @@ class Store final {
 
   // Commits everything queued in one transaction, then answers each
   // callback once, in submission order. Does nothing when nothing waits.
+  // The same as take_batch(0), commit_batch() and finish_batch().
   FlushReport flush();
+
+  // flush() in three steps (see Batch). Between take_batch() and
+  // finish_batch(), other threads must leave the Store alone except for
+  // submit_*, reads, and set_quota(); one batch commits at a time.
+  Batch take_batch(size_t expire_max);
+  // Never throws: a failure is every write's result, and batch.failure.
+  void commit_batch(Batch& batch);
+  FlushReport finish_batch(Batch& batch);
 
   // Durability::batch: milliseconds until sync_if_due() has a sync to do,
   // 0 if now, -1 if nothing is unsynced (and always -1 in other modes).
@@ -349,7 +393,10 @@ class Store final {
 
   // --- upkeep ---
   // Removes at most max_entries expired short-term entries in one write
-  // transaction (committed with the store's durability). Throws LmdbError.
+  // transaction (committed with the store's durability), with any writes
+  // that are queued; takes no write at all when nothing has expired and
+  // nothing is queued. A storage failure is in no report: the queued
+  // writes' callbacks hear of it.
   ExpireReport expire(size_t max_entries);
 
   // The quota of one swarm, until the store is destroyed (the daemon sets it
@@ -361,18 +408,9 @@ class Store final {
   const Counters& counters() const { return counters_; }
 
  private:
-  using Write = std::variant<PutRequest, EntryRef, ConsolidateRequest, RuleRequest>;
-  struct Pending {
-    Write write;
-    WriteCallback done;
-  };
-  struct Bump {
-    uint64_t docid = 0;
-    uint64_t count = 0;
-    int64_t at_ms = 0;
-  };
-
-  void submit(Write write, WriteCallback done);
+  void submit(Batch::Write write, WriteCallback done);
+  // Whether an expired entry is waiting for removal.
+  bool expiry_due(int64_t now_ms) const;
   // Commits body with the store's durability; true if it synced.
   bool commit(const std::function<void(Txn&)>& body);
 
@@ -382,8 +420,8 @@ class Store final {
   Clock* clock_;
   Dbs dbs_;
   std::map<std::string, Quota, std::less<>> quotas_;
-  std::vector<Pending> pending_;
-  std::map<std::string, Bump> bumps_;  // by entry key
+  std::vector<Batch::Pending> pending_;
+  std::map<std::string, Batch::Bump> bumps_;  // by entry key
   Counters counters_;
   int64_t last_sync_ms_ = 0;
   bool unsynced_ = false;

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "ipc/rpc_error.h"
+#include "ipc/wire.h"
 
 namespace smol::supervisor {
 namespace {
@@ -99,8 +100,9 @@ class OutboxServer final : public rpc::Outbox::Server {
       throw ipc::rpc_error(e.what());
     }
     ctx.allowCancellation();
-    return answer.then(
-        [ctx](kj::Array<kj::byte> reply) mutable { ctx.getResults().setPayload(reply); });
+    return answer.then([ctx](kj::Array<kj::byte> reply) mutable {
+      ctx.getResults(ipc::size_hint({reply.size()})).setPayload(reply);
+    });
   }
 
  private:

@@ -12,6 +12,7 @@
 #include "metrics/exposer.h"
 #include "metrics/metrics.h"
 #include "storage/lmdb_env.h"
+#include "storage/memory_move.h"
 #include "storage/swarm_table.h"
 #include "supervisor/control_service.h"
 #include "supervisor/control_socket.h"
@@ -65,6 +66,12 @@ int run_daemon(const config::Config& config) {
     prepare_process();
     make_state_dir(config.state_dir);
     storage::LmdbEnv env = storage::LmdbEnv::open(config.state_dir + "/swarmd.mdb", {});
+    // The swarms' memory has a file of its own, written on a thread of its own.
+    storage::LmdbEnv memory_env = storage::LmdbEnv::open(config.state_dir + "/memory.mdb", {});
+    if (size_t moved = storage::memory::move_memory(env, memory_env); moved > 0) {
+      log::notice("moved the swarms' memory (" + std::to_string(moved) +
+                  " records) from swarmd.mdb to memory.mdb");
+    }
     storage::SwarmTable table(env);
     std::vector<storage::LmdbError> unreadable;
     std::vector<storage::SwarmRecord> crashed;
@@ -101,7 +108,7 @@ int run_daemon(const config::Config& config) {
     Sandboxes sandboxes(config);
     Cgroups cgroups(loop, config);
     // Before the swarms, which hand its capabilities to their agents.
-    MemoryService memory(loop, env, metrics, config);
+    MemoryService memory(loop, memory_env, metrics, config);
     TaskLedger tasks(loop, env);
     // Attempts that were running died with the previous swarmd: their
     // subtasks run again when their swarm is back.

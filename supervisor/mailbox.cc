@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "ipc/rpc_error.h"
+#include "ipc/wire.h"
 
 namespace smol::supervisor {
 
@@ -86,7 +87,7 @@ kj::Promise<void> Mailbox::pump() {
 
 void Mailbox::ask(rpc::Agent::Client& agent) {
   Envelope& e = queue_.front();
-  auto req = agent.askRequest();
+  auto req = agent.askRequest(ipc::size_hint({e.from.size(), e.topic.size(), e.payload->size()}));
   auto m = req.initMessage();
   m.setKind(e.kind);
   m.setFrom(e.from);

@@ -39,8 +39,10 @@ MemoryService::MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env,
     : loop_(loop),
       env_(env),
       metrics_(metrics),
+      state_file_(config.state_dir + "/swarmd.mdb"),
       sync_(env.raw_env(), env.path()),
-      store_(env, store_options(config, &sync_)) {
+      store_(env, store_options(config, &sync_)),
+      committer_(std::make_unique<ipc::WorkerThread>("swarmd-memory")) {
   upkeep_task_ = upkeep().eagerlyEvaluate([](kj::Exception&& e) {
     log::error("memory upkeep stopped: " + std::string(e.getDescription().cStr()));
   });
@@ -53,7 +55,9 @@ MemoryService::MemoryService(ipc::EventLoop& loop, storage::LmdbEnv& env,
 }
 
 MemoryService::~MemoryService() {
-  if (store_.has_pending()) flush();
+  committer_.reset();  // waits for the job in progress
+  if (batch_) store_.finish_batch(*batch_);
+  if (store_.has_pending()) store_.flush();
   try {
     sync_.sync();  // batch and none: what they answered reaches the disk at a clean stop
   } catch (const std::exception& e) {
@@ -62,30 +66,17 @@ MemoryService::~MemoryService() {
 }
 
 void MemoryService::LogErrors::taskFailed(kj::Exception&& e) {
-  log::error(std::string("memory sync failed: ") + e.getDescription().cStr());
-}
-
-// Durability::batch: a sync is due at most batch_sync after the first
-// commit it covers; one timer at a time.
-void MemoryService::arm_sync() {
-  int64_t due = store_.sync_due_in_ms();
-  if (due < 0 || sync_armed_) return;
-  sync_armed_ = true;
-  syncs_.add(loop_.timer().afterDelay(due * kj::MILLISECONDS).then([this] {
-    sync_armed_ = false;
-    store_.sync_if_due();
-    arm_sync();
-  }));
+  log::error(std::string("memory: ") + e.getDescription().cStr());
 }
 
 template <typename Submit>
 kj::Promise<void> MemoryService::write(std::string_view swarm, mem::Tier tier, const char* op,
                                        Submit&& submit) {
   metrics_.memory_op(mem::tier_name(tier), op);
-  swarms_.emplace(swarm);
+  if (!swarms_.contains(swarm)) swarms_.emplace(swarm);
   auto paf = kj::newPromiseAndFulfiller<mem::WriteResult>();
   // The fulfiller is shared with the callback, which the store keeps until
-  // the flush; a call dropped meanwhile just finds nobody waiting.
+  // the batch is done; a call dropped meanwhile just finds nobody waiting.
   auto fulfiller =
       std::make_shared<kj::Own<kj::PromiseFulfiller<mem::WriteResult>>>(kj::mv(paf.fulfiller));
   submit([fulfiller](const mem::WriteResult& r) { (*fulfiller)->fulfill(mem::WriteResult(r)); });
@@ -133,7 +124,7 @@ std::vector<mem::RecallHit> MemoryService::recall(const mem::RecallRequest& requ
   for (mem::Tier t : {mem::Tier::short_term, mem::Tier::working, mem::Tier::long_term}) {
     if (request.tiers.contains(t)) metrics_.memory_op(mem::tier_name(t), "recall");
   }
-  // Recall counts wait for the next write's flush, or the upkeep timer.
+  // Recall counts wait for the next write's batch, or the upkeep timer.
   return store_.recall(request);
 }
 
@@ -151,31 +142,72 @@ void MemoryService::schedule_flush() {
                     .eagerlyEvaluate(nullptr);
 }
 
-void MemoryService::flush() {
-  mem::FlushReport report;
-  try {
-    report = store_.flush();
-  } catch (const std::exception& e) {
-    // Store::flush answers LMDB failures through the callbacks; anything
-    // that still escapes is logged here, once.
-    log::error(std::string("memory flush failed: ") + e.what());
+void MemoryService::flush(size_t expire_max) {
+  expire_wanted_ = std::max(expire_wanted_, expire_max);
+  if (busy_) {
+    flush_wanted_ = true;
     return;
   }
+  flush_wanted_ = false;
+  size_t expire = std::exchange(expire_wanted_, 0);
+  if (!store_.has_pending() && expire == 0) return;
+  busy_ = true;
+  batch_ = std::make_unique<mem::Batch>(store_.take_batch(expire));
+  // commit_batch never throws: a failure is each write's result.
+  jobs_.add(committer_->run([this, batch = batch_.get()] { store_.commit_batch(*batch); })
+                .then([this] { batch_done(); }));
+}
+
+void MemoryService::batch_done() {
+  std::unique_ptr<mem::Batch> batch = std::move(batch_);
+  busy_ = false;
+  mem::FlushReport report = store_.finish_batch(*batch);
+  if (!batch->failure.empty()) log::error("memory: a batch of writes failed: " + batch->failure);
   if (report.committed) {
     metrics_.observe_memory_commit(report.commit_seconds);
     refresh_gauges();
   }
   arm_sync();
+  job_done();
+}
+
+void MemoryService::job_done() {
+  if (flush_wanted_ || expire_wanted_ > 0) flush();
+}
+
+// Durability::batch: a sync is due at most batch_sync after the first
+// commit it covers; one timer at a time, and the sync is a committer job.
+void MemoryService::arm_sync() {
+  int64_t due = store_.sync_due_in_ms();
+  if (due < 0 || sync_armed_) return;
+  sync_armed_ = true;
+  sync_task_ = loop_.timer()
+                   .afterDelay(due * kj::MILLISECONDS)
+                   .then([this] {
+                     sync_armed_ = false;
+                     if (busy_) return;  // arm_sync() runs again after that job
+                     busy_ = true;
+                     jobs_.add(committer_->run([this] { store_.sync_if_due(); })
+                                   .then(
+                                       [this] {
+                                         busy_ = false;
+                                         arm_sync();
+                                         job_done();
+                                       },
+                                       [this](kj::Exception&& e) {
+                                         // Not re-armed: the next commit tries again.
+                                         busy_ = false;
+                                         log::error(std::string("memory sync failed: ") +
+                                                    e.getDescription().cStr());
+                                         job_done();
+                                       }));
+                   })
+                   .eagerlyEvaluate(nullptr);
 }
 
 kj::Promise<void> MemoryService::upkeep() {
   return loop_.timer().afterDelay(kUpkeepEvery).then([this] {
-    try {
-      store_.expire(kExpirePerRound);
-    } catch (const std::exception& e) {
-      log::warning(std::string("memory expiry failed, ignoring until the next round: ") + e.what());
-    }
-    if (store_.has_pending() && !flush_scheduled_) flush();  // recall counts
+    flush(kExpirePerRound);  // with the recall counts that wait
     refresh_gauges();
     return upkeep();
   });
@@ -193,8 +225,12 @@ void MemoryService::refresh_gauges() {
       log::warning("memory usage of swarm " + swarm + " unreadable, ignoring: " + e.what());
     }
   }
-  struct stat st {};
-  if (::stat(env_.path().c_str(), &st) == 0) metrics_.set_db_bytes(static_cast<uint64_t>(st.st_size));
+  for (const std::string& path : {state_file_, env_.path()}) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      metrics_.set_db_bytes(path.substr(path.rfind('/') + 1), static_cast<uint64_t>(st.st_size));
+    }
+  }
 }
 
 }  // namespace smol::supervisor

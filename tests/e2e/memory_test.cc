@@ -3,10 +3,13 @@
 // a restart, and the errors a person can make.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <optional>
 #include <string>
 
+#include "storage/lmdb_env.h"
+#include "storage/memory_store.h"
 #include "tests/e2e/harness.h"
 
 namespace smol::test {
@@ -164,6 +167,34 @@ TEST_F(Memory, WorkingAndLongTermSurviveARestart) {
   EXPECT_EQ(j["hits"][0]["entry"]["key"], "l");
 }
 
+// Before memory.mdb, swarmd kept the memory in swarmd.mdb: a daemon
+// started on such a state dir carries it over, and nothing is lost.
+TEST_F(Memory, MemoryThatAnEarlierSwarmdKeptInItsStateFileIsCarriedOver) {
+  TempDir own;
+  std::string state = own.path() + "/state";
+  ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
+  {
+    auto env = storage::LmdbEnv::open(state + "/swarmd.mdb", {});
+    storage::memory::Store store(env, {});
+    ASSERT_TRUE(store.put({.swarm = "mem", .tier = storage::memory::Tier::long_term,
+                           .key = "lesson", .value = "measure before tuning",
+                           .tags = {"kept"}}).status.ok());
+  }
+  DaemonOptions opts;
+  opts.state_dir = state;
+  Daemon d(own, opts);
+  up(d);  // the swarm the memory belongs to
+  EXPECT_EQ(d.ctl({"mem", "get", "mem", "long-term", "lesson"}).out, "measure before tuning");
+  auto j = d.ctl_json({"mem", "recall", "mem", "tuning", "--tag", "kept"});
+  ASSERT_EQ(j["hits"].size(), 1u);
+  EXPECT_EQ(j["hits"][0]["entry"]["key"], "lesson");
+  ASSERT_EQ(d.ctl({"mem", "put", "mem", "working", "new", "after the move"}).status, 0);
+  ASSERT_EQ(d.stop(), 0);
+  Daemon again(own, opts);  // nothing left to move; both entries stay
+  EXPECT_EQ(again.ctl({"mem", "get", "mem", "long-term", "lesson"}).out, "measure before tuning");
+  EXPECT_EQ(again.ctl({"mem", "get", "mem", "working", "new"}).out, "after the move");
+}
+
 TEST_F(Memory, AShortTermEntryDoesNotOutliveItsTtl) {
   ASSERT_EQ(put({"short-term", "blink", "gone soon", "--agent", "a-0", "--ttl", "1s"}).status, 0);
   ASSERT_EQ(put({"working", "stays", "here"}).status, 0);
@@ -231,7 +262,8 @@ TEST_F(Memory, OpsShowInTheMetrics) {
   EXPECT_THAT(body, ContainsRegex("smolswarms_memory_ops_total\\{[^}]*op=\"put\"[^}]*\\} 1"));
   EXPECT_THAT(body, ContainsRegex("smolswarms_memory_entries\\{swarm=\"mem\",tier=\"working\"\\} 1"));
   EXPECT_THAT(body, ContainsRegex("smolswarms_memory_commit_seconds_count [1-9]"));
-  EXPECT_THAT(body, ContainsRegex("smolswarms_db_bytes [1-9]"));
+  EXPECT_THAT(body, ContainsRegex("smolswarms_db_bytes\\{file=\"memory.mdb\"\\} [1-9]"));
+  EXPECT_THAT(body, ContainsRegex("smolswarms_db_bytes\\{file=\"swarmd.mdb\"\\} [1-9]"));
 }
 
 }  // namespace

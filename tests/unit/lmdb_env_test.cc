@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "base/sys_error.h"
 #include "tests/unit/scratch_dir.h"
@@ -147,6 +149,27 @@ TEST_F(LmdbEnvTest, NoGrowthWhileAReadTxnIsOpen) {
   ASSERT_TRUE(e) << "grew the map under an open transaction";
   EXPECT_TRUE(e->is_map_full()) << e->what();
   EXPECT_EQ(env.map_size(), kTinyMap);
+}
+
+TEST_F(LmdbEnvTest, GrowthOnAnotherThreadWaitsForThisThreadsReadTxnToEnd) {
+  LmdbEnv env = LmdbEnv::open(db_path(), {.map_size = kTinyMap});
+  NamedDb db = env.open_db("things");
+  env.write([&](Txn& txn) { txn.put(db, "old", "seen"); });
+  std::string big(1 << 20, 'x');
+  std::optional<Txn> reader = env.begin_read();
+  std::atomic<bool> written = false;
+  std::thread writer([&] {
+    env.write([&](Txn& txn) { txn.put(db, "big", big); });
+    written = true;
+  });
+  // The writer fills the map and waits to grow it; the reader is unharmed.
+  EXPECT_EQ(reader->get(db, "old"), std::optional<std::string_view>("seen"));
+  EXPECT_FALSE(written);
+  reader.reset();
+  writer.join();
+  EXPECT_TRUE(written);
+  EXPECT_GT(env.map_size(), big.size());
+  EXPECT_EQ(read_value(env, db, "big"), big);
 }
 
 TEST_F(LmdbEnvTest, ErrorNamesDatabaseAndKey) {

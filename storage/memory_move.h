@@ -1,0 +1,25 @@
+// move_memory(): carries the swarms' memory over from the daemon's state
+// file into the memory's own file, once.
+//
+// swarmd kept the memory databases (memory_codec.h) in its one environment,
+// swarmd.mdb, until they got one of their own, memory.mdb, so that their
+// group commits can run on a thread of their own (supervisor/memory_service.h)
+// without sharing LMDB's one write lock, or its map, with the rest of the
+// state. A daemon that finds them in the old file moves them before the
+// Store opens the new one: every record is copied in one transaction of
+// `to`, then the databases are deleted from `from` in one of its own. A
+// crash in between copies them again at the next start, which changes
+// nothing, so nothing is lost or doubled either way.
+#pragma once
+
+#include <cstddef>
+
+#include "storage/lmdb_env.h"
+
+namespace smol::storage::memory {
+
+// Returns the number of records moved (0: there was nothing to move).
+// Throws LmdbError.
+size_t move_memory(LmdbEnv& from, LmdbEnv& to);
+
+}  // namespace smol::storage::memory
