@@ -43,6 +43,7 @@ void Mailbox::attach(rpc::Agent::Client agent) {
 
 std::vector<uint64_t> Mailbox::detach() {
   pumping_ = nullptr;
+  release_answers();
   agent_ = nullptr;
   wake_pump_ = nullptr;
   std::vector<uint64_t> unanswered;
@@ -85,7 +86,13 @@ kj::Promise<void> Mailbox::pump() {
   return deliver_batch().then([this] { return pump(); });
 }
 
+void Mailbox::release_answers() {
+  last_ask_ = nullptr;
+  last_delivery_ = nullptr;
+}
+
 void Mailbox::ask(rpc::Agent::Client& agent) {
+  release_answers();
   Envelope& e = queue_.front();
   auto req = agent.askRequest(ipc::size_hint({e.from.size(), e.topic.size(), e.payload->size()}));
   auto m = req.initMessage();
@@ -104,6 +111,7 @@ void Mailbox::ask(rpc::Agent::Client& agent) {
       [this, id](capnp::Response<rpc::Agent::AskResults> r) {
         unasked(id);
         answer_(id, kj::heapArray(r.getPayload()), "");
+        last_ask_ = kj::mv(r);
       },
       [this, id](kj::Exception&& err) {
         unasked(id);
@@ -123,6 +131,7 @@ kj::Promise<void> Mailbox::deliver_batch() {
     ++n;
   }
   KJ_IF_MAYBE (agent, agent_) {
+    release_answers();
     auto req = agent->deliverRequest();
     auto list = req.initMessages(static_cast<unsigned>(n));
     for (size_t i = 0; i < n; ++i) {
@@ -136,7 +145,10 @@ kj::Promise<void> Mailbox::deliver_batch() {
       if (e.request_id != 0) m.setRequestId(e.request_id);
       if (!e.reason.empty()) m.setReason(e.reason);
     }
-    return req.send().ignoreResult().then([this, n] { acknowledged(n); });
+    return req.send().then([this, n](capnp::Response<rpc::Agent::DeliverResults> r) {
+      acknowledged(n);
+      last_delivery_ = kj::mv(r);
+    });
   }
   KJ_FAIL_REQUIRE("mailbox pumped while detached", owner_);
 }

@@ -19,6 +19,12 @@
 // acknowledged: a batch interrupted by the agent's exit is delivered again
 // to its next run (at least once across restarts; exactly once otherwise).
 //
+// The answer to the last ask and to the last deliver is kept until the next
+// call to the agent goes out: dropping an answer makes capnp send the agent a
+// Finish message, which then leaves in the same write as that call instead
+// of waking the agent on its own (on a request's path that is one wakeup of
+// the recipient fewer).
+//
 // Thread: the loop thread. The Stats outlives the mailbox.
 #pragma once
 
@@ -108,6 +114,8 @@ class Mailbox {
   void acknowledged(size_t n);
   void unasked(uint64_t request_id);
   void wake_senders();
+  // Drops the answers kept (see above): their Finish goes with the next call.
+  void release_answers();
 
   std::string owner_;
   const Limits& limits_;
@@ -118,6 +126,8 @@ class Mailbox {
   std::map<uint64_t, size_t> asked_;  // requests asked and not answered, with their bytes
   size_t asked_bytes_ = 0;
   kj::Maybe<rpc::Agent::Client> agent_;
+  kj::Maybe<capnp::Response<rpc::Agent::AskResults>> last_ask_;
+  kj::Maybe<capnp::Response<rpc::Agent::DeliverResults>> last_delivery_;
   kj::Own<kj::PromiseFulfiller<void>> wake_pump_;  // set while the pump idles
   std::deque<kj::Own<kj::PromiseFulfiller<void>>> senders_;  // waiting for room
   kj::Promise<void> pumping_{nullptr};
