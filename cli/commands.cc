@@ -15,6 +15,7 @@
 #include "cli/failure.h"
 #include "cli/log_sink.h"
 #include "cli/output.h"
+#include "ipc/wire.h"
 
 namespace smol::cli {
 namespace {
@@ -29,8 +30,6 @@ constexpr milliseconds kStopMargin{30000};
 Connection open_connection(const GlobalOptions& g) {
   return Connection(g.socket_path, g.timeout.value_or(kDefaultTimeout));
 }
-
-std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
 std::string agents(uint32_t n) { return std::to_string(n) + (n == 1 ? " agent" : " agents"); }
 
@@ -78,7 +77,7 @@ AgentRef parse_agent_ref(const std::string& target) {
 
 std::string last_exit(rpc::ExitInfo::Reader e) {
   if (e.getReason() == rpc::ExitReason::NONE || e.getDetail().size() == 0) return "-";
-  return str(e.getDetail());
+  return ipc::text_of(e.getDetail());
 }
 
 std::string memory(rpc::AgentInfo::Reader a) {
@@ -95,7 +94,7 @@ Table agent_table(capnp::List<rpc::AgentInfo>::Reader list) {
     bool usage = running && a.getHasUsage();
     char cpu[16];
     std::snprintf(cpu, sizeof cpu, "%.1f", a.getCpuPercent());
-    table.add({str(a.getId()), str(a.getRole()), a.getPid() > 0 ? std::to_string(a.getPid()) : "-",
+    table.add({ipc::text_of(a.getId()), ipc::text_of(a.getRole()), a.getPid() > 0 ? std::to_string(a.getPid()) : "-",
                enum_name(a.getState()), usage ? memory(a) : "-", usage ? cpu : "-",
                usage ? std::to_string(a.getPids()) : "-",
                running ? format_age(a.getStartedUnixMillis()) : "-",
@@ -183,7 +182,7 @@ std::string read_stdin() {
 
 std::string joined(capnp::List<capnp::Text>::Reader list) {
   std::string out;
-  for (auto t : list) out += (out.empty() ? "" : ",") + str(t);
+  for (auto t : list) out += (out.empty() ? "" : ",") + ipc::text_of(t);
   return out.empty() ? "-" : out;
 }
 
@@ -210,7 +209,7 @@ void up(const GlobalOptions& g, const std::string& file) {
   auto res = conn.wait(req.send());
   if (g.json) return print_json(to_json(res));
   auto s = res.getSwarm();
-  print("swarm " + str(s.getName()) + " " + enum_name(s.getState()) + ": " +
+  print("swarm " + ipc::text_of(s.getName()) + " " + enum_name(s.getState()) + ": " +
         agents(s.getAgentsTotal()) + " in " + format_elapsed(res.getReadyMillis()) + "\n");
 }
 
@@ -220,9 +219,9 @@ void ls(const GlobalOptions& g) {
   if (g.json) return print_json(to_json(res));
   Table table({"NAME", "STATE", "READY", "AGE", "SOURCE"});
   for (auto s : res.getSwarms()) {
-    table.add({str(s.getName()), enum_name(s.getState()),
+    table.add({ipc::text_of(s.getName()), enum_name(s.getState()),
                std::to_string(s.getAgentsReady()) + "/" + std::to_string(s.getAgentsTotal()),
-               format_age(s.getCreatedUnixMillis()), str(s.getSourceName())});
+               format_age(s.getCreatedUnixMillis()), ipc::text_of(s.getSourceName())});
   }
   table.print();
 }
@@ -269,8 +268,8 @@ void vibe(const GlobalOptions& g, const std::string& swarm, milliseconds deadlin
   } else {
     Table table({"AGENT", "HEALTH", "TIME", "NOTE"});
     for (auto a : c.getAgents()) {
-      table.add({str(a.getId()), a.getAnswered() ? enum_name(a.getHealth()) : "silent",
-                 a.getAnswered() ? format_elapsed(a.getMillis()) : "-", str(a.getNote())});
+      table.add({ipc::text_of(a.getId()), a.getAnswered() ? enum_name(a.getHealth()) : "silent",
+                 a.getAnswered() ? format_elapsed(a.getMillis()) : "-", ipc::text_of(a.getNote())});
     }
     table.print();
     print("swarm " + swarm + ": " + std::to_string(c.getOk()) + " ok, " +
@@ -333,7 +332,7 @@ void down(const GlobalOptions& g, const std::string& swarm, uint32_t grace_milli
   std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
   if (g.json) return print_json(to_json(res));
   auto s = res.getSwarm();
-  print("swarm " + str(s.getName()) + " " + enum_name(s.getState()) + " (" +
+  print("swarm " + ipc::text_of(s.getName()) + " " + enum_name(s.getState()) + " (" +
         agents(s.getAgentsTotal()) + ") in " + format_elapsed(took.count()) + "\n");
 }
 
@@ -361,7 +360,7 @@ int run(const GlobalOptions& g, const RunOptions& opts) {
   }
   auto exit = result->getExit();
   if (g.json) print_json(to_json(*result));
-  else std::cerr << "swarmctl: " << str(exit.getDetail()) << std::endl;
+  else std::cerr << "swarmctl: " << ipc::text_of(exit.getDetail()) << std::endl;
   if (exit.getReason() == rpc::ExitReason::SPAWN_FAILED) return 127;
   if (exit.getSignal() != 0) return 128 + exit.getSignal();
   return exit.getCode();
@@ -373,16 +372,16 @@ void status(const GlobalOptions& g) {
   if (g.json) return print_json(to_json(res));
   auto s = res.getStatus();
   Table table;
-  table.add({"version", str(s.getVersion())});
+  table.add({"version", ipc::text_of(s.getVersion())});
   table.add({"pid", std::to_string(s.getPid())});
   table.add({"uptime", format_rough(milliseconds(s.getUptimeMillis()))});
-  table.add({"socket", str(s.getSocketPath())});
-  table.add({"state dir", str(s.getStateDir())});
-  table.add({"metrics", str(s.getMetricsAddress())});
+  table.add({"socket", ipc::text_of(s.getSocketPath())});
+  table.add({"state dir", ipc::text_of(s.getStateDir())});
+  table.add({"metrics", ipc::text_of(s.getMetricsAddress())});
   table.add({"swarms", std::to_string(s.getSwarmsTotal()) + " (" +
                            std::to_string(s.getSwarmsRunning()) + " running)"});
   table.add({"agents running", std::to_string(s.getAgentsRunning())});
-  table.add({"cgroups", str(s.getCgroups())});
+  table.add({"cgroups", ipc::text_of(s.getCgroups())});
   table.print();
 }
 
@@ -422,7 +421,7 @@ void broadcast(const GlobalOptions& g, const std::string& swarm, const std::stri
   }
   if (res.getRefused().size() > 0) {
     std::string names;
-    for (auto id : res.getRefused()) names += (names.empty() ? "" : ", ") + str(id);
+    for (auto id : res.getRefused()) names += (names.empty() ? "" : ", ") + ipc::text_of(id);
     throw Failure("not delivered to " + names + ": their queues are full");
   }
 }
@@ -482,11 +481,11 @@ void mem_ls(const GlobalOptions& g, const std::string& swarm, const std::string&
         all.push_back(to_json(capnp::toDynamic(e)));
         continue;
       }
-      table.add({str(e.getKey()), format_size(e.getValueSize()), joined(e.getTags()),
-                 e.getWriter().size() > 0 ? str(e.getWriter()) : "-",
+      table.add({ipc::text_of(e.getKey()), format_size(e.getValueSize()), joined(e.getTags()),
+                 e.getWriter().size() > 0 ? ipc::text_of(e.getWriter()) : "-",
                  format_age(e.getUpdatedUnixMillis()), std::to_string(e.getRecallCount())});
     }
-    start_after = str(res.getNextStartAfter());
+    start_after = ipc::text_of(res.getNextStartAfter());
   } while (!start_after.empty());
   if (g.json) return print_json({{"entries", all}});
   table.print();
@@ -513,7 +512,7 @@ void mem_recall(const GlobalOptions& g, const std::string& swarm, const std::str
     char score[32];
     std::snprintf(score, sizeof score, "%.3f", h.getScore());
     auto e = h.getEntry();
-    table.add({score, tier_label(e.getTier()), str(e.getKey()), excerpt(e.getValue())});
+    table.add({score, tier_label(e.getTier()), ipc::text_of(e.getKey()), excerpt(e.getValue())});
   }
   table.print();
 }

@@ -10,7 +10,8 @@
 // the map grows; a WriteBatch holds nothing that outlives its run) and call
 // write_back() at the end of the body.
 //
-// Threads: the loop thread.
+// Threads: the thread of the transaction (the memory's committer thread, in
+// swarmd).
 #pragma once
 
 #include <cstdint>

@@ -27,7 +27,8 @@
 // whole batch, each callback then getting ErrorCode::storage. A full map is
 // no failure: LmdbEnv::write grows it and runs the batch again from scratch
 // (nothing of a run outlives it, so running it twice is safe). The daemon
-// calls flush() once per loop iteration when pending() (or has_pending());
+// commits a batch (take_batch / commit_batch / finish_batch, the steps of
+// flush()) whenever writes wait and the one before is done;
 // put()/del()/consolidate() are submit + flush for callers that want one
 // answer now (tests, the CLI).
 //
@@ -71,8 +72,9 @@
 //
 // Expiry is incremental: expire(n) removes at most n expired short-term
 // entries, oldest expiry first, in one small write transaction, using an
-// index ordered by expiry time. The daemon calls it from its loop now and
-// then; nothing ever walks all entries in one transaction.
+// index ordered by expiry time; a batch can carry such a round too
+// (take_batch's expire_max), which is how the daemon expires, every second.
+// Nothing ever walks all entries in one transaction.
 //
 // Quotas: per swarm, bytes (key + value + tags of every entry, all tiers)
 // and entries. A put that would pass either fails with
@@ -94,9 +96,11 @@
 // LmdbError for LMDB failures; get() throws LmdbError(MDB_CORRUPTED) for an
 // entry it cannot decode, while list() and recall() go past such entries.
 //
-// Threads: every method, and every callback, runs on the daemon's loop
-// thread (the LmdbEnv's thread). Callbacks must not throw; they may submit
-// new writes, which go to the next flush.
+// Threads: every method, and every callback, runs on one thread (the
+// daemon's loop), except commit_batch(), which may run on another while the
+// loop goes on submitting, reading and setting quotas (see Batch; the
+// Clock must then be safe to call from both). Callbacks must not throw;
+// they may submit new writes, which go to the next batch.
 //
 // Lifetime: the LmdbEnv (and Options::clock and ::commit_sync, if given)
 // must outlive the Store. Destroying a Store with writes pending drops them
@@ -342,8 +346,7 @@ class Store final {
   void submit_consolidate(ConsolidateRequest request, WriteCallback done);
   void submit_consolidate_by_rule(RuleRequest request, WriteCallback done);
 
-  // Writes waiting for flush(): the daemon flushes once per loop iteration
-  // while this is not 0.
+  // Writes waiting for the next batch.
   size_t pending() const { return pending_.size(); }
   // Writes or only recall counts are waiting. Recall counts are worth a
   // flush of their own now and then (say once a second), not at once: with
