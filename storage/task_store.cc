@@ -26,7 +26,6 @@ constexpr size_t kMaxKeyBytes = 256;
 constexpr size_t kMaxInputBytes = size_t{8} << 20;
 // The id counter's key in "tasks"; ids start with "t-", so it is never one.
 constexpr std::string_view kNextIdKey = "#next_id";
-constexpr std::string_view kLostError = "swarmd restarted";
 
 // Set names in "task_order"; each kind starts with its own byte, so names
 // of different kinds never collide.
@@ -583,9 +582,9 @@ std::vector<TaskRecord> TaskStore::recover(Txn& txn, int64_t now_ms) {
       if (s.state != SubtaskState::running) continue;
       // Its worker died with the daemon: the attempt is lost, and the
       // scheduler runs the subtask again.
-      end_attempt(s, false, std::string(kLostError), now_ms);
+      end_attempt(s, false, std::string(kAttemptLostToRestart), now_ms);
       s.state = SubtaskState::pending;
-      s.error = kLostError;
+      s.error = kAttemptLostToRestart;
       put_subtask(txn, s);
     }
     out.push_back(std::move(*t));

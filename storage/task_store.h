@@ -97,6 +97,12 @@ struct TaskRecord {
   std::vector<TokenUse> tokens;  // by model, summed over the task's agents
 };
 
+// The errors of attempts that ended through no fault of their subtask: its
+// worker went with swarmd or with the swarm. The scheduler does not hold
+// them against max_attempts.
+inline constexpr std::string_view kAttemptLostToRestart = "swarmd restarted";
+inline constexpr std::string_view kAttemptLostToStop = "the swarm stopped";
+
 struct AttemptRecord {
   uint32_t number = 0;           // 1, 2, ...
   std::string worker;            // agent id

@@ -364,9 +364,11 @@ void TaskBoard::swarm_stopping() {
       uint32_t number = s->attempts;
       detach_attempt(*s, false, "lost");
       s->state = SubtaskState::pending;
+      ++s->attempts_lost;
       std::string tid = task_id, k = key;
       rt_.tasks.record([tid, k, number, now](storage::TaskStore& st, storage::Txn& txn) {
-        st.finish_attempt(txn, tid, k, number, false, "the swarm stopped", true, now);
+        st.finish_attempt(txn, tid, k, number, false, std::string(storage::kAttemptLostToStop),
+                          true, now);
       });
     }
     r->watchers->event(rpc::TaskEvent::Kind::NOTE, {}, {},

@@ -43,6 +43,9 @@ struct TaskBoard::Sub {
   uint32_t max_attempts = 1;
   storage::SubtaskState state = storage::SubtaskState::pending;
   uint32_t attempts = 0;  // started, over the task's life
+  // Of those, ended through no fault of the subtask (its swarm stopped, or
+  // swarmd restarted): not held against max_attempts.
+  uint32_t attempts_lost = 0;
   uint64_t attempt = 0;   // the running one's id
   std::string worker;     // the running one's, or the last one's
   std::set<std::string> failed_on;

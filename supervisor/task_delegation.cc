@@ -121,6 +121,11 @@ TaskBoard::Sub* TaskBoard::load_stored(Run& r, const std::string& key) {
   // Running in the store means its attempt died with the previous daemon.
   s->state = stored->state == SubtaskState::running ? SubtaskState::pending : stored->state;
   s->attempts = static_cast<uint32_t>(stored->attempts.size());
+  for (const storage::AttemptRecord& a : stored->attempts) {
+    if (a.error == storage::kAttemptLostToRestart || a.error == storage::kAttemptLostToStop) {
+      ++s->attempts_lost;
+    }
+  }
   if (!stored->attempts.empty()) s->worker = stored->attempts.back().worker;
   s->text = s->state == SubtaskState::succeeded ? std::move(stored->result) : stored->error;
   Sub* out = s.get();

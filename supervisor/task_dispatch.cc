@@ -202,7 +202,8 @@ void TaskBoard::end_attempt(Sub& s, bool ok, std::string text, std::string_view 
   const bool timed_out = result_label == "timeout";
   uint32_t number = s.attempts;
   detach_attempt(s, timed_out, result_label);
-  bool retry = !ok && may_retry && s.attempts < s.max_attempts;
+  const uint32_t counted = s.attempts - s.attempts_lost;
+  bool retry = !ok && may_retry && counted < s.max_attempts;
   int64_t now = unix_now_ms();
   std::string tid = s.run->rec.id, key = s.key, stored = text;
   rt_.tasks.record([tid, key, number, ok, stored, retry, now](storage::TaskStore& st,
@@ -215,12 +216,12 @@ void TaskBoard::end_attempt(Sub& s, bool ok, std::string text, std::string_view 
     s.failed_on.insert(s.worker);
     s.state = SubtaskState::pending;
     s.run->watchers->event(rpc::TaskEvent::Kind::ATTEMPT_FAILED, s.key, s.worker,
-                           text + "; retrying (attempt " + std::to_string(s.attempts + 1) +
+                           text + "; retrying (attempt " + std::to_string(counted + 1) +
                                " of " + std::to_string(s.max_attempts) + ")");
     requeue_later(s);
   } else {
     s.run->watchers->event(rpc::TaskEvent::Kind::SUBTASK_FAILED, s.key, s.worker,
-                           text + " (attempt " + std::to_string(s.attempts) + " of " +
+                           text + " (attempt " + std::to_string(counted) + " of " +
                                std::to_string(s.max_attempts) + ")");
     finish_sub(s, SubtaskState::failed, std::move(text));
   }

@@ -16,6 +16,7 @@
 //
 // As a worker (on_subtask), for input i it answers 2*i, after:
 //   --fail-first-every K   failing attempt 1 of every subtask with i % K == 0
+//   --fail-attempt N       failing attempt N of every subtask
 //   --hang-key KEY         hanging in attempt 1 of KEY (for a test to kill it)
 //   --sleep-ms MS          sleeping MS in every subtask
 //   --tokens N             reporting N input tokens of model "test-model"
@@ -49,6 +50,7 @@ namespace {
 
 struct Options {
   long fail_first_every = 0;
+  long fail_attempt = 0;
   std::string hang_key;
   long sleep_ms = 0;
   long tokens = 0;
@@ -184,7 +186,8 @@ std::string worker(SubtaskContext& s, const Options& o) {
     for (;;) pause();
   }
   if (o.sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.sleep_ms));
-  if (o.fail_first_every > 0 && s.attempt() == 1 && i % o.fail_first_every == 0) {
+  if ((o.fail_first_every > 0 && s.attempt() == 1 && i % o.fail_first_every == 0) ||
+      static_cast<long>(s.attempt()) == o.fail_attempt) {
     throw std::runtime_error("failing " + s.key() + " on purpose");
   }
   if (o.result_bytes > 0) return std::string(static_cast<size_t>(o.result_bytes), 'x');
@@ -199,6 +202,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     auto value = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
     if (a == "--fail-first-every") o.fail_first_every = std::atol(value().c_str());
+    else if (a == "--fail-attempt") o.fail_attempt = std::atol(value().c_str());
     else if (a == "--hang-key") o.hang_key = value();
     else if (a == "--sleep-ms") o.sleep_ms = std::atol(value().c_str());
     else if (a == "--tokens") o.tokens = std::atol(value().c_str());

@@ -181,6 +181,31 @@ TEST_F(Tasks, ATaskResumesAfterTheDaemonIsKilled) {
   EXPECT_THAT(logs("planner-0"), HasSubstr("task " + id + " resumed: fanout 20"));
 }
 
+// An attempt that died with swarmd is not the subtask's fault: with
+// max_attempts = 2, the attempt after the restart may fail and one more runs.
+TEST_F(Tasks, AnAttemptLostToARestartDoesNotCountAgainstMaxAttempts) {
+  up(task_swarm(1, "--sleep-ms 400 --fail-attempt 2", "max_attempts = 2\n"));
+  std::string id = start_task("fanout 1");
+  ASSERT_TRUE(eventually([&] { return show(id)["task"]["subtasks_running"].get<int>() == 1; }))
+      << show(id).dump();
+  std::string state_dir = daemon->state_dir(), cgroup_base = daemon->cgroup_base();
+  ASSERT_EQ(daemon->stop(SIGKILL), 128 + SIGKILL);
+  daemon.reset();
+
+  DaemonOptions again;
+  again.state_dir = state_dir;
+  again.cgroup_base = cgroup_base;
+  daemon = std::make_unique<Daemon>(dir, again);
+  ASSERT_TRUE(eventually([&] { return state(id) == "succeeded"; }, std::chrono::seconds(60)))
+      << show(id).dump();
+  nlohmann::json s = subtask(show(id), "s-0");
+  ASSERT_EQ(s["attempts"].size(), 3u) << s.dump();
+  EXPECT_EQ(s["attempts"][0]["error"], "swarmd restarted");
+  EXPECT_THAT(s["attempts"][1]["error"].get<std::string>(), HasSubstr("on purpose"));
+  EXPECT_TRUE(s["attempts"][2]["ok"].get<bool>());
+  EXPECT_THAT(show(id)["task"]["result"].get<std::string>(), HasSubstr("ok=1 failed=0"));
+}
+
 TEST_F(Tasks, SelfDelegationAndCyclesAreRefused) {
   up(task_swarm(2, "", "max_depth = 3\n"));
   RunResult self = run_task("to planner-0");
