@@ -66,6 +66,19 @@ class Tasks : public ::testing::Test {
     return id;
   }
 
+  // SIGKILLs swarmd and starts another on its state dir and cgroup base.
+  void kill_and_restart() {
+    std::string state_dir = daemon->state_dir(), cgroup_base = daemon->cgroup_base();
+    ASSERT_EQ(daemon->stop(SIGKILL), 128 + SIGKILL);
+    // The harness of the killed daemon cleans up its cgroup base, which the
+    // next one takes over: it goes first.
+    daemon.reset();
+    DaemonOptions again;
+    again.state_dir = state_dir;
+    again.cgroup_base = cgroup_base;
+    daemon = std::make_unique<Daemon>(dir, again);
+  }
+
   nlohmann::json show(const std::string& id) { return daemon->ctl_json({"task", "show", id}); }
 
   std::string state(const std::string& id) {
@@ -155,16 +168,7 @@ TEST_F(Tasks, ATaskResumesAfterTheDaemonIsKilled) {
   std::string id = start_task("fanout 20");
   ASSERT_TRUE(eventually([&] { return show(id)["task"]["subtasks_done"].get<int>() >= 4; }))
       << show(id).dump();
-  std::string state_dir = daemon->state_dir(), cgroup_base = daemon->cgroup_base();
-  ASSERT_EQ(daemon->stop(SIGKILL), 128 + SIGKILL);
-  // The harness of the killed daemon cleans up its cgroup base, which the
-  // next one takes over: it goes first.
-  daemon.reset();
-
-  DaemonOptions again;
-  again.state_dir = state_dir;
-  again.cgroup_base = cgroup_base;
-  daemon = std::make_unique<Daemon>(dir, again);
+  kill_and_restart();
   ASSERT_TRUE(eventually([&] { return state(id) == "succeeded"; }, std::chrono::seconds(60)))
       << show(id).dump();
   nlohmann::json shown = show(id);
@@ -188,14 +192,7 @@ TEST_F(Tasks, AnAttemptLostToARestartDoesNotCountAgainstMaxAttempts) {
   std::string id = start_task("fanout 1");
   ASSERT_TRUE(eventually([&] { return show(id)["task"]["subtasks_running"].get<int>() == 1; }))
       << show(id).dump();
-  std::string state_dir = daemon->state_dir(), cgroup_base = daemon->cgroup_base();
-  ASSERT_EQ(daemon->stop(SIGKILL), 128 + SIGKILL);
-  daemon.reset();
-
-  DaemonOptions again;
-  again.state_dir = state_dir;
-  again.cgroup_base = cgroup_base;
-  daemon = std::make_unique<Daemon>(dir, again);
+  kill_and_restart();
   ASSERT_TRUE(eventually([&] { return state(id) == "succeeded"; }, std::chrono::seconds(60)))
       << show(id).dump();
   nlohmann::json s = subtask(show(id), "s-0");
