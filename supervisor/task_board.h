@@ -182,6 +182,14 @@ class TaskBoard {
   void add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth, uint64_t scope,
                Spec spec, const Options& o,
                std::vector<storage::TaskStore::NewSubtask>& created);
+  // A subtask's input stays in memory while the task's inputs fit in
+  // kHeldInputs (16 MiB); past that it is read back from the store for each
+  // attempt, so a lead that delegates max_subtasks inputs of max_payload
+  // cannot make swarmd hold them all. input_of() is nullopt if the store
+  // cannot give it back.
+  void hold_input(Sub& s);
+  void release_input(Sub& s);
+  std::optional<std::string> input_of(const Sub& s);
   void refuse(std::vector<Refused>& out, Refused r);
   bool waits_on(const std::string& from, const std::string& to) const;
   std::string budget_exhausted(const Run& r, const std::string& agent) const;

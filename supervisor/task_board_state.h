@@ -35,7 +35,11 @@ struct TaskBoard::Delegation {
 
 struct TaskBoard::Sub {
   Run* run;
-  std::string key, parent, role, to, input;
+  std::string key, parent, role, to;
+  // Kept for its attempts while the task's inputs held fit in kHeldInputs;
+  // else empty, and read back from the store for each attempt.
+  std::string input;
+  bool input_in_store = false;
   std::string delegator;  // the agent waiting for it; "" until routed
   std::string waiting;    // the running attempt's waits-for edge: its delegator
   uint32_t depth = 1;
@@ -71,6 +75,7 @@ struct TaskBoard::Run {
   std::deque<Sub*> pending;
   std::map<uint64_t, std::unique_ptr<Delegation>> delegations;
   uint32_t running = 0;
+  size_t inputs_held = 0;  // bytes of its subtasks' inputs in memory (Sub::input)
   kj::Promise<void> timeout{nullptr};
   std::unique_ptr<TaskWatchers> watchers;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/log.h"
 #include "base/units.h"
 #include "supervisor/task_board.h"
 #include "supervisor/task_board_state.h"
@@ -15,6 +16,8 @@ using storage::TaskState;
 // lead's: the task fails.
 constexpr uint32_t kMaxRedelegations = 3;
 constexpr size_t kMaxKeyBytes = 256;
+// Subtask inputs kept in memory per task (see TaskBoard::hold_input).
+constexpr size_t kHeldInputs = size_t{16} << 20;
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -120,6 +123,11 @@ TaskBoard::Sub* TaskBoard::load_stored(Run& r, const std::string& key) {
   s->input = std::move(stored->input);
   // Running in the store means its attempt died with the previous daemon.
   s->state = stored->state == SubtaskState::running ? SubtaskState::pending : stored->state;
+  if (s->state == SubtaskState::pending) {
+    hold_input(*s);
+  } else {
+    release_input(*s);
+  }
   s->attempts = static_cast<uint32_t>(stored->attempts.size());
   for (const storage::AttemptRecord& a : stored->attempts) {
     if (a.error == storage::kAttemptLostToRestart || a.error == storage::kAttemptLostToStop) {
@@ -243,6 +251,34 @@ bool TaskBoard::waits_on(const std::string& from, const std::string& to) const {
   return false;
 }
 
+void TaskBoard::hold_input(Sub& s) {
+  Run& r = *s.run;
+  if (r.inputs_held + s.input.size() <= kHeldInputs) {
+    r.inputs_held += s.input.size();
+    return;
+  }
+  std::string().swap(s.input);
+  s.input_in_store = true;
+}
+
+void TaskBoard::release_input(Sub& s) {
+  if (!s.input_in_store) s.run->inputs_held -= s.input.size();
+  std::string().swap(s.input);
+  s.input_in_store = true;
+}
+
+std::optional<std::string> TaskBoard::input_of(const Sub& s) {
+  if (!s.input_in_store) return s.input;
+  try {
+    std::optional<storage::SubtaskRecord> stored = rt_.tasks.read().subtask(s.run->rec.id, s.key);
+    if (stored) return std::move(stored->input);
+  } catch (const storage::LmdbError& e) {
+    log::error("task " + s.run->rec.id + ": subtask " + s.key + "'s input is unreadable: " +
+               e.what());
+  }
+  return std::nullopt;
+}
+
 void TaskBoard::add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth,
                         uint64_t scope, Spec spec, const Options& o,
                         std::vector<storage::TaskStore::NewSubtask>& created) {
@@ -255,6 +291,7 @@ void TaskBoard::add_sub(Run& r, Delegation& d, const std::string& parent, uint32
     s->role = o.role;
     s->input = std::move(spec.input);
     created.push_back({s->key, s->role, s->input, parent});
+    hold_input(*s);
     ++r.rec.subtasks_total;
     it = r.subs.emplace(s->key, std::move(s)).first;
     r.pending.push_back(it->second.get());

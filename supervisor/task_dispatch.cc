@@ -87,6 +87,11 @@ bool TaskBoard::dispatch_one(Run& r) {
 
 void TaskBoard::start_attempt(Sub& s, WorkerPool::Worker& w) {
   Run& r = *s.run;
+  std::optional<std::string> input = input_of(s);
+  if (!input) {
+    cancel_sub(s, "its input could not be read back from the task store", true);
+    return;
+  }
   uint64_t id = next_attempt_++;
   s.attempt = id;
   ++s.attempts;
@@ -109,7 +114,7 @@ void TaskBoard::start_attempt(Sub& s, WorkerPool::Worker& w) {
   rt_.tasks.record([tid, key, worker, now](storage::TaskStore& st, storage::Txn& txn) {
     st.start_attempt(txn, tid, key, worker, now);
   });
-  Assignment a{id, r.rec.id, s.key, s.input, s.attempts, s.timeout_ms, std::nullopt};
+  Assignment a{id, r.rec.id, s.key, std::move(*input), s.attempts, s.timeout_ms, std::nullopt};
   if (s.depth < spec_.max_depth) {
     a.delegator.emplace(make_delegator(*this, r.rec.id, w.id, s.key, s.depth + 1, id));
   }
@@ -256,6 +261,7 @@ void TaskBoard::cancel_sub(Sub& s, std::string why, bool deliver_outcome) {
   }
   s.state = SubtaskState::cancelled;
   s.text = why;
+  release_input(s);
   ++s.run->rec.subtasks_done;
   if (deliver_outcome) {
     for (Delegation* d : s.delegations) deliver(*d, {s.key, s.state, s.text, s.attempts, s.worker});
@@ -265,6 +271,7 @@ void TaskBoard::cancel_sub(Sub& s, std::string why, bool deliver_outcome) {
 void TaskBoard::finish_sub(Sub& s, SubtaskState state, std::string text) {
   s.state = state;
   s.text = std::move(text);
+  release_input(s);
   Run& r = *s.run;
   ++r.rec.subtasks_done;
   if (state == SubtaskState::failed) ++r.rec.subtasks_failed;

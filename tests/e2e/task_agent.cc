@@ -8,7 +8,7 @@
 //                        (see the worker's "chain" below); answers its result
 //   runaway              delegates key "same" again and again
 //   cancel-after K N     fanout N, cancel_remaining after K outcomes
-//   bigfanout N BYTES    fanout N, each input BYTES long
+//   bigfanout N BYTES    fanout N, input i BYTES long, all of letter 'a' + i % 26
 //   reroute              delegates "q", then "q" again naming a worker that
 //                        does not exist; answers q's outcome
 // Every refusal is printed ("refused KEY REASON: MESSAGE") and counted in
@@ -22,6 +22,7 @@
 //   --tokens N             reporting N input tokens of model "test-model"
 //   --progress             reporting progress 0.5 "halfway"
 //   --result-bytes N       answering N bytes of 'x' instead
+//   --answer-input-sum     answering the sum of the input's byte values instead
 // Input "chain": delegates "b" to worker-1 with input "back" and answers
 // what came of it; input "back": tries to delegate to itself and to worker-0
 // (which waits on it) and answers both refusals.
@@ -56,6 +57,7 @@ struct Options {
   long tokens = 0;
   bool progress = false;
   long result_bytes = 0;
+  bool answer_input_sum = false;
 };
 
 void say(const std::string& line) {
@@ -121,7 +123,9 @@ std::string lead(TaskContext& t) {
     long n = 0, size = 0;
     in >> n >> size;
     auto specs = numbered(n);
-    for (auto& spec : specs) spec.input = std::string(static_cast<size_t>(size), '7');
+    for (size_t i = 0; i < specs.size(); ++i) {
+      specs[i].input = std::string(static_cast<size_t>(size), static_cast<char>('a' + i % 26));
+    }
     Delegation d = t.delegate(specs);
     print_refusals(d, specs);
     return tally(d);
@@ -191,6 +195,11 @@ std::string worker(SubtaskContext& s, const Options& o) {
     throw std::runtime_error("failing " + s.key() + " on purpose");
   }
   if (o.result_bytes > 0) return std::string(static_cast<size_t>(o.result_bytes), 'x');
+  if (o.answer_input_sum) {
+    long sum = 0;
+    for (unsigned char c : s.input()) sum += c;
+    return std::to_string(sum);
+  }
   return std::to_string(2 * i);
 }
 
@@ -208,6 +217,7 @@ int main(int argc, char** argv) {
     else if (a == "--tokens") o.tokens = std::atol(value().c_str());
     else if (a == "--progress") o.progress = true;
     else if (a == "--result-bytes") o.result_bytes = std::atol(value().c_str());
+    else if (a == "--answer-input-sum") o.answer_input_sum = true;
   }
   AgentSession session;
   session.on_task(lead);

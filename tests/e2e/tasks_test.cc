@@ -363,6 +363,20 @@ TEST_F(Tasks, BigInputsAndResultsGoInBoundedBatches) {
   for (const auto& a : ps["agents"]) EXPECT_EQ(a["state"], "ready") << a.dump();
 }
 
+// 40 inputs of 1 MB: past the 16 MiB of inputs swarmd keeps in memory per
+// task, the rest come back from the task store, each whole and to its own
+// subtask (each input is one letter repeated, and workers answer its sum).
+TEST_F(Tasks, InputsBeyondWhatSwarmdKeepsInMemoryComeFromTheStore) {
+  // Slow workers, so that the inputs pile up while the lead delegates.
+  up(task_swarm(2, "--answer-input-sum --sleep-ms 50", "max_concurrency = 2\n"));
+  RunResult r = run_task("bigfanout 40 1000000");
+  ASSERT_EQ(r.status, 0) << r.err;
+  long sum = 0;
+  for (int i = 0; i < 40; ++i) sum += 1000000L * ('a' + i % 26);
+  EXPECT_EQ(r.out, "ok=40 failed=0 cancelled=0 sum=" + std::to_string(sum) +
+                       " attempts=40 refused=0\n");
+}
+
 TEST_F(Tasks, ADelegationAgainDoesNotRerouteTheSubtask) {
   up(task_swarm(1, "--sleep-ms 200"));
   RunResult r = run_task("reroute");
