@@ -155,6 +155,7 @@ class TaskBoard {
     std::string text;  // result or error
     uint32_t attempts;
     std::string worker;
+    bool in_store = false;  // a result left to the store: text is read back to send it
   };
 
   // Tasks and leads.
@@ -171,7 +172,8 @@ class TaskBoard {
 
   // Delegation.
   bool scope_alive(const Run& r, const std::string& agent, uint64_t scope) const;
-  // A finished subtask's outcome, its result read back from the store.
+  // A finished subtask's outcome; a result already in the store stays there
+  // until sent (Outcome::in_store).
   Outcome outcome(const Sub& s);
   // Loads a key delegated before a restart from the store; null if none.
   Sub* load_stored(Run& r, const std::string& key);
@@ -208,8 +210,14 @@ class TaskBoard {
   void on_timeout(uint64_t attempt);
   void requeue_later(Sub& s);
   void finish_sub(Sub& s, storage::SubtaskState state, std::string text);
+  // Queues an outcome for the delegation's sink. Results wait in memory up
+  // to kOutboxBytes per delegation (a lead that does not take them must
+  // not make swarmd hold max_subtasks of them); past that they wait in the
+  // store and are read back when their turn comes.
   void deliver(Delegation& d, Outcome o);
   void send_results(Delegation& d);
+  // Fills an in_store outcome's text from the store (a failure if it cannot).
+  void read_back(const std::string& task_id, Outcome& o);
   void set_in_flight();
 
   Runtime& rt_;

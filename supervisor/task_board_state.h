@@ -28,6 +28,7 @@ struct TaskBoard::Delegation {
   std::string agent;  // who delegated
   rpc::ResultSink::Client sink;
   std::deque<Outcome> outbox;
+  size_t outbox_bytes = 0;  // of the outbox's text in memory
   bool sending = false;
   bool dead = false;  // the sink failed: its agent is gone
   std::vector<Sub*> subs;

@@ -105,11 +105,7 @@ bool TaskBoard::scope_alive(const Run& r, const std::string& agent, uint64_t sco
 }
 
 TaskBoard::Outcome TaskBoard::outcome(const Sub& s) {
-  std::string text = s.text;
-  if (s.result_stored) {
-    if (auto stored = rt_.tasks.read().subtask(s.run->rec.id, s.key)) text = std::move(stored->result);
-  }
-  return {s.key, s.state, std::move(text), s.attempts, s.worker};
+  return {s.key, s.state, s.text, s.attempts, s.worker, s.result_stored};
 }
 
 TaskBoard::Sub* TaskBoard::load_stored(Run& r, const std::string& key) {

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <utility>
 
+#include "base/log.h"
 #include "base/units.h"
 #include "supervisor/task_board.h"
 #include "supervisor/task_board_state.h"
@@ -19,6 +20,9 @@ constexpr size_t kMaxNoteBytes = 1024;
 // An agent's error text is kept to this many bytes: it is stored with each
 // attempt, sent to the lead and to watchers, and kept for late watchers.
 constexpr size_t kMaxErrorBytes = 4096;
+// Results queued for one delegation's sink in memory; the rest wait in the
+// store (TaskBoard::deliver).
+constexpr size_t kOutboxBytes = size_t{16} << 20;
 
 std::string clip(std::string text) {
   if (text.size() > kMaxErrorBytes) text.resize(kMaxErrorBytes);
@@ -287,8 +291,27 @@ void TaskBoard::finish_sub(Sub& s, SubtaskState state, std::string text) {
 
 void TaskBoard::deliver(Delegation& d, Outcome o) {
   if (d.dead) return;
+  if (o.state == SubtaskState::succeeded && d.outbox_bytes + o.text.size() > kOutboxBytes) {
+    std::string().swap(o.text);  // the store has it (end_attempt recorded it)
+    o.in_store = true;
+  }
+  d.outbox_bytes += o.text.size();
   d.outbox.push_back(std::move(o));
   if (!d.sending) send_results(d);
+}
+
+void TaskBoard::read_back(const std::string& task_id, Outcome& o) {
+  o.in_store = false;
+  try {
+    if (auto stored = rt_.tasks.read().subtask(task_id, o.key)) {
+      o.text = std::move(stored->result);
+      return;
+    }
+  } catch (const storage::LmdbError& e) {
+    log::error("task " + task_id + ": subtask " + o.key + "'s result is unreadable: " + e.what());
+  }
+  o.state = SubtaskState::failed;
+  o.text = "its result could not be read back from the task store";
 }
 
 void TaskBoard::send_results(Delegation& d) {
@@ -298,9 +321,14 @@ void TaskBoard::send_results(Delegation& d) {
   constexpr size_t kBatch = 1024;
   constexpr size_t kBatchBytes = 4 << 20;
   size_t n = 0, text_bytes = 0;
-  while (n < d.outbox.size() && n < kBatch &&
-         (n == 0 || text_bytes + d.outbox[n].text.size() <= kBatchBytes)) {
-    text_bytes += d.outbox[n].text.size();
+  while (n < d.outbox.size() && n < kBatch) {
+    Outcome& o = d.outbox[n];
+    if (o.in_store) {
+      read_back(d.task_id, o);
+      d.outbox_bytes += o.text.size();
+    }
+    if (n > 0 && text_bytes + o.text.size() > kBatchBytes) break;
+    text_bytes += o.text.size();
     ++n;
   }
   auto req = d.sink.resultsRequest();
@@ -325,6 +353,7 @@ void TaskBoard::send_results(Delegation& d) {
     }
     b.setAttempts(o.attempts);
     b.setWorker(o.worker);
+    d.outbox_bytes -= o.text.size();
     d.outbox.pop_front();
   }
   d.sending = true;
@@ -349,6 +378,7 @@ void TaskBoard::send_results(Delegation& d) {
         if (Delegation* d = again()) {
           d->dead = true;
           d->outbox.clear();
+          d->outbox_bytes = 0;
         }
       }));
 }

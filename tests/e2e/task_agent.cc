@@ -9,6 +9,8 @@
 //   runaway              delegates key "same" again and again
 //   cancel-after K N     fanout N, cancel_remaining after K outcomes
 //   bigfanout N BYTES    fanout N, input i BYTES long, all of letter 'a' + i % 26
+//   hoard N MS           fanout N, then takes no result for MS ms; answers
+//                        "ok=K bytes=B" (B: the results' bytes, all 'x')
 //   reroute              delegates "q", then "q" again naming a worker that
 //                        does not exist; answers q's outcome
 // Every refusal is printed ("refused KEY REASON: MESSAGE") and counted in
@@ -129,6 +131,22 @@ std::string lead(TaskContext& t) {
     Delegation d = t.delegate(specs);
     print_refusals(d, specs);
     return tally(d);
+  }
+  if (cmd == "hoard") {
+    long n = 0, wait_ms = 0;
+    in >> n >> wait_ms;
+    auto specs = numbered(n);
+    Delegation d = t.delegate(specs);
+    // Not taking results meanwhile: they pile up on swarmd's side.
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    long ok = 0, bytes = 0;
+    while (auto o = d.next()) {
+      if (!o->ok()) continue;
+      ++ok;
+      bytes += static_cast<long>(o->result.size());
+      if (o->result.find_first_not_of('x') != std::string::npos) return "corrupt result " + o->key;
+    }
+    return "ok=" + std::to_string(ok) + " bytes=" + std::to_string(bytes);
   }
   if (cmd == "reroute") {
     std::vector<SubtaskSpec> first{{"q", "4", ""}}, again{{"q", "4", "nobody-7"}};

@@ -377,6 +377,16 @@ TEST_F(Tasks, InputsBeyondWhatSwarmdKeepsInMemoryComeFromTheStore) {
                        " attempts=40 refused=0\n");
 }
 
+// A lead that takes no results for a while: past the 16 MiB swarmd keeps
+// queued for it, the results wait in the task store, and all of them reach
+// the lead whole once it takes them.
+TEST_F(Tasks, ResultsALeadDoesNotTakeWaitInTheStore) {
+  up(task_swarm(4, "--result-bytes 1000000", "max_concurrency = 8\n"));
+  RunResult r = run_task("hoard 40 1500");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "ok=40 bytes=40000000\n");
+}
+
 TEST_F(Tasks, ADelegationAgainDoesNotRerouteTheSubtask) {
   up(task_swarm(1, "--sleep-ms 200"));
   RunResult r = run_task("reroute");
