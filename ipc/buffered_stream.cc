@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <kj/debug.h>
+
 namespace smol::ipc {
 
 constexpr size_t kReadBufferBytes = 64 * 1024;
@@ -13,6 +15,15 @@ constexpr size_t kWriteBufferBytes = 64 * 1024;
 
 BufferedStream::BufferedStream(kj::Own<kj::AsyncIoStream> inner)
     : inner_(kj::mv(inner)), in_(kj::heapArray<kj::byte>(kReadBufferBytes)), tasks_(*this) {}
+
+BufferedStream::~BufferedStream() {
+  if (writing_ || out_.empty() || failure_ != nullptr) return;
+  kj::runCatchingExceptions([this] {
+    // A socket stream writes what it can before its write() returns; the
+    // promise for the rest, dropped here, is all that is given up.
+    kj::Promise<void> rest = inner_->write(out_.data(), out_.size());
+  });
+}
 
 size_t BufferedStream::take(kj::byte* out, size_t max) {
   size_t n = std::min(max, in_end_ - in_begin_);
@@ -133,6 +144,7 @@ void BufferedStream::write_failed(kj::Exception&& e) {
 kj::Promise<void> BufferedStream::drained() {
   KJ_IF_MAYBE(e, failure_) { return kj::cp(*e); }
   if (!writing_ && out_.empty()) return kj::READY_NOW;
+  KJ_REQUIRE(drained_waiter_ == nullptr, "BufferedStream takes one write at a time");
   auto paf = kj::newPromiseAndFulfiller<void>();
   drained_waiter_ = kj::mv(paf.fulfiller);
   flush();

@@ -23,7 +23,8 @@
 // failed socket write fails every later write with the same exception.
 //
 // Like any KJ stream it takes one write() at a time; shutdownWrite() sends
-// what is buffered first.
+// what is buffered first, and so does destruction, as far as the socket
+// takes it without waiting.
 //
 // Thread: the thread of the wrapped stream's event loop.
 #pragma once
@@ -37,6 +38,9 @@ namespace smol::ipc {
 class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::ErrorHandler {
  public:
   explicit BufferedStream(kj::Own<kj::AsyncIoStream> inner);
+  // Hands what is still buffered to the socket, as far as it takes it now:
+  // a plain stream would have written it already.
+  ~BufferedStream();
 
   kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override;
   kj::Promise<void> write(const void* buffer, size_t size) override;

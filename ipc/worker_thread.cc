@@ -49,6 +49,8 @@ void WorkerThread::main(const std::string& name) {
       job.done->reject(kj::cp(e));
     } catch (const std::exception& e) {
       job.done->reject(rpc_error(e.what()));
+    } catch (...) {
+      job.done->reject(rpc_error("a job failed with an exception of unknown type"));
     }
   }
 }

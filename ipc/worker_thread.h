@@ -8,8 +8,8 @@
 // side by side; here a job never waits behind unrelated work, and jobs run
 // one after another in the order they were given.
 //
-// A job that throws (std::exception or kj::Exception) rejects its promise
-// with the same description. Destroying the WorkerThread waits for every
+// A job that throws rejects its promise (with the description of a
+// std::exception or kj::Exception). Destroying the WorkerThread waits for every
 // job already given, then joins the thread; a job's promise may be dropped
 // before it ran, and the job still runs.
 //

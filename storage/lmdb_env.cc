@@ -104,6 +104,12 @@ void Txn::for_each(
   if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", db.name);
 }
 
+size_t Txn::entries(const NamedDb& db) const {
+  MDB_stat st;
+  check(mdb_stat(txn_, db.dbi, &st), "mdb_stat", db.name);
+  return st.ms_entries;
+}
+
 void Txn::drop(const NamedDb& db) { check(mdb_drop(txn_, db.dbi, 1), "mdb_drop", db.name); }
 
 LmdbEnv LmdbEnv::open(const std::string& path, Options options) {

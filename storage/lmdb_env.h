@@ -21,6 +21,7 @@
 #include <lmdb.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstddef>
@@ -86,6 +87,8 @@ class Txn {
   // Calls fn for every entry of db, in key order (bytewise).
   void for_each(const NamedDb& db,
                 const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  // How many entries db holds.
+  size_t entries(const NamedDb& db) const;
   // Deletes db and everything in it (write Txn only); its handle is then
   // invalid.
   void drop(const NamedDb& db);
@@ -141,7 +144,7 @@ class LmdbEnv {
   void write(const std::function<void(Txn&)>& body);
 
   const std::string& path() const noexcept { return path_; }
-  size_t map_size() const noexcept { return map_size_; }
+  size_t map_size() const noexcept { return map_size_.load(); }
 
   // The LMDB handle, for switching commit syncing around the memory store's
   // group commits (storage/lmdb_sync.h). Nothing else should need it.
@@ -158,7 +161,7 @@ class LmdbEnv {
   friend class Txn;  // reports its end
   MDB_env* env_;
   std::string path_;
-  size_t map_size_;
+  std::atomic<size_t> map_size_;  // grown by the writing thread, read by any
   size_t max_map_size_;
   // The threads of the open Txns, one entry each; growth waits for none.
   mutable std::mutex txns_mutex_;

@@ -8,8 +8,9 @@
 // its own commit and back on at once, so every other table's commit stays
 // durable on return as LmdbEnv promises.
 //
-// Threads: the loop thread, the only one that starts LMDB transactions (the
-// flag is not safe to flip while another thread commits).
+// Threads: the thread that commits to the environment (for the memory's
+// own env, its committer thread): the flag is not safe to flip while
+// another thread commits there.
 #pragma once
 
 #include <lmdb.h>

@@ -7,9 +7,12 @@
 // without sharing LMDB's one write lock, or its map, with the rest of the
 // state. A daemon that finds them in the old file moves them before the
 // Store opens the new one: every record is copied in one transaction of
-// `to`, then the databases are deleted from `from` in one of its own. A
-// crash in between copies them again at the next start, which changes
-// nothing, so nothing is lost or doubled either way.
+// `to`, with the number copied, then the databases are deleted from `from`
+// in one of its own. A crash in between finds the same number in both at
+// the next start, which then only deletes. If both files hold memory
+// otherwise (an older swarmd ran on the state dir after a move), nothing
+// is merged: two stores' indexes cannot be mixed record by record, so it
+// throws, saying which files, and the daemon does not start.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +22,7 @@
 namespace smol::storage::memory {
 
 // Returns the number of records moved (0: there was nothing to move).
-// Throws LmdbError.
+// Throws std::runtime_error as above, LmdbError for LMDB failures.
 size_t move_memory(LmdbEnv& from, LmdbEnv& to);
 
 }  // namespace smol::storage::memory

@@ -197,7 +197,9 @@ Batch Store::take_batch(size_t expire_max) {
   b.quotas = quotas_;
   b.now_ms = clock_->now_ms();
   b.expire_max = expire_max;
-  b.results.resize(b.writes.size());
+  // Failed until commit_batch() says otherwise: a batch that never reaches
+  // its commit answers no write as done.
+  b.results.assign(b.writes.size(), WriteResult{Status(ErrorCode::storage, "not committed")});
   return b;
 }
 
@@ -208,12 +210,20 @@ bool Store::expiry_due(int64_t now_ms) const {
 }
 
 void Store::commit_batch(Batch& b) {
-  // Most expiry rounds find nothing due; alone, they should not cost a
-  // write (and a sync).
-  bool expire = b.expire_max > 0 && expiry_due(b.now_ms);
-  if (b.writes.empty() && b.bumps.empty() && !expire) return;
   auto started = std::chrono::steady_clock::now();
   try {
+    // Most expiry rounds find nothing due; alone, they should not cost a
+    // write (and a sync). An expiry index that cannot be read skips the
+    // round and fails no write.
+    bool expire = false;
+    if (b.expire_max > 0) {
+      try {
+        expire = expiry_due(b.now_ms);
+      } catch (const LmdbError& e) {
+        b.expiry_failure = e.what();
+      }
+    }
+    if (b.writes.empty() && b.bumps.empty() && !expire) return;
     b.synced = commit([&](Txn& txn) {
       // This body may run twice (map growth): it starts from scratch.
       WriteBatch w(txn, dbs_, options_, b.quotas, b.now_ms);

@@ -313,6 +313,7 @@ struct Batch {
   bool synced = false;
   double commit_seconds = 0;
   std::string failure;  // the transaction's error, when it failed
+  std::string expiry_failure;  // why the expiry round was skipped, if it was
 };
 
 // What the store has done since it was opened; for metrics and tests.
@@ -363,6 +364,7 @@ class Store final {
   // submit_*, reads, and set_quota(); one batch commits at a time.
   Batch take_batch(size_t expire_max);
   // Never throws: a failure is every write's result, and batch.failure.
+  // Until it has run, every write's result is a failure.
   void commit_batch(Batch& batch);
   FlushReport finish_batch(Batch& batch);
 

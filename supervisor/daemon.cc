@@ -66,12 +66,6 @@ int run_daemon(const config::Config& config) {
     prepare_process();
     make_state_dir(config.state_dir);
     storage::LmdbEnv env = storage::LmdbEnv::open(config.state_dir + "/swarmd.mdb", {});
-    // The swarms' memory has a file of its own, written on a thread of its own.
-    storage::LmdbEnv memory_env = storage::LmdbEnv::open(config.state_dir + "/memory.mdb", {});
-    if (size_t moved = storage::memory::move_memory(env, memory_env); moved > 0) {
-      log::notice("moved the swarms' memory (" + std::to_string(moved) +
-                  " records) from swarmd.mdb to memory.mdb");
-    }
     storage::SwarmTable table(env);
     std::vector<storage::LmdbError> unreadable;
     std::vector<storage::SwarmRecord> crashed;
@@ -107,6 +101,15 @@ int run_daemon(const config::Config& config) {
     // use must not touch the cgroups of the one that holds it.
     Sandboxes sandboxes(config);
     Cgroups cgroups(loop, config);
+    // The swarms' memory has a file of its own, written on a thread of its
+    // own. Moved over from swarmd.mdb only now that the control socket is
+    // ours: a swarmd refused for a socket in use must not touch the memory
+    // of the one that holds it.
+    storage::LmdbEnv memory_env = storage::LmdbEnv::open(config.state_dir + "/memory.mdb", {});
+    if (size_t moved = storage::memory::move_memory(env, memory_env); moved > 0) {
+      log::notice("moved the swarms' memory (" + std::to_string(moved) +
+                  " records) from swarmd.mdb to memory.mdb");
+    }
     // Before the swarms, which hand its capabilities to their agents.
     MemoryService memory(loop, memory_env, metrics, config);
     TaskLedger tasks(loop, env);

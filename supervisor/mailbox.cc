@@ -8,6 +8,9 @@
 
 namespace smol::supervisor {
 
+// The largest answer kept for its Finish to go with the next call.
+constexpr size_t kKeptAnswerBytes = 4096;
+
 Mailbox::Mailbox(std::string owner, const Limits& limits, Stats& stats, Answer answer)
     : owner_(std::move(owner)), limits_(limits), stats_(stats), answer_(std::move(answer)) {}
 
@@ -43,6 +46,7 @@ void Mailbox::attach(rpc::Agent::Client agent) {
 
 std::vector<uint64_t> Mailbox::detach() {
   pumping_ = nullptr;
+  ++run_;
   release_answers();
   agent_ = nullptr;
   wake_pump_ = nullptr;
@@ -91,6 +95,16 @@ void Mailbox::release_answers() {
   last_delivery_ = nullptr;
 }
 
+template <typename Results>
+void Mailbox::keep_answer(uint64_t run, capnp::Response<Results> answer,
+                          kj::Maybe<capnp::Response<Results>>& slot) {
+  // One from a connection since detached is dropped: its Finish goes
+  // nowhere. A big one is dropped too, rather than held while the agent
+  // idles (a reply can be max_payload).
+  if (run != run_ || answer.totalSize().wordCount * sizeof(capnp::word) > kKeptAnswerBytes) return;
+  slot = kj::mv(answer);
+}
+
 void Mailbox::ask(rpc::Agent::Client& agent) {
   release_answers();
   Envelope& e = queue_.front();
@@ -108,10 +122,10 @@ void Mailbox::ask(rpc::Agent::Client& agent) {
   asked_.emplace(id, e.bytes());
   asked_bytes_ += e.bytes();
   asks_.add(req.send().then(
-      [this, id](capnp::Response<rpc::Agent::AskResults> r) {
+      [this, id, run = run_](capnp::Response<rpc::Agent::AskResults> r) {
         unasked(id);
         answer_(id, kj::heapArray(r.getPayload()), "");
-        last_ask_ = kj::mv(r);
+        keep_answer(run, kj::mv(r), last_ask_);
       },
       [this, id](kj::Exception&& err) {
         unasked(id);
@@ -145,9 +159,9 @@ kj::Promise<void> Mailbox::deliver_batch() {
       if (e.request_id != 0) m.setRequestId(e.request_id);
       if (!e.reason.empty()) m.setReason(e.reason);
     }
-    return req.send().then([this, n](capnp::Response<rpc::Agent::DeliverResults> r) {
+    return req.send().then([this, n, run = run_](capnp::Response<rpc::Agent::DeliverResults> r) {
       acknowledged(n);
-      last_delivery_ = kj::mv(r);
+      keep_answer(run, kj::mv(r), last_delivery_);
     });
   }
   KJ_FAIL_REQUIRE("mailbox pumped while detached", owner_);

@@ -19,11 +19,11 @@
 // acknowledged: a batch interrupted by the agent's exit is delivered again
 // to its next run (at least once across restarts; exactly once otherwise).
 //
-// The answer to the last ask and to the last deliver is kept until the next
-// call to the agent goes out: dropping an answer makes capnp send the agent a
-// Finish message, which then leaves in the same write as that call instead
-// of waking the agent on its own (on a request's path that is one wakeup of
-// the recipient fewer).
+// The answer to the last ask and to the last deliver (if small, at most 4
+// KiB) is kept until the next call to the agent goes out: dropping an answer
+// makes capnp send the agent a Finish message, which then leaves in the
+// same write as that call instead of waking the agent on its own (on a
+// request's path that is one wakeup of the recipient fewer).
 //
 // Thread: the loop thread. The Stats outlives the mailbox.
 #pragma once
@@ -116,6 +116,10 @@ class Mailbox {
   void wake_senders();
   // Drops the answers kept (see above): their Finish goes with the next call.
   void release_answers();
+  // Keeps a small answer from the agent's current run in slot.
+  template <typename Results>
+  void keep_answer(uint64_t run, capnp::Response<Results> answer,
+                   kj::Maybe<capnp::Response<Results>>& slot);
 
   std::string owner_;
   const Limits& limits_;
@@ -126,6 +130,7 @@ class Mailbox {
   std::map<uint64_t, size_t> asked_;  // requests asked and not answered, with their bytes
   size_t asked_bytes_ = 0;
   kj::Maybe<rpc::Agent::Client> agent_;
+  uint64_t run_ = 0;  // counts detaches: answers from an earlier run are not kept
   kj::Maybe<capnp::Response<rpc::Agent::AskResults>> last_ask_;
   kj::Maybe<capnp::Response<rpc::Agent::DeliverResults>> last_delivery_;
   kj::Own<kj::PromiseFulfiller<void>> wake_pump_;  // set while the pump idles

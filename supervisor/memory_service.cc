@@ -153,9 +153,14 @@ void MemoryService::flush(size_t expire_max) {
   if (!store_.has_pending() && expire == 0) return;
   busy_ = true;
   batch_ = std::make_unique<mem::Batch>(store_.take_batch(expire));
-  // commit_batch never throws: a failure is each write's result.
+  // commit_batch() answers its failures through the results; a job that
+  // fails anyway leaves them as they were taken, failed.
   jobs_.add(committer_->run([this, batch = batch_.get()] { store_.commit_batch(*batch); })
-                .then([this] { batch_done(); }));
+                .then([this] { batch_done(); },
+                      [this](kj::Exception&& e) {
+                        batch_->failure = e.getDescription().cStr();
+                        batch_done();
+                      }));
 }
 
 void MemoryService::batch_done() {
@@ -163,6 +168,10 @@ void MemoryService::batch_done() {
   busy_ = false;
   mem::FlushReport report = store_.finish_batch(*batch);
   if (!batch->failure.empty()) log::error("memory: a batch of writes failed: " + batch->failure);
+  if (!batch->expiry_failure.empty()) {
+    log::warning("memory: expiry skipped, the expiry index is unreadable: " +
+                 batch->expiry_failure);
+  }
   if (report.committed) {
     metrics_.observe_memory_commit(report.commit_seconds);
     refresh_gauges();

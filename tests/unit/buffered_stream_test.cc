@@ -147,6 +147,12 @@ TEST_F(BufferedStreamTest, ShutdownWriteSendsWhatIsBufferedThenEof) {
   EXPECT_EQ(::recv(peer_.get(), &c, 1, MSG_DONTWAIT), 0);  // EOF
 }
 
+TEST_F(BufferedStreamTest, WhatIsBufferedIsSentWhenTheStreamIsDestroyed) {
+  stream_->write("parting", 7).wait(io_.waitScope);
+  stream_ = nullptr;
+  EXPECT_EQ(peer_recv(), "parting");
+}
+
 TEST_F(BufferedStreamTest, AFailedSocketWriteFailsTheWritesAfterIt) {
   peer_.reset();
   stream_->write("into the void", 13).wait(io_.waitScope);  // buffered: the failure comes later

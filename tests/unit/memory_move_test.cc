@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,23 +65,53 @@ TEST_F(MemoryMoveTest, EntriesAndTheirIndexMoveAndLeaveTheOldFile) {
   EXPECT_TRUE(Store(fresh, {}).get({"s", Tier::long_term, "", "plan"}));
 }
 
-TEST_F(MemoryMoveTest, ACopyThatWasNotFollowedByTheDropIsDoneAgainWithoutDoubling) {
+TEST_F(MemoryMoveTest, AMoveThatDiedBeforeItsDropOnlyDropsTheNextTime) {
   write_old_state();
+  // The state file as it was before the move: put back after it, it is what
+  // a move that died between its copy and its drop leaves behind.
+  std::filesystem::copy_file(path("swarmd.mdb"), path("before-move.mdb"));
+  size_t moved = 0;
+  {
+    LmdbEnv old = LmdbEnv::open(path("swarmd.mdb"), {});
+    LmdbEnv fresh = LmdbEnv::open(path("memory.mdb"), {});
+    moved = move_memory(old, fresh);
+  }
+  std::filesystem::rename(path("before-move.mdb"), path("swarmd.mdb"));
   LmdbEnv old = LmdbEnv::open(path("swarmd.mdb"), {});
   LmdbEnv fresh = LmdbEnv::open(path("memory.mdb"), {});
-  // As if the first move had died after copying: copy by hand, keep the old.
-  for (const char* name : kDbNames) {
-    NamedDb from = *old.find_db(name);
-    NamedDb to = fresh.open_db(name);
-    Txn source = old.begin_read();
-    fresh.write([&](Txn& txn) {
-      source.for_each(from, [&](std::string_view k, std::string_view v) { txn.put(to, k, v); });
-    });
-  }
-  EXPECT_GT(move_memory(old, fresh), 0u);
+  EXPECT_EQ(move_memory(old, fresh), moved);
+  for (const char* name : kDbNames) EXPECT_FALSE(old.find_db(name)) << name;
   Store store(fresh, {});
   EXPECT_EQ(store.usage("s").entries, 2u);
   EXPECT_EQ(store.recall({.swarm = "s", .query = "friday", .k = 5}).size(), 2u);
+  ASSERT_TRUE(store.put({.swarm = "s", .tier = Tier::working, .key = "later",
+                         .value = "friday again"}).status.ok());
+  EXPECT_EQ(store.recall({.swarm = "s", .query = "friday", .k = 5}).size(), 3u);
+}
+
+// An older swarmd that ran on the state dir after the move wrote memory
+// into swarmd.mdb again: the two are not merged, and both stay as they are.
+TEST_F(MemoryMoveTest, MemoryInBothFilesIsRefusedNotMerged) {
+  write_old_state();
+  {
+    LmdbEnv old = LmdbEnv::open(path("swarmd.mdb"), {});
+    LmdbEnv fresh = LmdbEnv::open(path("memory.mdb"), {});
+    move_memory(old, fresh);
+    Store older(old, {});  // the older swarmd
+    ASSERT_TRUE(older.put({.swarm = "s", .tier = Tier::working, .key = "meanwhile",
+                           .value = "written by the old one"}).status.ok());
+  }
+  LmdbEnv old = LmdbEnv::open(path("swarmd.mdb"), {});
+  LmdbEnv fresh = LmdbEnv::open(path("memory.mdb"), {});
+  try {
+    move_memory(old, fresh);
+    FAIL() << "merged two memory stores";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(path("swarmd.mdb")), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("move one of the two files aside"), std::string::npos);
+  }
+  EXPECT_TRUE(Store(old, {}).get({"s", Tier::working, "", "meanwhile"}));
+  EXPECT_TRUE(Store(fresh, {}).get({"s", Tier::long_term, "", "plan"}));
 }
 
 TEST_F(MemoryMoveTest, AFreshStateDirHasNothingToMove) {

@@ -613,5 +613,37 @@ TEST_F(MemoryStoreTest, BadArgumentsNameTheFieldAndTheLimit) {
   EXPECT_EQ(store_->pending(), 0u);  // nothing bad was queued
 }
 
+// A batch commits on another thread in swarmd (take, commit, finish): an
+// expiry index that cannot be read skips that round, and the writes of the
+// batch still commit and are answered.
+TEST_F(MemoryStoreTest, AnUnreadableExpiryIndexSkipsExpiryButNotTheWrites) {
+  NamedDb sets = env_->open_db("mem_sets");
+  env_->write([&](Txn& txn) { txn.put(sets, "hE", std::string("\x07garbage", 8)); });
+  std::optional<WriteResult> answer;
+  store_->submit_put({.swarm = "alpha", .tier = Tier::working, .key = "k", .value = "v"},
+                     [&](const WriteResult& r) { answer = r; });
+  Batch batch = store_->take_batch(10);
+  store_->commit_batch(batch);
+  FlushReport report = store_->finish_batch(batch);
+  ASSERT_TRUE(answer);
+  EXPECT_TRUE(answer->status.ok()) << answer->status.message();
+  EXPECT_FALSE(batch.expiry_failure.empty());
+  EXPECT_EQ(report.expired.removed, 0u);
+  EXPECT_TRUE(get(Tier::working, "", "k"));
+}
+
+// Taken but never committed (its job failed before it ran): every write is
+// answered as failed, none as done.
+TEST_F(MemoryStoreTest, ABatchThatNeverCommittedAnswersItsWritesAsFailed) {
+  std::optional<WriteResult> answer;
+  store_->submit_put({.swarm = "alpha", .tier = Tier::working, .key = "k", .value = "v"},
+                     [&](const WriteResult& r) { answer = r; });
+  Batch batch = store_->take_batch(0);
+  store_->finish_batch(batch);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status.code(), ErrorCode::storage);
+  EXPECT_FALSE(get(Tier::working, "", "k"));
+}
+
 }  // namespace
 }  // namespace smol::storage::memory
