@@ -7,6 +7,7 @@
 //     capnp:  two back-to-back Cap'n Proto calls (bench/echo.capnp) over a
 //             socketpair, per iteration;
 //     kernel: two 64 B round trips on a socketpair, per iteration.
+//     3 rounds of each, taking turns (capnp, swarmd, kernel), medians.
 // (2) throughput: 100 agents each send PER dms to every other one,
 //     round-robin, with send() (coalesced); messages/s from the first send
 //     to the last receipt.
@@ -153,27 +154,51 @@ void reap(pid_t pid) {
   }
 }
 
-// (1b) kernel floor: two 64 B round trips on a socketpair per iteration.
-Latency kernel_floor() {
+// An echo server for a floor round: forked at the start, before the
+// daemon's harness starts threads, and idle (blocked in a read) until its
+// round, which the main flow interleaves with swarmd's.
+struct EchoChild {
+  pid_t pid = -1;
+  UniqueFd fd;  // our end of its socketpair
+};
+
+template <typename Serve>
+EchoChild fork_echo(Serve serve) {
   int sv[2];
   smol::check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
   UniqueFd ours(sv[0]), theirs(sv[1]);
   pid_t pid = fork_child([&] {
-    ours.reset();
-    char buf[kPayload];
-    while (read_all(theirs.get(), buf, sizeof buf)) write_all(theirs.get(), buf, sizeof buf);
+    // Only its own socket: one of ours that it kept would hide our hang-up
+    // from the echo child it belongs to.
+    int own = theirs.get();
+    ::close_range(3, static_cast<unsigned>(own) - 1, 0);
+    ::close_range(static_cast<unsigned>(own) + 1, ~0U, 0);
+    ours.release();
+    serve(std::move(theirs));
   });
-  theirs.reset();
+  return {pid, std::move(ours)};
+}
+
+// (1b) kernel floor's server: echoes 64 B messages.
+EchoChild kernel_echo() {
+  return fork_echo([](UniqueFd fd) {
+    char buf[kPayload];
+    while (read_all(fd.get(), buf, sizeof buf)) write_all(fd.get(), buf, sizeof buf);
+  });
+}
+
+// (1b) kernel floor: two 64 B round trips on a socketpair per iteration.
+Latency kernel_floor(EchoChild child) {
   char buf[kPayload];
   std::memset(buf, 'k', sizeof buf);
   Latency l = time_iterations(kRoundTrips, [&] {
     for (int i = 0; i < 2; ++i) {
-      write_all(ours.get(), buf, sizeof buf);
-      if (!read_all(ours.get(), buf, sizeof buf)) throw std::runtime_error("echo child died");
+      write_all(child.fd.get(), buf, sizeof buf);
+      if (!read_all(child.fd.get(), buf, sizeof buf)) throw std::runtime_error("echo child died");
     }
   });
-  ours.reset();
-  reap(pid);
+  child.fd.reset();
+  reap(child.pid);
   return l;
 }
 
@@ -185,24 +210,23 @@ class EchoImpl final : public smol::bench::Echo::Server {
   }
 };
 
-// (1a) Cap'n Proto floor: two back-to-back echo calls per iteration.
-Latency capnp_floor() {
-  int sv[2];
-  smol::check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
-  UniqueFd ours(sv[0]), theirs(sv[1]);
-  pid_t pid = fork_child([&] {
-    ours.reset();
+// (1a) Cap'n Proto floor's server: an Echo on its socket.
+EchoChild capnp_echo() {
+  return fork_echo([](UniqueFd fd) {
     auto io = kj::setupAsyncIo();
-    auto stream = io.lowLevelProvider->wrapSocketFd(theirs.release(),
+    auto stream = io.lowLevelProvider->wrapSocketFd(fd.release(),
                                                     kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
     capnp::TwoPartyClient server(*stream, kj::heap<EchoImpl>(), capnp::rpc::twoparty::Side::SERVER);
     server.onDisconnect().wait(io.waitScope);
   });
-  theirs.reset();
+}
+
+// (1a) Cap'n Proto floor: two back-to-back echo calls per iteration.
+Latency capnp_floor(EchoChild child) {
   Latency l;
   {
     auto io = kj::setupAsyncIo();
-    auto stream = io.lowLevelProvider->wrapSocketFd(ours.release(),
+    auto stream = io.lowLevelProvider->wrapSocketFd(child.fd.release(),
                                                     kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
     capnp::TwoPartyClient client(*stream);
     auto echo = client.bootstrap().castAs<smol::bench::Echo>();
@@ -217,7 +241,7 @@ Latency capnp_floor() {
       }
     });
   }
-  reap(pid);
+  reap(child.pid);
   return l;
 }
 
@@ -509,16 +533,21 @@ double figure(const Latency& l) { return l.p50_us; }
 double figure(const Throughput& t) { return t.per_s; }
 double figure(double rate) { return rate; }
 
+template <typename T>
+std::optional<T> median(std::vector<T> runs) {
+  if (runs.empty()) return std::nullopt;
+  std::sort(runs.begin(), runs.end(),
+            [](const auto& a, const auto& b) { return figure(a) < figure(b); });
+  return runs[runs.size() / 2];
+}
+
 template <typename F>
 auto median_of_rounds(const char* what, F&& f) -> std::optional<decltype(f())> {
   std::vector<decltype(f())> runs;
   for (int i = 0; i < kRounds; ++i) {
     if (auto r = attempt(what, f)) runs.push_back(*r);
   }
-  if (runs.empty()) return std::nullopt;
-  std::sort(runs.begin(), runs.end(),
-            [](const auto& a, const auto& b) { return figure(a) < figure(b); });
-  return runs[runs.size() / 2];
+  return median(std::move(runs));
 }
 
 }  // namespace
@@ -545,13 +574,16 @@ int main(int argc, char** argv) {
               kPayload);
   std::fflush(stdout);
 
-  // The floors first: they fork, and must do so before the daemon's harness
-  // (or anything else) starts threads.
-  std::optional<Latency> kernel, capnp;
+  // The floors' servers first: they fork, and must do so before the
+  // daemon's harness (or anything else) starts threads.
+  std::vector<EchoChild> kernel_children, capnp_children;
   if (runs("rr")) {
-    kernel = median_of_rounds("kernel floor", kernel_floor);
-    capnp = median_of_rounds("capnp floor", capnp_floor);
+    for (int i = 0; i < kRounds; ++i) {
+      kernel_children.push_back(kernel_echo());
+      capnp_children.push_back(capnp_echo());
+    }
   }
+  std::optional<Latency> kernel, capnp;
 
   std::optional<Latency> rr, blat, rlat;
   std::optional<Throughput> flood, cast, puts1, puts8, puts;
@@ -563,7 +595,25 @@ int main(int argc, char** argv) {
     try {
       smol::test::Daemon daemon(dir, {"--log-level", "warning"});
       if (runs("rr")) {
-        rr = median_of_rounds("request/reply", [&] { return daemon_request_reply(daemon, dir); });
+        // Round by round, each side in turn: the machine's speed drifts
+        // over a run, and every side then sees the same drift.
+        std::vector<Latency> rrs, capnps, kernels;
+        for (int i = 0; i < kRounds; ++i) {
+          auto& c = capnp_children[static_cast<size_t>(i)];
+          auto& k = kernel_children[static_cast<size_t>(i)];
+          if (auto l = attempt("capnp floor", [&] { return capnp_floor(std::move(c)); })) {
+            capnps.push_back(*l);
+          }
+          if (auto l = attempt("request/reply", [&] { return daemon_request_reply(daemon, dir); })) {
+            rrs.push_back(*l);
+          }
+          if (auto l = attempt("kernel floor", [&] { return kernel_floor(std::move(k)); })) {
+            kernels.push_back(*l);
+          }
+        }
+        rr = median(std::move(rrs));
+        capnp = median(std::move(capnps));
+        kernel = median(std::move(kernels));
       }
       if (runs("blat")) {
         blat = attempt("broadcast latency", [&] { return daemon_broadcast_latency(daemon, dir); });
