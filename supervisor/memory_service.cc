@@ -73,7 +73,10 @@ template <typename Submit>
 kj::Promise<void> MemoryService::write(std::string_view swarm, mem::Tier tier, const char* op,
                                        Submit&& submit) {
   metrics_.memory_op(mem::tier_name(tier), op);
-  if (!swarms_.contains(swarm)) swarms_.emplace(swarm);
+  if (!written_.contains(swarm)) {
+    written_.emplace(swarm);
+    if (!swarms_.contains(swarm)) swarms_.emplace(swarm);
+  }
   auto paf = kj::newPromiseAndFulfiller<mem::WriteResult>();
   // The fulfiller is shared with the callback, which the store keeps until
   // the batch is done; a call dropped meanwhile just finds nobody waiting.
@@ -153,6 +156,7 @@ void MemoryService::flush(size_t expire_max) {
   if (!store_.has_pending() && expire == 0) return;
   busy_ = true;
   batch_ = std::make_unique<mem::Batch>(store_.take_batch(expire));
+  batch_swarms_ = std::exchange(written_, {});
   // commit_batch() answers its failures through the results; a job that
   // fails anyway leaves them as they were taken, failed.
   jobs_.add(committer_->run([this, batch = batch_.get()] { store_.commit_batch(*batch); })
@@ -174,7 +178,7 @@ void MemoryService::batch_done() {
   }
   if (report.committed) {
     metrics_.observe_memory_commit(report.commit_seconds);
-    refresh_gauges();
+    refresh_entries(batch_swarms_);
   }
   arm_sync();
   job_done();
@@ -223,7 +227,17 @@ kj::Promise<void> MemoryService::upkeep() {
 }
 
 void MemoryService::refresh_gauges() {
-  for (const std::string& swarm : swarms_) {
+  refresh_entries(swarms_);
+  for (const std::string& path : {state_file_, env_.path()}) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      metrics_.set_db_bytes(path.substr(path.rfind('/') + 1), static_cast<uint64_t>(st.st_size));
+    }
+  }
+}
+
+void MemoryService::refresh_entries(const std::set<std::string, std::less<>>& swarms) {
+  for (const std::string& swarm : swarms) {
     try {
       mem::Usage u = store_.usage(swarm);
       for (mem::Tier t : {mem::Tier::short_term, mem::Tier::working, mem::Tier::long_term}) {
@@ -232,12 +246,6 @@ void MemoryService::refresh_gauges() {
       }
     } catch (const std::exception& e) {
       log::warning("memory usage of swarm " + swarm + " unreadable, ignoring: " + e.what());
-    }
-  }
-  for (const std::string& path : {state_file_, env_.path()}) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) {
-      metrics_.set_db_bytes(path.substr(path.rfind('/') + 1), static_cast<uint64_t>(st.st_size));
     }
   }
 }

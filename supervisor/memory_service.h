@@ -23,8 +23,9 @@
 //
 // Metrics (metrics/metrics.h): memory_ops_total{tier,op} per call,
 // memory_entries{swarm,tier} for every swarm touched since the daemon
-// started (after each batch and on the timer), memory_commit_seconds per
-// batch that committed, db_bytes{file} (swarmd.mdb and memory.mdb).
+// started (a swarm's after each batch that wrote to it, and all of them
+// every second), memory_commit_seconds per batch that committed,
+// db_bytes{file} (swarmd.mdb and memory.mdb, every second).
 //
 // Errors: put/del/consolidate reject with an rpc_error carrying the store's
 // message when the write fails (not found, quota exceeded, already exists,
@@ -89,7 +90,10 @@ class MemoryService {
   void job_done();
   void arm_sync();
   kj::Promise<void> upkeep();
+  // Every gauge: memory_entries of every swarm, and db_bytes.
   void refresh_gauges();
+  // memory_entries of these swarms.
+  void refresh_entries(const std::set<std::string, std::less<>>& swarms);
 
   ipc::EventLoop& loop_;
   storage::LmdbEnv& env_;
@@ -97,7 +101,9 @@ class MemoryService {
   const std::string state_file_;  // swarmd.mdb, for db_bytes
   storage::LmdbSync sync_;  // for batch and none: the store turns syncing off around its commits
   storage::memory::Store store_;
-  std::set<std::string, std::less<>> swarms_;  // whose entries gauges we keep
+  std::set<std::string, std::less<>> swarms_;   // whose entries gauges we keep
+  std::set<std::string, std::less<>> written_;  // of those, written to since the last batch
+  std::set<std::string, std::less<>> batch_swarms_;  // written to by the batch committing
   // The job on the committer, and what is wanted after it.
   bool busy_ = false;
   std::unique_ptr<storage::memory::Batch> batch_;  // the batch committing, if that is the job

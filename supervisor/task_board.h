@@ -184,11 +184,14 @@ class TaskBoard {
   void add_sub(Run& r, Delegation& d, const std::string& parent, uint32_t depth, uint64_t scope,
                Spec spec, const Options& o,
                std::vector<storage::TaskStore::NewSubtask>& created);
-  // A subtask's input stays in memory while the task's inputs fit in
-  // kHeldInputs (16 MiB); past that it is read back from the store for each
-  // attempt, so a lead that delegates max_subtasks inputs of max_payload
-  // cannot make swarmd hold them all. input_of() is nullopt if the store
-  // cannot give it back.
+  // A subtask's record in the task store; nullopt (logged) if it is missing
+  // or unreadable.
+  std::optional<storage::SubtaskRecord> stored(const std::string& task_id, const std::string& key);
+  // An open subtask's input stays in memory while the task's inputs fit in
+  // kHeldInputs (16 MiB); past that, or once it has ended, it is read back
+  // from the store for each attempt, so a lead that delegates max_subtasks
+  // inputs of max_payload cannot make swarmd hold them all. input_of() is
+  // nullopt if the store cannot give it back.
   void hold_input(Sub& s);
   void release_input(Sub& s);
   std::optional<std::string> input_of(const Sub& s);

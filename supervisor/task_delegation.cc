@@ -119,11 +119,7 @@ TaskBoard::Sub* TaskBoard::load_stored(Run& r, const std::string& key) {
   s->input = std::move(stored->input);
   // Running in the store means its attempt died with the previous daemon.
   s->state = stored->state == SubtaskState::running ? SubtaskState::pending : stored->state;
-  if (s->state == SubtaskState::pending) {
-    hold_input(*s);
-  } else {
-    release_input(*s);
-  }
+  hold_input(*s);
   s->attempts = static_cast<uint32_t>(stored->attempts.size());
   for (const storage::AttemptRecord& a : stored->attempts) {
     if (a.error == storage::kAttemptLostToRestart || a.error == storage::kAttemptLostToStop) {
@@ -249,7 +245,7 @@ bool TaskBoard::waits_on(const std::string& from, const std::string& to) const {
 
 void TaskBoard::hold_input(Sub& s) {
   Run& r = *s.run;
-  if (r.inputs_held + s.input.size() <= kHeldInputs) {
+  if (is_open(s.state) && r.inputs_held + s.input.size() <= kHeldInputs) {
     r.inputs_held += s.input.size();
     return;
   }
@@ -263,14 +259,20 @@ void TaskBoard::release_input(Sub& s) {
   s.input_in_store = true;
 }
 
+std::optional<storage::SubtaskRecord> TaskBoard::stored(const std::string& task_id,
+                                                        const std::string& key) {
+  try {
+    return rt_.tasks.read().subtask(task_id, key);
+  } catch (const storage::LmdbError& e) {
+    log::error("task " + task_id + ": subtask " + key + " is unreadable in the store: " + e.what());
+    return std::nullopt;
+  }
+}
+
 std::optional<std::string> TaskBoard::input_of(const Sub& s) {
   if (!s.input_in_store) return s.input;
-  try {
-    std::optional<storage::SubtaskRecord> stored = rt_.tasks.read().subtask(s.run->rec.id, s.key);
-    if (stored) return std::move(stored->input);
-  } catch (const storage::LmdbError& e) {
-    log::error("task " + s.run->rec.id + ": subtask " + s.key + "'s input is unreadable: " +
-               e.what());
+  if (std::optional<storage::SubtaskRecord> rec = stored(s.run->rec.id, s.key)) {
+    return std::move(rec->input);
   }
   return std::nullopt;
 }

@@ -2,7 +2,6 @@
 #include <cmath>
 #include <utility>
 
-#include "base/log.h"
 #include "base/units.h"
 #include "supervisor/task_board.h"
 #include "supervisor/task_board_state.h"
@@ -302,13 +301,9 @@ void TaskBoard::deliver(Delegation& d, Outcome o) {
 
 void TaskBoard::read_back(const std::string& task_id, Outcome& o) {
   o.in_store = false;
-  try {
-    if (auto stored = rt_.tasks.read().subtask(task_id, o.key)) {
-      o.text = std::move(stored->result);
-      return;
-    }
-  } catch (const storage::LmdbError& e) {
-    log::error("task " + task_id + ": subtask " + o.key + "'s result is unreadable: " + e.what());
+  if (std::optional<storage::SubtaskRecord> rec = stored(task_id, o.key)) {
+    o.text = std::move(rec->result);
+    return;
   }
   o.state = SubtaskState::failed;
   o.text = "its result could not be read back from the task store";

@@ -9,7 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
+#include <latch>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -58,15 +58,19 @@ TEST(WorkerThread, AJobThatThrowsRejectsItsPromiseWithTheReason) {
 TEST(WorkerThread, DestroyingItWaitsForEveryJobGiven) {
   auto io = kj::setupAsyncIo();
   std::atomic<int> ran = 0;
+  std::latch release(1);
   {
     WorkerThread worker("test-worker");
-    for (int i = 0; i < 20; ++i) {
-      // Promises dropped at once: the jobs still run.
-      (void)worker.run([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        ++ran;
-      });
+    // The first job holds the others back until the worker is being destroyed.
+    (void)worker.run([&] {
+      release.wait();
+      ++ran;
+    });
+    for (int i = 0; i < 19; ++i) {
+      (void)worker.run([&] { ++ran; });  // promises dropped at once: the jobs still run
     }
+    EXPECT_EQ(ran, 0);
+    release.count_down();
   }
   EXPECT_EQ(ran, 20);
 }
