@@ -27,10 +27,12 @@
 // Usage: messaging_bench [rr|flood|cast|blat|puts]...   (all by default; run
 // as root on an otherwise idle machine).
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -265,6 +267,11 @@ class Swarm {
     auto r = d_.ctl({"up", dir.write(name_ + ".toml", "name = \"" + name_ + "\"\n" + groups),
                      "--timeout", "30s"});
     if (r.status != 0) throw std::runtime_error("swarmctl up " + name_ + ": " + r.err);
+    for (pid_t pid : d_.agent_pids(name_)) {
+      UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+      if (!fd) throw smol::SysError(errno, "pidfd_open", std::to_string(pid));
+      agents_.push_back(std::move(fd));
+    }
   }
   ~Swarm() { d_.ctl({"down", name_}); }
 
@@ -275,6 +282,21 @@ class Swarm {
   void broadcast(const std::string& msg) {
     auto r = d_.ctl({"broadcast", name_, "go", msg});
     if (r.status != 0) throw std::runtime_error("swarmctl broadcast: " + r.err);
+  }
+
+  // Waits for every agent of the swarm to exit, without a process or a
+  // call to swarmd while they run: a swarmctl started as the first agents
+  // finish would take CPU from the others still being measured.
+  void wait_all_exited() {
+    auto deadline = std::chrono::steady_clock::now() + 120s;
+    for (const UniqueFd& fd : agents_) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{fd.get(), POLLIN, 0};
+      int n = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+      if (n < 0) throw smol::SysError(errno, "poll", "agent pidfds");
+      if (n == 0) throw std::runtime_error("swarm " + name_ + ": agents still running after 120 s");
+    }
   }
 
   // The agent's RESULT line, parsed. Timed agents exit once they have
@@ -304,6 +326,7 @@ class Swarm {
  private:
   smol::test::Daemon& d_;
   std::string name_;
+  std::vector<UniqueFd> agents_;  // pidfds, opened before any agent could exit
 };
 
 // (1) through the daemon.
@@ -328,6 +351,7 @@ struct Throughput {
 Throughput daemon_flood(smol::test::Daemon& d, smol::test::TempDir& dir) {
   Swarm s(d, dir, "flood", group("peer", kFloodAgents, {"flood", std::to_string(kFloodPer)}));
   s.broadcast("go");
+  s.wait_all_exited();
   double first = 1e300, last = 0;
   uint64_t recv = 0, sent = 0;
   for (int i = 0; i < kFloodAgents; ++i) {
@@ -347,6 +371,7 @@ Throughput daemon_broadcast(smol::test::Daemon& d, smol::test::TempDir& dir) {
           group("caster", 1, {"cast", std::to_string(kCasts)}) +
               group("listener", kCastListeners, {"listen"}));
   s.dm("caster-0", "go");
+  s.wait_all_exited();
   Result c = s.result("caster-0");
   double last = c["end_ns"];
   uint64_t recv = 0;
@@ -380,6 +405,7 @@ Throughput daemon_puts(smol::test::Daemon& d, smol::test::TempDir& dir, int wind
           group("putter", kPutAgents,
                 {"put", std::to_string(kPutsPerAgent), std::to_string(window)}));
   s.broadcast("go");
+  s.wait_all_exited();
   double first = 1e300, last = 0;
   uint64_t puts = 0, failed = 0;
   for (int i = 0; i < kPutAgents; ++i) {
