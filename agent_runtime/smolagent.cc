@@ -12,7 +12,7 @@
 
 #include "agent_runtime/memory.h"
 #include "agent_runtime/task_runner.h"
-#include "ipc/buffered_stream.h"
+#include "ipc/socket_message_stream.h"
 #include "ipc/wire.h"
 #include "ipc/rpc_error.h"
 #include "ipc/agent.capnp.h"
@@ -177,8 +177,9 @@ struct Outgoing {
 
 struct AgentSession::Impl {
   kj::AsyncIoContext io = kj::setupAsyncIo();
-  kj::Own<kj::AsyncIoStream> stream;
-  kj::Own<capnp::TwoPartyClient> client;
+  kj::Own<ipc::SocketMessageStream> stream;
+  kj::Own<capnp::TwoPartyVatNetwork> network;
+  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
   rpc::AgentHost::Client host{nullptr};
   kj::ForkedPromise<std::chrono::milliseconds> shutdown{nullptr};
   kj::Own<kj::PromiseFulfiller<std::chrono::milliseconds>> shutdown_fulfiller;
@@ -283,15 +284,20 @@ void AgentSession::Impl::refused(std::vector<std::string> to, std::vector<std::s
 }
 
 AgentSession::AgentSession() : impl_(std::make_unique<Impl>()) {
-  // Read ahead, as the daemon does: a batch of deliveries costs one read(2).
-  impl_->stream = kj::heap<ipc::BufferedStream>(impl_->io.lowLevelProvider->wrapSocketFd(
-      daemon_fd(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP));
-  impl_->client = kj::heap<capnp::TwoPartyClient>(*impl_->stream);
-  impl_->host = impl_->client->bootstrap().castAs<rpc::AgentHost>();
+  // Framed as the daemon frames it: a batch of deliveries costs one read(2).
+  impl_->stream = kj::heap<ipc::SocketMessageStream>(impl_->io.unixEventPort, UniqueFd(daemon_fd()));
+  impl_->network =
+      kj::heap<capnp::TwoPartyVatNetwork>(*impl_->stream, capnp::rpc::twoparty::Side::CLIENT);
+  impl_->rpc = kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
+      capnp::makeRpcClient(*impl_->network));
+  capnp::MallocMessageBuilder daemon_id(8);
+  daemon_id.initRoot<capnp::rpc::twoparty::VatId>().setSide(capnp::rpc::twoparty::Side::SERVER);
+  impl_->host = impl_->rpc->bootstrap(daemon_id.getRoot<capnp::rpc::twoparty::VatId>())
+                    .castAs<rpc::AgentHost>();
   auto paf = kj::newPromiseAndFulfiller<std::chrono::milliseconds>();
   impl_->shutdown = paf.promise.fork();
   impl_->shutdown_fulfiller = kj::mv(paf.fulfiller);
-  impl_->disconnected = impl_->client->onDisconnect().fork();
+  impl_->disconnected = impl_->network->onDisconnect().fork();
   impl_->runner =
       std::make_unique<TaskRunner>(impl_->host, impl_->io.waitScope, impl_->disconnected);
 }

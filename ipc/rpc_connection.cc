@@ -1,6 +1,6 @@
 #include "ipc/rpc_connection.h"
 
-#include "ipc/buffered_stream.h"
+#include "ipc/socket_message_stream.h"
 
 namespace smol::ipc {
 
@@ -18,16 +18,22 @@ capnp::ReaderOptions peer_limits() {
 }
 
 RpcConnection::RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap)
-    : RpcConnection(kj::heap<BufferedStream>(loop.low_level().wrapSocketFd(
-                        fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
-                                          kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
-                                          kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK)),
+    : RpcConnection(kj::Own<kj::AsyncIoStream>(),
+                    kj::Own<capnp::MessageStream>(
+                        kj::heap<SocketMessageStream>(loop.io().unixEventPort, std::move(fd))),
                     kj::mv(bootstrap)) {}
 
 RpcConnection::RpcConnection(kj::Own<kj::AsyncIoStream> stream,
                              capnp::Capability::Client bootstrap)
+    : RpcConnection(kj::mv(stream), kj::Own<capnp::MessageStream>(), kj::mv(bootstrap)) {}
+
+RpcConnection::RpcConnection(kj::Own<kj::AsyncIoStream> stream,
+                             kj::Own<capnp::MessageStream> messages,
+                             capnp::Capability::Client bootstrap)
     : stream_(kj::mv(stream)),
-      network_(kj::heap<capnp::TwoPartyVatNetwork>(*stream_, capnp::rpc::twoparty::Side::SERVER,
+      messages_(messages ? kj::mv(messages)
+                         : kj::heap<capnp::AsyncIoMessageStream>(*stream_)),
+      network_(kj::heap<capnp::TwoPartyVatNetwork>(*messages_, capnp::rpc::twoparty::Side::SERVER,
                                                    peer_limits())),
       rpc_(kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
           capnp::makeRpcServer(*network_, kj::mv(bootstrap)))) {

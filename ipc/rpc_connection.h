@@ -27,7 +27,8 @@ capnp::ReaderOptions peer_limits();
 class RpcConnection {
  public:
   // Takes a connected, non-blocking stream socket (for agents: the daemon's
-  // end of the socketpair). Throws kj::Exception if it cannot be wrapped.
+  // end of the socketpair), framed by SocketMessageStream. Throws
+  // kj::Exception if it cannot be wrapped.
   RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap);
   // Takes an accepted stream (the control socket's listener hands these out).
   RpcConnection(kj::Own<kj::AsyncIoStream> stream, capnp::Capability::Client bootstrap);
@@ -37,10 +38,14 @@ class RpcConnection {
   // Resolves when the peer hangs up or the stream fails.
   kj::Promise<void> on_disconnect() { return network_->onDisconnect(); }
 
-  kj::AsyncIoStream& stream() { return *stream_; }
-
  private:
+  // One of stream and messages: capnp frames messages on the stream, or
+  // messages is the framing.
+  RpcConnection(kj::Own<kj::AsyncIoStream> stream, kj::Own<capnp::MessageStream> messages,
+                capnp::Capability::Client bootstrap);
+
   kj::Own<kj::AsyncIoStream> stream_;
+  kj::Own<capnp::MessageStream> messages_;
   kj::Own<capnp::TwoPartyVatNetwork> network_;
   kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc_;
 };

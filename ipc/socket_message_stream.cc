@@ -1,0 +1,372 @@
+#include "ipc/socket_message_stream.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
+#include <capnp/serialize.h>
+#include <kj/debug.h>
+
+namespace smol::ipc {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "capnp's segment table is little-endian, and is copied as is");
+
+constexpr size_t kWord = sizeof(capnp::word);
+constexpr size_t kReadBufferBytes = 64 * 1024;
+// A message this big goes straight from capnp's memory; as many bytes
+// buffered make the writer wait for the socket.
+constexpr size_t kDirectWriteBytes = 64 * 1024;
+constexpr size_t kWriteBufferBytes = 64 * 1024;
+// capnp's own reader refuses 512 segments or more.
+constexpr uint64_t kMaxSegments = 511;
+
+uint32_t u32_at(const kj::byte* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// A peer that went away is DISCONNECTED, as KJ's own streams report it; the
+// text keeps strerror's words ("Connection reset by peer", "Broken pipe"),
+// which the daemon tells hang-ups by.
+kj::Exception socket_error(int err, const char* call) {
+  bool gone = err == ECONNRESET || err == EPIPE || err == ENOTCONN;
+  return kj::Exception(gone ? kj::Exception::Type::DISCONNECTED : kj::Exception::Type::FAILED,
+                       __FILE__, __LINE__, kj::str(call, "() on an RPC socket: ", strerror(err)));
+}
+
+// capnp's framing: the segment count minus one, then each segment's size in
+// words, as 32-bit values, padded to a whole word.
+size_t table_bytes(size_t segments) { return (segments / 2 + 1) * kWord; }
+
+void fill_table(kj::byte* out, kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  std::memset(out, 0, table_bytes(segments.size()));
+  uint32_t n = static_cast<uint32_t>(segments.size() - 1);
+  std::memcpy(out, &n, sizeof n);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    uint32_t words = static_cast<uint32_t>(segments[i].size());
+    std::memcpy(out + 4 + 4 * i, &words, sizeof words);
+  }
+}
+
+}  // namespace
+
+SocketMessageStream::SocketMessageStream(kj::UnixEventPort& port, UniqueFd fd)
+    : fd_(std::move(fd)),
+      port_(port),
+      observer_(port, fd_.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ),
+      in_(kj::heapArray<capnp::word>(kReadBufferBytes / kWord)),
+      tasks_(*this) {
+  int flags = 0;
+  KJ_SYSCALL(flags = ::fcntl(fd_.get(), F_GETFL));
+  if ((flags & O_NONBLOCK) == 0) KJ_SYSCALL(::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK));
+  int passcred = 0;
+  socklen_t len = sizeof passcred;
+  short_read_drains_ =
+      ::getsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &passcred, &len) == 0 && passcred == 0;
+}
+
+SocketMessageStream::~SocketMessageStream() {
+  if (writing_ || out_.empty() || failure_ != nullptr) return;
+  // What capnp wrote last still goes, as far as the socket takes it now: a
+  // plain stream would have written it already.
+  ssize_t sent = ::send(fd_.get(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  static_cast<void>(sent);  // nothing to do about a peer that is gone
+}
+
+// ---- reading ----
+
+kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> SocketMessageStream::tryReadMessage(
+    kj::ArrayPtr<kj::AutoCloseFd>, capnp::ReaderOptions options, kj::ArrayPtr<capnp::word>) {
+  return kj::evalNow([&] { return read_message(options); })
+      .then([](Message m) -> kj::Maybe<capnp::MessageReaderAndFds> {
+        KJ_IF_MAYBE (reader, m) {
+          return capnp::MessageReaderAndFds{kj::mv(*reader), nullptr};
+        }
+        return nullptr;
+      });
+}
+
+kj::Promise<SocketMessageStream::Message> SocketMessageStream::read_message(
+    capnp::ReaderOptions options) {
+  auto* base = reinterpret_cast<kj::byte*>(in_.begin());
+  size_t capacity = in_.size() * kWord;
+  KJ_IF_MAYBE (bytes, framed_size(options)) {
+    if (in_end_ - in_begin_ >= *bytes) return Message(take_message(*bytes, options));
+    if (*bytes > capacity) return read_big(*bytes, options);
+  }
+  if (eof_) {
+    if (in_end_ == in_begin_) return Message(nullptr);
+    return KJ_EXCEPTION(DISCONNECTED, "Premature EOF: the peer hung up inside a message");
+  }
+  // The rest of the message goes after what is unread, moved to the front.
+  std::memmove(base, base + in_begin_, in_end_ - in_begin_);
+  in_end_ -= in_begin_;
+  in_begin_ = 0;
+  return read_some(base + in_end_, capacity - in_end_).then([this, options](size_t n) {
+    if (n == 0) eof_ = true;
+    in_end_ += n;
+    return read_message(options);
+  });
+}
+
+kj::Maybe<size_t> SocketMessageStream::framed_size(const capnp::ReaderOptions& options) const {
+  const kj::byte* p = reinterpret_cast<const kj::byte*>(in_.begin()) + in_begin_;
+  size_t have = in_end_ - in_begin_;
+  if (have < 4) return nullptr;
+  uint64_t segments = uint64_t{u32_at(p)} + 1;
+  KJ_REQUIRE(segments <= kMaxSegments, "Message has too many segments.", segments);
+  size_t table = table_bytes(segments);
+  if (have < table) return nullptr;
+  uint64_t words = 0;
+  for (uint64_t i = 0; i < segments; ++i) words += u32_at(p + 4 + 4 * i);
+  KJ_REQUIRE(words <= options.traversalLimitInWords,
+             "Message is too large. To increase the limit on the receiving end, see "
+             "capnp::ReaderOptions.",
+             words, options.traversalLimitInWords);
+  return table + words * kWord;
+}
+
+kj::Own<capnp::MessageReader> SocketMessageStream::take_message(
+    size_t bytes, const capnp::ReaderOptions& options) {
+  auto words = kj::heapArray<capnp::word>(bytes / kWord);
+  std::memcpy(words.begin(), reinterpret_cast<kj::byte*>(in_.begin()) + in_begin_, bytes);
+  in_begin_ += bytes;
+  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  auto reader = kj::heap<capnp::FlatArrayMessageReader>(words, options);
+  return reader.attach(kj::mv(words));
+}
+
+kj::Promise<SocketMessageStream::Message> SocketMessageStream::read_big(
+    size_t bytes, capnp::ReaderOptions options) {
+  auto words = kj::heapArray<capnp::word>(bytes / kWord);
+  size_t have = in_end_ - in_begin_;
+  std::memcpy(words.begin(), reinterpret_cast<kj::byte*>(in_.begin()) + in_begin_, have);
+  in_begin_ = in_end_ = 0;
+  auto promise = read_rest(reinterpret_cast<kj::byte*>(words.begin()), bytes, have);
+  return promise.then([words = kj::mv(words), options]() mutable -> Message {
+    auto reader = kj::heap<capnp::FlatArrayMessageReader>(words, options);
+    return Message(reader.attach(kj::mv(words)));
+  });
+}
+
+kj::Promise<void> SocketMessageStream::read_rest(kj::byte* out, size_t total, size_t have) {
+  if (have == total) return kj::READY_NOW;
+  return read_some(out + have, total - have).then([this, out, total, have](size_t n) {
+    if (n == 0) {
+      eof_ = true;
+      return kj::Promise<void>(
+          KJ_EXCEPTION(DISCONNECTED, "Premature EOF: the peer hung up inside a message"));
+    }
+    return read_rest(out, total, have + n);
+  });
+}
+
+kj::Promise<size_t> SocketMessageStream::read_some(kj::byte* out, size_t max) {
+  if (!may_be_readable_) {
+    return readable_.addBranch().then([this, out, max] { return read_some(out, max); });
+  }
+  for (;;) {
+    ssize_t n = ::read(fd_.get(), out, max);
+    if (n > 0) {
+      if (static_cast<size_t>(n) < max && short_read_drains_) mark_drained();
+      return static_cast<size_t>(n);
+    }
+    if (n == 0) return size_t{0};
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return socket_error(errno, "read");
+    mark_drained();
+    return readable_.addBranch().then([this, out, max] { return read_some(out, max); });
+  }
+}
+
+void SocketMessageStream::mark_drained() {
+  may_be_readable_ = false;
+  // Asked now, in the same turn as the read that found the socket empty:
+  // epoll reports new data once, and a report nobody waits for is lost.
+  readable_ = observer_.whenBecomesReadable().then([this] { may_be_readable_ = true; }).fork();
+}
+
+// ---- writing ----
+
+kj::Promise<void> SocketMessageStream::writeMessage(
+    kj::ArrayPtr<const int> fds, kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  KJ_REQUIRE(fds.size() == 0, "this connection does not carry file descriptors");
+  KJ_REQUIRE(segments.size() > 0, "a Cap'n Proto message has at least one segment");
+  KJ_IF_MAYBE (e, failure_) { return kj::cp(*e); }
+  size_t table = table_bytes(segments.size());
+  size_t bytes = table;
+  for (const auto& s : segments) bytes += s.size() * kWord;
+  if (bytes >= kDirectWriteBytes) {
+    auto t = kj::heapArray<capnp::word>(table / kWord);
+    fill_table(reinterpret_cast<kj::byte*>(t.begin()), segments);
+    return direct(kj::mv(t), segments);
+  }
+  size_t at = out_.size();
+  out_.resize(at + bytes);
+  fill_table(out_.data() + at, segments);
+  at += table;
+  for (const auto& s : segments) {
+    std::memcpy(out_.data() + at, s.begin(), s.size() * kWord);
+    at += s.size() * kWord;
+  }
+  return queued();
+}
+
+kj::Promise<void> SocketMessageStream::writeMessages(
+    kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) {
+  auto writes = kj::heapArrayBuilder<kj::Promise<void>>(messages.size());
+  for (auto segments : messages) writes.add(writeMessage(nullptr, segments));
+  return kj::joinPromises(writes.finish());
+}
+
+kj::Maybe<int> SocketMessageStream::getSendBufferSize() {
+  int size = 0;
+  socklen_t len = sizeof size;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_SNDBUF, &size, &len) != 0) return nullptr;
+  return size;
+}
+
+kj::Promise<void> SocketMessageStream::end() {
+  return drained().then([this] {
+    if (::shutdown(fd_.get(), SHUT_WR) != 0 && errno != ENOTCONN) {
+      return kj::Promise<void>(socket_error(errno, "shutdown"));
+    }
+    return kj::Promise<void>(kj::READY_NOW);
+  });
+}
+
+kj::Promise<void> SocketMessageStream::direct(
+    kj::Array<capnp::word> table, kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  return drained().then([this, table = kj::mv(table), segments]() mutable {
+    std::vector<iovec> iov;
+    iov.reserve(segments.size() + 1);
+    iov.push_back({table.begin(), table.size() * kWord});
+    for (const auto& s : segments) {
+      iov.push_back({const_cast<capnp::word*>(s.begin()), s.size() * kWord});
+    }
+    writing_ = true;
+    return send_all(std::move(iov))
+        .attach(kj::mv(table))
+        .then([this] { write_done(); },
+              [this](kj::Exception&& e) {
+                write_failed(kj::cp(e));
+                kj::throwFatalException(kj::mv(e));
+              });
+  });
+}
+
+kj::Promise<void> SocketMessageStream::queued() {
+  if (out_.size() < kWriteBufferBytes) {
+    schedule_flush();
+    return kj::READY_NOW;
+  }
+  return drained();
+}
+
+void SocketMessageStream::schedule_flush() {
+  if (flush_scheduled_ || writing_) return;  // a send in progress flushes when it is done
+  flush_scheduled_ = true;
+  tasks_.add(kj::evalLast([this] {
+    flush_scheduled_ = false;
+    flush();
+  }));
+}
+
+void SocketMessageStream::flush() {
+  if (writing_ || out_.empty()) return;
+  writing_ = true;
+  std::swap(out_, sending_);  // sending_ was empty; the two keep their capacity
+  tasks_.add(send_all({{sending_.data(), sending_.size()}})
+                 .then([this] { write_done(); },
+                       [this](kj::Exception&& e) { write_failed(kj::mv(e)); }));
+}
+
+kj::Promise<void> SocketMessageStream::send_all(std::vector<iovec> iov) {
+  size_t first = 0;
+  while (first < iov.size()) {
+    msghdr msg{};
+    msg.msg_iov = iov.data() + first;
+    msg.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
+    ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return socket_error(errno, "sendmsg");
+      iov.erase(iov.begin(), iov.begin() + static_cast<ptrdiff_t>(first));
+      return writable().then(
+          [this, iov = std::move(iov)]() mutable { return send_all(std::move(iov)); });
+    }
+    auto sent = static_cast<size_t>(n);
+    while (first < iov.size() && sent >= iov[first].iov_len) sent -= iov[first++].iov_len;
+    if (sent > 0) {
+      iov[first].iov_base = static_cast<kj::byte*>(iov[first].iov_base) + sent;
+      iov[first].iov_len -= sent;
+    }
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> SocketMessageStream::writable() {
+  // The socket's own registration is for reads only: registered for writes
+  // too, every read by the peer would report room and wake this process for
+  // nothing. A full socket is rare; while a send waits for room, a duplicate
+  // of the fd is registered for that alone.
+  struct Watch {
+    Watch(kj::UnixEventPort& port, UniqueFd fd)
+        : dup(std::move(fd)),
+          observer(port, dup.get(), kj::UnixEventPort::FdObserver::OBSERVE_WRITE) {}
+    UniqueFd dup;
+    kj::UnixEventPort::FdObserver observer;  // after dup: unregisters before the close
+  };
+  UniqueFd dup(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!dup) return socket_error(errno, "fcntl(F_DUPFD_CLOEXEC)");
+  auto watch = kj::heap<Watch>(port_, std::move(dup));
+  auto room = watch->observer.whenBecomesWritable();
+  return room.attach(kj::mv(watch));
+}
+
+void SocketMessageStream::write_done() {
+  writing_ = false;
+  sending_.clear();
+  if (!out_.empty()) {
+    flush();  // the socket took the last lot: what came meanwhile goes now
+    return;
+  }
+  KJ_IF_MAYBE (waiter, drained_waiter_) {
+    (*waiter)->fulfill();
+    drained_waiter_ = nullptr;
+  }
+}
+
+void SocketMessageStream::write_failed(kj::Exception&& e) {
+  writing_ = false;
+  out_.clear();
+  sending_.clear();
+  KJ_IF_MAYBE (waiter, drained_waiter_) {
+    (*waiter)->reject(kj::cp(e));
+    drained_waiter_ = nullptr;
+  }
+  failure_ = kj::mv(e);
+}
+
+kj::Promise<void> SocketMessageStream::drained() {
+  KJ_IF_MAYBE (e, failure_) { return kj::cp(*e); }
+  if (!writing_ && out_.empty()) return kj::READY_NOW;
+  KJ_REQUIRE(drained_waiter_ == nullptr, "SocketMessageStream takes one write at a time");
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  drained_waiter_ = kj::mv(paf.fulfiller);
+  flush();
+  return kj::mv(paf.promise);
+}
+
+void SocketMessageStream::taskFailed(kj::Exception&& e) { write_failed(kj::mv(e)); }
+
+}  // namespace smol::ipc

@@ -1,0 +1,136 @@
+// SocketMessageStream: Cap'n Proto messages over one stream socket, framed
+// here rather than by capnp's byte-stream reader and writer, so that a
+// burst of messages costs one syscall each way and a message already read
+// costs none.
+//
+// Reads: capnp 0.9 reads a message off a byte stream with two or three small
+// reads (its segment table, then its segments), each a promise and an event
+// turn of its own, and after every message it tries one more read(2), which
+// finds the socket empty. Here the socket is read up to 64 KiB at a time,
+// and every whole message in that buffer is handed out at once, with no
+// syscall and no wait. A read that returns less than it asked for means the
+// socket is empty (a Unix stream socket hands over all it holds), so the
+// next read waits for epoll to report new data instead of trying read(2)
+// first. A message bigger than the buffer is read straight into its own
+// memory.
+//
+// Limits, checked on the segment table before anything is allocated, since
+// the peer may be hostile: fewer than 512 segments, and no more words in all
+// than the reader options' traversal limit, as capnp's own reader checks. A
+// message over either is an error from tryReadMessage(), which ends the RPC
+// session. EOF between two messages is a clean end (null); EOF inside one
+// is DISCONNECTED. No file descriptors travel with messages.
+//
+// Writes: a message under 64 KiB is copied to a buffer and its write
+// completes at once; the buffer goes to the socket when the event loop has
+// nothing else to run (kj::evalLast), before it sleeps. Every reply that one
+// group commit answers, or every call an agent makes in one turn, thus
+// leaves in one send and wakes the peer once, and no latency is added: the
+// flush runs before the loop could wait for anything. A bigger message goes
+// straight from capnp's memory, after what is buffered. Backpressure: past
+// 64 KiB buffered, or while the socket is full, a write does not complete
+// until the buffer has drained, so a peer that stops reading holds its
+// writer back as a plain socket would. A failed send fails every later
+// write with the same exception. end() sends what is buffered, then shuts
+// the socket down for writing; destruction sends what is buffered as far as
+// the socket takes it without waiting.
+//
+// Wakeups: epoll watches the socket for data only. Watched for room as well
+// (as KJ's own streams are), every read by the peer would report room and
+// wake this process for nothing; with a daemon answering a hundred agents
+// at once, half of their wakeups were those. Only while a send waits for a
+// full socket to drain is a duplicate of the fd watched for room.
+//
+// Thread: the thread of the event port it was made with.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <capnp/serialize-async.h>
+#include <kj/async-unix.h>
+
+#include <vector>
+
+#include "base/unique_fd.h"
+
+namespace smol::ipc {
+
+class SocketMessageStream final : public capnp::MessageStream,
+                                  private kj::TaskSet::ErrorHandler {
+ public:
+  // Takes a connected stream socket, and makes it non-blocking.
+  SocketMessageStream(kj::UnixEventPort& port, UniqueFd fd);
+  ~SocketMessageStream();
+  SocketMessageStream(const SocketMessageStream&) = delete;
+  SocketMessageStream& operator=(const SocketMessageStream&) = delete;
+
+  // capnp's conveniences (a MessageBuilder, no fds) call these.
+  using capnp::MessageStream::tryReadMessage;
+  using capnp::MessageStream::writeMessage;
+
+  kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> tryReadMessage(
+      kj::ArrayPtr<kj::AutoCloseFd> fd_space, capnp::ReaderOptions options,
+      kj::ArrayPtr<capnp::word> scratch) override;
+  kj::Promise<void> writeMessage(kj::ArrayPtr<const int> fds,
+                                 kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) override;
+  kj::Promise<void> writeMessages(
+      kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) override;
+  kj::Maybe<int> getSendBufferSize() override;
+  kj::Promise<void> end() override;
+
+ private:
+  using Message = kj::Maybe<kj::Own<capnp::MessageReader>>;
+
+  // Reading.
+  kj::Promise<Message> read_message(capnp::ReaderOptions options);
+  // Bytes of the first buffered message, header included; null until its
+  // segment table is buffered. Throws if the table breaks the limits.
+  kj::Maybe<size_t> framed_size(const capnp::ReaderOptions& options) const;
+  kj::Own<capnp::MessageReader> take_message(size_t bytes, const capnp::ReaderOptions& options);
+  kj::Promise<Message> read_big(size_t bytes, capnp::ReaderOptions options);
+  // Reads bytes [have, total) of a big message into out, whose memory the
+  // caller keeps alive.
+  kj::Promise<void> read_rest(kj::byte* out, size_t total, size_t have);
+  // Reads up to max bytes into out once the socket may hold some; 0 at EOF.
+  kj::Promise<size_t> read_some(kj::byte* out, size_t max);
+  // The socket was found empty: reads wait for epoll's next report.
+  void mark_drained();
+
+  // Writing.
+  kj::Promise<void> direct(kj::Array<capnp::word> table,
+                           kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments);
+  kj::Promise<void> queued();
+  void schedule_flush();
+  void flush();
+  void write_done();
+  void write_failed(kj::Exception&& e);
+  kj::Promise<void> drained();
+  // Sends all of iov, waiting for room whenever the socket is full.
+  kj::Promise<void> send_all(std::vector<iovec> iov);
+  // Resolves once the full socket has room again.
+  kj::Promise<void> writable();
+  void taskFailed(kj::Exception&& e) override;
+
+  UniqueFd fd_;
+  kj::UnixEventPort& port_;
+  kj::UnixEventPort::FdObserver observer_;  // after fd_: unregisters before the close
+
+  kj::Array<capnp::word> in_;
+  size_t in_begin_ = 0, in_end_ = 0;  // the unread bytes of in_, as byte offsets
+  bool eof_ = false;
+  bool may_be_readable_ = true;
+  // Whether a short read proves the socket empty: not when SO_PASSCRED is
+  // set, since the kernel then stops a read where the sender changes.
+  bool short_read_drains_ = true;
+  kj::ForkedPromise<void> readable_ = nullptr;
+
+  std::vector<kj::byte> out_;      // written by capnp, not yet handed to the socket
+  std::vector<kj::byte> sending_;  // handed to the socket, which has not taken all of it
+  bool writing_ = false;           // a send (of sending_, or of a big message) is out
+  bool flush_scheduled_ = false;
+  kj::Maybe<kj::Exception> failure_;
+  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> drained_waiter_;
+  kj::TaskSet tasks_;  // declared last: its flushes use the members above
+};
+
+}  // namespace smol::ipc

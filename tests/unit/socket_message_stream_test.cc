@@ -1,0 +1,347 @@
+// SocketMessageStream over a real socketpair: what the peer on the other end
+// sees (messages framed as capnp frames them, their order, how many arrive
+// in one recv, EOF), what is read from whatever the peer sends (bursts,
+// splits, big messages, hostile segment tables), and when a writer is held
+// back.
+#include "ipc/socket_message_stream.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <capnp/serialize.h>
+#include <kj/async-unix.h>
+#include <kj/io.h>
+#include <sys/epoll.h>
+
+#include <cstdio>
+#include <map>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "base/sys_error.h"
+#include "base/unique_fd.h"
+
+namespace smol::ipc {
+namespace {
+
+// A message whose root is text; first_words forces several segments.
+struct Built {
+  explicit Built(const std::string& text, unsigned first_words = 1024)
+      : builder(first_words, capnp::AllocationStrategy::FIXED_SIZE) {
+    builder.getRoot<capnp::AnyPointer>().setAs<capnp::Text>(text);
+  }
+  capnp::MallocMessageBuilder builder;
+};
+
+std::string text_of(capnp::MessageReader& reader) {
+  return reader.getRoot<capnp::AnyPointer>().getAs<capnp::Text>();
+}
+
+std::string framed(const std::string& text, unsigned first_words = 1024) {
+  Built m(text, first_words);
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(m.builder);
+  return std::string(reinterpret_cast<const char*>(flat.begin()), flat.size() * sizeof(capnp::word));
+}
+
+// The texts of the messages in bytes, read as capnp reads a stream.
+std::vector<std::string> parse_all(const std::string& bytes) {
+  kj::ArrayInputStream in(kj::arrayPtr(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
+  std::vector<std::string> texts;
+  while (in.tryGetReadBuffer().size() > 0) {
+    capnp::InputStreamMessageReader reader(in);
+    texts.push_back(text_of(reader));
+  }
+  return texts;
+}
+
+class SocketMessageStreamTest : public ::testing::Test {
+ protected:
+  // KJ's members may throw from their destructors; gtest's fixture may not.
+  ~SocketMessageStreamTest() noexcept override = default;
+
+  void SetUp() override {
+    ::signal(SIGPIPE, SIG_IGN);
+    int fds[2];
+    check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
+    peer_ = UniqueFd(fds[1]);
+    stream_fd_ = fds[0];
+    stream_ = kj::heap<SocketMessageStream>(io_.unixEventPort, UniqueFd(fds[0]));
+  }
+
+  // What this process's epoll sets watch: fd -> event mask (/proc fdinfo).
+  static std::map<int, unsigned> watched() {
+    std::map<int, unsigned> out;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(e.path(), ec).string() != "anon_inode:[eventpoll]") continue;
+      std::ifstream info("/proc/self/fdinfo/" + e.path().filename().string());
+      std::string line;
+      while (std::getline(info, line)) {
+        int fd = 0;
+        unsigned events = 0;
+        if (std::sscanf(line.c_str(), "tfd: %d events: %x", &fd, &events) == 2) out[fd] = events;
+      }
+    }
+    return out;
+  }
+
+  // Runs the loop until it has nothing left to do but wait.
+  void settle() { io_.waitScope.poll(); }
+
+  kj::Promise<void> write(Built& m) { return stream_->writeMessage(m.builder); }
+
+  // What the peer can read now, in one recv (at most max bytes).
+  std::string peer_recv(size_t max = 1 << 20) {
+    std::string buf(max, '\0');
+    ssize_t n = ::recv(peer_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return "";
+    check_sys(n, "recv");
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+  }
+
+  std::string peer_drain() {
+    std::string all, got;
+    while (!(got = peer_recv()).empty()) all += got;
+    return all;
+  }
+
+  bool peer_readable() {
+    pollfd p{peer_.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }
+
+  void peer_send(const std::string& bytes) {
+    ASSERT_EQ(::send(peer_.get(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  }
+
+  // The next message's text, or "<eof>".
+  std::string read(capnp::ReaderOptions options = {}) {
+    kj::Maybe<kj::Own<capnp::MessageReader>> m = stream_->tryReadMessage(options).wait(io_.waitScope);
+    KJ_IF_MAYBE (got, m) { return text_of(**got); }
+    return "<eof>";
+  }
+
+  kj::AsyncIoContext io_ = kj::setupAsyncIo();
+  UniqueFd peer_;
+  int stream_fd_ = -1;
+  kj::Own<SocketMessageStream> stream_;
+};
+
+TEST_F(SocketMessageStreamTest, MessagesWrittenInOneTurnLeaveTogetherInOrderAfterTheQueueRan) {
+  Built one("one"), two("two", 1), three("three");
+  write(one).wait(io_.waitScope);
+  write(two).wait(io_.waitScope);
+  write(three).wait(io_.waitScope);
+  // The writes completed; the flush waits for the queue to empty.
+  EXPECT_FALSE(peer_readable());
+  settle();
+  EXPECT_EQ(parse_all(peer_recv()), (std::vector<std::string>{"one", "two", "three"}));
+}
+
+TEST_F(SocketMessageStreamTest, ABigMessageFollowsWhatWasBufferedBeforeIt) {
+  Built small("small"), big(std::string(256 * 1024, 'B'));
+  write(small).wait(io_.waitScope);
+  kj::Promise<void> sent = write(big);
+  std::string got;
+  while (got.size() < 256 * 1024) {
+    settle();
+    got += peer_drain();
+  }
+  sent.wait(io_.waitScope);
+  settle();
+  got += peer_drain();
+  EXPECT_EQ(parse_all(got), (std::vector<std::string>{"small", std::string(256 * 1024, 'B')}));
+}
+
+TEST_F(SocketMessageStreamTest, AWriterIsHeldBackWhileThePeerDoesNotReadAndResumesWhenItDoes) {
+  Built chunk(std::string(16 * 1024, 'x'));
+  size_t written = 0;
+  kj::Maybe<kj::Promise<void>> held;
+  // Fill the socket and the buffer: some write must stop completing.
+  for (int i = 0; i < 10000; ++i) {
+    kj::Promise<void> w = write(chunk);
+    settle();
+    if (!w.poll(io_.waitScope)) {
+      held = kj::mv(w);
+      break;
+    }
+    w.wait(io_.waitScope);
+    ++written;
+  }
+  KJ_IF_MAYBE (w, held) {
+    std::string got;
+    while (!w->poll(io_.waitScope)) {
+      got += peer_drain();
+      settle();
+    }
+    w->wait(io_.waitScope);
+    ++written;
+    settle();
+    got += peer_drain();
+    EXPECT_EQ(parse_all(got).size(), written);
+  } else {
+    FAIL() << "160 MiB were accepted without the peer reading: no backpressure";
+  }
+}
+
+TEST_F(SocketMessageStreamTest, TheSocketIsWatchedForRoomOnlyWhileASendWaitsForIt) {
+  // Watched for room all the time, every read by the peer would wake the
+  // writer for nothing.
+  auto only_reads = [this] {
+    for (const auto& [fd, events] : watched()) {
+      if (events & EPOLLOUT) return false;
+    }
+    return (watched()[stream_fd_] & EPOLLIN) != 0;
+  };
+  EXPECT_TRUE(only_reads());
+  Built chunk(std::string(16 * 1024, 'x'));
+  kj::Maybe<kj::Promise<void>> held;
+  for (int i = 0; i < 10000 && held == nullptr; ++i) {
+    kj::Promise<void> w = write(chunk);
+    settle();
+    if (!w.poll(io_.waitScope)) held = kj::mv(w);
+  }
+  KJ_IF_MAYBE (w, held) {
+    EXPECT_FALSE(only_reads()) << "a send waits for room, and nothing watches for it";
+    while (!w->poll(io_.waitScope)) {
+      peer_drain();
+      settle();
+    }
+    settle();
+    EXPECT_TRUE(only_reads());
+  } else {
+    FAIL() << "160 MiB were accepted without the peer reading: no backpressure";
+  }
+}
+
+TEST_F(SocketMessageStreamTest, EndSendsWhatIsBufferedThenEof) {
+  Built last("last words");
+  write(last).wait(io_.waitScope);
+  stream_->end().wait(io_.waitScope);
+  EXPECT_EQ(parse_all(peer_recv()), std::vector<std::string>{"last words"});
+  char c;
+  EXPECT_EQ(::recv(peer_.get(), &c, 1, MSG_DONTWAIT), 0);  // EOF
+}
+
+TEST_F(SocketMessageStreamTest, WhatIsBufferedIsSentWhenTheStreamIsDestroyed) {
+  Built parting("parting");
+  write(parting).wait(io_.waitScope);
+  stream_ = nullptr;
+  EXPECT_EQ(parse_all(peer_recv()), std::vector<std::string>{"parting"});
+}
+
+TEST_F(SocketMessageStreamTest, AFailedSendFailsTheWritesAfterIt) {
+  peer_.reset();
+  Built lost("into the void"), again("again");
+  write(lost).wait(io_.waitScope);  // buffered: the failure comes with the flush
+  settle();
+  try {
+    write(again).wait(io_.waitScope);
+    FAIL() << "a write after a failed send succeeded";
+  } catch (const kj::Exception& e) {
+    EXPECT_EQ(e.getType(), kj::Exception::Type::DISCONNECTED);
+    EXPECT_NE(std::string(e.getDescription().cStr()).find("Broken pipe"), std::string::npos)
+        << e.getDescription().cStr();
+  }
+}
+
+TEST_F(SocketMessageStreamTest, ABurstOfMessagesIsReadWholeAndInOrder) {
+  std::string burst;
+  for (int i = 0; i < 100; ++i) burst += framed("message " + std::to_string(i), i % 2 ? 1 : 64);
+  peer_send(burst);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(read(), "message " + std::to_string(i));
+}
+
+TEST_F(SocketMessageStreamTest, AMessageSplitAnywhereIsPutBackTogether) {
+  // Sent a byte at a time, with the reader waiting in between: every split,
+  // in the segment table and in the segments, and every wait for more data
+  // after the socket was found empty.
+  std::string first_bytes = framed("split", 1), bytes = first_bytes + framed("again");
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> first = stream_->tryReadMessage();
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i < first_bytes.size()) {
+      EXPECT_FALSE(first.poll(io_.waitScope)) << "a message came after " << i << " of its bytes";
+    }
+    peer_send(std::string(1, bytes[i]));
+  }
+  KJ_IF_MAYBE (m, first.wait(io_.waitScope)) {
+    EXPECT_EQ(text_of(**m), "split");
+  } else {
+    FAIL() << "EOF instead of a message";
+  }
+  EXPECT_EQ(read(), "again");
+}
+
+TEST_F(SocketMessageStreamTest, AMessageBiggerThanTheReadBufferIsReadWhole) {
+  std::string bytes = framed(std::string(300 * 1024, 'r'));
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> read = stream_->tryReadMessage();
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = ::send(peer_.get(), bytes.data() + sent, bytes.size() - sent, MSG_DONTWAIT);
+    if (n > 0) sent += static_cast<size_t>(n);
+    read.poll(io_.waitScope);
+  }
+  KJ_IF_MAYBE (m, read.wait(io_.waitScope)) {
+    EXPECT_EQ(text_of(**m), std::string(300 * 1024, 'r'));
+  } else {
+    FAIL() << "EOF instead of a message";
+  }
+}
+
+TEST_F(SocketMessageStreamTest, EofBetweenMessagesEndsTheStreamAndInsideOneIsDisconnected) {
+  peer_send(framed("whole"));
+  peer_.reset();
+  EXPECT_EQ(read(), "whole");
+  EXPECT_EQ(read(), "<eof>");
+
+  int fds[2];
+  check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
+  peer_ = UniqueFd(fds[1]);
+  stream_ = kj::heap<SocketMessageStream>(io_.unixEventPort, UniqueFd(fds[0]));
+  std::string bytes = framed("cut short");
+  peer_send(bytes.substr(0, bytes.size() - 3));
+  peer_.reset();
+  try {
+    read();
+    FAIL() << "half a message was read";
+  } catch (const kj::Exception& e) {
+    EXPECT_EQ(e.getType(), kj::Exception::Type::DISCONNECTED);
+  }
+}
+
+TEST_F(SocketMessageStreamTest, ASegmentTableOverTheLimitsIsRefusedBeforeTheBodyComes) {
+  // 4 billion segments: refused from the first word.
+  peer_send(std::string("\xff\xff\xff\xff\x00\x00\x00\x00", 8));
+  try {
+    read();
+    FAIL() << "a table of 2^32 segments was accepted";
+  } catch (const kj::Exception& e) {
+    EXPECT_NE(std::string(e.getDescription().cStr()).find("too many segments"), std::string::npos)
+        << e.getDescription().cStr();
+  }
+}
+
+TEST_F(SocketMessageStreamTest, AMessageOverTheTraversalLimitIsRefusedFromItsTable) {
+  // One segment of 2^31 words announced, and no body: the size alone is
+  // refused, without waiting for 16 GiB or allocating them.
+  peer_send(std::string("\x00\x00\x00\x00\x00\x00\x00\x80", 8));
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = 1024;
+  try {
+    read(options);
+    FAIL() << "a message over the traversal limit was accepted";
+  } catch (const kj::Exception& e) {
+    EXPECT_NE(std::string(e.getDescription().cStr()).find("too large"), std::string::npos)
+        << e.getDescription().cStr();
+  }
+}
+
+}  // namespace
+}  // namespace smol::ipc
