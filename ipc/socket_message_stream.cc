@@ -68,10 +68,6 @@ SocketMessageStream::SocketMessageStream(kj::UnixEventPort& port, UniqueFd fd)
   int flags = 0;
   KJ_SYSCALL(flags = ::fcntl(fd_.get(), F_GETFL));
   if ((flags & O_NONBLOCK) == 0) KJ_SYSCALL(::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK));
-  int passcred = 0;
-  socklen_t len = sizeof passcred;
-  short_read_drains_ =
-      ::getsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &passcred, &len) == 0 && passcred == 0;
 }
 
 SocketMessageStream::~SocketMessageStream() {
@@ -97,11 +93,15 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> SocketMessageStream::tryReadM
 
 kj::Promise<SocketMessageStream::Message> SocketMessageStream::read_message(
     capnp::ReaderOptions options) {
+  if (big_.size() > 0) return read_big(options);
   auto* base = reinterpret_cast<kj::byte*>(in_.begin());
   size_t capacity = in_.size() * kWord;
   KJ_IF_MAYBE (bytes, framed_size(options)) {
     if (in_end_ - in_begin_ >= *bytes) return Message(take_message(*bytes, options));
-    if (*bytes > capacity) return read_big(*bytes, options);
+    if (*bytes > capacity) {
+      start_big(*bytes);
+      return read_big(options);
+    }
   }
   if (eof_) {
     if (in_end_ == in_begin_) return Message(nullptr);
@@ -111,9 +111,7 @@ kj::Promise<SocketMessageStream::Message> SocketMessageStream::read_message(
   std::memmove(base, base + in_begin_, in_end_ - in_begin_);
   in_end_ -= in_begin_;
   in_begin_ = 0;
-  return read_some(base + in_end_, capacity - in_end_).then([this, options](size_t n) {
-    if (n == 0) eof_ = true;
-    in_end_ += n;
+  return fill(base + in_end_, capacity - in_end_, in_end_).then([this, options] {
     return read_message(options);
   });
 }
@@ -145,46 +143,47 @@ kj::Own<capnp::MessageReader> SocketMessageStream::take_message(
   return reader.attach(kj::mv(words));
 }
 
-kj::Promise<SocketMessageStream::Message> SocketMessageStream::read_big(
-    size_t bytes, capnp::ReaderOptions options) {
-  auto words = kj::heapArray<capnp::word>(bytes / kWord);
-  size_t have = in_end_ - in_begin_;
-  std::memcpy(words.begin(), reinterpret_cast<kj::byte*>(in_.begin()) + in_begin_, have);
+void SocketMessageStream::start_big(size_t bytes) {
+  big_ = kj::heapArray<capnp::word>(bytes / kWord);
+  big_have_ = in_end_ - in_begin_;
+  std::memcpy(big_.begin(), reinterpret_cast<kj::byte*>(in_.begin()) + in_begin_, big_have_);
   in_begin_ = in_end_ = 0;
-  auto promise = read_rest(reinterpret_cast<kj::byte*>(words.begin()), bytes, have);
-  return promise.then([words = kj::mv(words), options]() mutable -> Message {
+}
+
+kj::Promise<SocketMessageStream::Message> SocketMessageStream::read_big(
+    capnp::ReaderOptions options) {
+  size_t total = big_.size() * kWord;
+  if (big_have_ == total) {
+    kj::Array<capnp::word> words = kj::mv(big_);
+    big_have_ = 0;
     auto reader = kj::heap<capnp::FlatArrayMessageReader>(words, options);
     return Message(reader.attach(kj::mv(words)));
+  }
+  if (eof_) return KJ_EXCEPTION(DISCONNECTED, "Premature EOF: the peer hung up inside a message");
+  auto* out = reinterpret_cast<kj::byte*>(big_.begin());
+  return fill(out + big_have_, total - big_have_, big_have_).then([this, options] {
+    return read_big(options);
   });
 }
 
-kj::Promise<void> SocketMessageStream::read_rest(kj::byte* out, size_t total, size_t have) {
-  if (have == total) return kj::READY_NOW;
-  return read_some(out + have, total - have).then([this, out, total, have](size_t n) {
-    if (n == 0) {
-      eof_ = true;
-      return kj::Promise<void>(
-          KJ_EXCEPTION(DISCONNECTED, "Premature EOF: the peer hung up inside a message"));
-    }
-    return read_rest(out, total, have + n);
-  });
-}
-
-kj::Promise<size_t> SocketMessageStream::read_some(kj::byte* out, size_t max) {
+kj::Promise<void> SocketMessageStream::fill(kj::byte* out, size_t max, size_t& count) {
   if (!may_be_readable_) {
-    return readable_.addBranch().then([this, out, max] { return read_some(out, max); });
+    return readable_.addBranch().then([this, out, max, &count] { return fill(out, max, count); });
   }
   for (;;) {
     ssize_t n = ::read(fd_.get(), out, max);
     if (n > 0) {
-      if (static_cast<size_t>(n) < max && short_read_drains_) mark_drained();
-      return static_cast<size_t>(n);
+      count += static_cast<size_t>(n);
+      return kj::READY_NOW;
     }
-    if (n == 0) return size_t{0};
+    if (n == 0) {
+      eof_ = true;
+      return kj::READY_NOW;
+    }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return socket_error(errno, "read");
     mark_drained();
-    return readable_.addBranch().then([this, out, max] { return read_some(out, max); });
+    return readable_.addBranch().then([this, out, max, &count] { return fill(out, max, count); });
   }
 }
 
@@ -223,9 +222,12 @@ kj::Promise<void> SocketMessageStream::writeMessage(
 
 kj::Promise<void> SocketMessageStream::writeMessages(
     kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) {
-  auto writes = kj::heapArrayBuilder<kj::Promise<void>>(messages.size());
-  for (auto segments : messages) writes.add(writeMessage(nullptr, segments));
-  return kj::joinPromises(writes.finish());
+  // One write at a time, as capnp itself writes.
+  kj::Promise<void> all = kj::READY_NOW;
+  for (auto segments : messages) {
+    all = all.then([this, segments] { return writeMessage(nullptr, segments); });
+  }
+  return all;
 }
 
 kj::Maybe<int> SocketMessageStream::getSendBufferSize() {
@@ -318,18 +320,14 @@ kj::Promise<void> SocketMessageStream::writable() {
   // The socket's own registration is for reads only: registered for writes
   // too, every read by the peer would report room and wake this process for
   // nothing. A full socket is rare; while a send waits for room, a duplicate
-  // of the fd is registered for that alone.
-  struct Watch {
-    Watch(kj::UnixEventPort& port, UniqueFd fd)
-        : dup(std::move(fd)),
-          observer(port, dup.get(), kj::UnixEventPort::FdObserver::OBSERVE_WRITE) {}
-    UniqueFd dup;
-    kj::UnixEventPort::FdObserver observer;  // after dup: unregisters before the close
-  };
-  UniqueFd dup(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
-  if (!dup) return socket_error(errno, "fcntl(F_DUPFD_CLOEXEC)");
-  auto watch = kj::heap<Watch>(port_, std::move(dup));
-  auto room = watch->observer.whenBecomesWritable();
+  // of the fd (made the first time, then kept) is registered for that alone.
+  if (!room_fd_) {
+    room_fd_ = UniqueFd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+    if (!room_fd_) return socket_error(errno, "fcntl(F_DUPFD_CLOEXEC)");
+  }
+  auto watch = kj::heap<kj::UnixEventPort::FdObserver>(
+      port_, room_fd_.get(), kj::UnixEventPort::FdObserver::OBSERVE_WRITE);
+  auto room = watch->whenBecomesWritable();
   return room.attach(kj::mv(watch));
 }
 

@@ -5,14 +5,14 @@
 //
 // Reads: capnp 0.9 reads a message off a byte stream with two or three small
 // reads (its segment table, then its segments), each a promise and an event
-// turn of its own, and after every message it tries one more read(2), which
-// finds the socket empty. Here the socket is read up to 64 KiB at a time,
-// and every whole message in that buffer is handed out at once, with no
-// syscall and no wait. A read that returns less than it asked for means the
-// socket is empty (a Unix stream socket hands over all it holds), so the
-// next read waits for epoll to report new data instead of trying read(2)
-// first. A message bigger than the buffer is read straight into its own
-// memory.
+// turn of its own. Here the socket is read up to 64 KiB at a time, and every
+// whole message in that buffer is handed out at once, with no syscall and
+// no wait. The socket is read until it reports itself empty (EAGAIN), then
+// the next read waits for epoll: a short read alone proves nothing (the
+// kernel stops a read at a hang-up, at passed fds, at out-of-band data). A
+// message bigger than the buffer is read straight into its own memory.
+// Bytes taken from the socket are kept even if the read waiting for the
+// rest of a message is given up.
 //
 // Limits, checked on the segment table before anything is allocated, since
 // the peer may be hostile: fewer than 512 segments, and no more words in all
@@ -87,13 +87,15 @@ class SocketMessageStream final : public capnp::MessageStream,
   // segment table is buffered. Throws if the table breaks the limits.
   kj::Maybe<size_t> framed_size(const capnp::ReaderOptions& options) const;
   kj::Own<capnp::MessageReader> take_message(size_t bytes, const capnp::ReaderOptions& options);
-  kj::Promise<Message> read_big(size_t bytes, capnp::ReaderOptions options);
-  // Reads bytes [have, total) of a big message into out, whose memory the
-  // caller keeps alive.
-  kj::Promise<void> read_rest(kj::byte* out, size_t total, size_t have);
-  // Reads up to max bytes into out once the socket may hold some; 0 at EOF.
-  kj::Promise<size_t> read_some(kj::byte* out, size_t max);
-  // The socket was found empty: reads wait for epoll's next report.
+  // A message bigger than the buffer: moves what is buffered of it to its
+  // own memory (big_), where the rest is read.
+  void start_big(size_t bytes);
+  kj::Promise<Message> read_big(capnp::ReaderOptions options);
+  // One read(2) of up to max bytes into out, once the socket may hold some;
+  // adds what came to count at once (so a read given up loses nothing) and
+  // sets eof_ at EOF.
+  kj::Promise<void> fill(kj::byte* out, size_t max, size_t& count);
+  // A read found the socket empty: the next waits for epoll's report.
   void mark_drained();
 
   // Writing.
@@ -112,16 +114,16 @@ class SocketMessageStream final : public capnp::MessageStream,
   void taskFailed(kj::Exception&& e) override;
 
   UniqueFd fd_;
+  UniqueFd room_fd_;  // fd_'s duplicate, watched for room while a send waits
   kj::UnixEventPort& port_;
   kj::UnixEventPort::FdObserver observer_;  // after fd_: unregisters before the close
 
   kj::Array<capnp::word> in_;
   size_t in_begin_ = 0, in_end_ = 0;  // the unread bytes of in_, as byte offsets
+  kj::Array<capnp::word> big_;  // a big message being read, big_have_ bytes of it so far
+  size_t big_have_ = 0;
   bool eof_ = false;
-  bool may_be_readable_ = true;
-  // Whether a short read proves the socket empty: not when SO_PASSCRED is
-  // set, since the kernel then stops a read where the sender changes.
-  bool short_read_drains_ = true;
+  bool may_be_readable_ = true;  // false from a read that found it empty to epoll's report
   kj::ForkedPromise<void> readable_ = nullptr;
 
   std::vector<kj::byte> out_;      // written by capnp, not yet handed to the socket

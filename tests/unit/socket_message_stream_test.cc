@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 #include <filesystem>
@@ -314,6 +315,108 @@ TEST_F(SocketMessageStreamTest, EofBetweenMessagesEndsTheStreamAndInsideOneIsDis
   } catch (const kj::Exception& e) {
     EXPECT_EQ(e.getType(), kj::Exception::Type::DISCONNECTED);
   }
+}
+
+TEST_F(SocketMessageStreamTest, ALastMessageAndTheHangUpComingTogetherAreBothSeen) {
+  // One wakeup brings the last bytes and the EOF: the read that returns the
+  // bytes comes short, and only the next one sees the end.
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> first = stream_->tryReadMessage();
+  EXPECT_FALSE(first.poll(io_.waitScope));
+  peer_send(framed("last") + framed("words"));
+  peer_.reset();
+  ASSERT_TRUE(first.poll(io_.waitScope));
+  KJ_IF_MAYBE (m, first.wait(io_.waitScope)) {
+    EXPECT_EQ(text_of(**m), "last");
+  }
+  EXPECT_EQ(read(), "words");
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> end = stream_->tryReadMessage();
+  ASSERT_TRUE(end.poll(io_.waitScope)) << "the EOF was not seen: the reader waits forever";
+  EXPECT_EQ(end.wait(io_.waitScope), nullptr);
+}
+
+TEST_F(SocketMessageStreamTest, ABigMessageCutShortByAHangUpFailsInsteadOfWaiting) {
+  std::string bytes = framed(std::string(300 * 1024, 'c'));
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> read = stream_->tryReadMessage();
+  EXPECT_FALSE(read.poll(io_.waitScope));
+  ASSERT_EQ(::send(peer_.get(), bytes.data(), 100 * 1024, 0), 100 * 1024);
+  peer_.reset();
+  ASSERT_TRUE(read.poll(io_.waitScope)) << "a message cut short waits forever";
+  try {
+    read.wait(io_.waitScope);
+    FAIL() << "a third of a message was read";
+  } catch (const kj::Exception& e) {
+    EXPECT_EQ(e.getType(), kj::Exception::Type::DISCONNECTED);
+  }
+}
+
+TEST_F(SocketMessageStreamTest, MessagesAfterPassedFileDescriptorsAreStillRead) {
+  // The kernel stops a read where passed fds are; they are dropped, and
+  // what follows them is read all the same.
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> first = stream_->tryReadMessage();
+  EXPECT_FALSE(first.poll(io_.waitScope));
+  std::string one = framed("with an fd"), two = framed("after it");
+  iovec iov{one.data(), one.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int passed = peer_.get();
+  std::memcpy(CMSG_DATA(c), &passed, sizeof passed);
+  ASSERT_EQ(::sendmsg(peer_.get(), &msg, 0), static_cast<ssize_t>(one.size()));
+  peer_send(two);
+  ASSERT_TRUE(first.poll(io_.waitScope));
+  KJ_IF_MAYBE (m, first.wait(io_.waitScope)) {
+    EXPECT_EQ(text_of(**m), "with an fd");
+  }
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> second = stream_->tryReadMessage();
+  ASSERT_TRUE(second.poll(io_.waitScope)) << "the message after the fds is never read";
+  KJ_IF_MAYBE (m, second.wait(io_.waitScope)) {
+    EXPECT_EQ(text_of(**m), "after it");
+  }
+}
+
+TEST_F(SocketMessageStreamTest, AReadGivenUpLosesNoBytes) {
+  std::string small = framed("small"), big = framed(std::string(200 * 1024, 'g'));
+  {
+    kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> given_up = stream_->tryReadMessage();
+    peer_send(small.substr(0, 10));
+    EXPECT_FALSE(given_up.poll(io_.waitScope));
+  }
+  peer_send(small.substr(10));
+  EXPECT_EQ(read(), "small");
+  {
+    kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> given_up = stream_->tryReadMessage();
+    peer_send(big.substr(0, 100 * 1024));
+    EXPECT_FALSE(given_up.poll(io_.waitScope));
+  }
+  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> again = stream_->tryReadMessage();
+  peer_send(big.substr(100 * 1024));
+  KJ_IF_MAYBE (m, again.wait(io_.waitScope)) {
+    EXPECT_EQ(text_of(**m), std::string(200 * 1024, 'g'));
+  } else {
+    FAIL() << "EOF instead of a message";
+  }
+}
+
+TEST_F(SocketMessageStreamTest, SeveralBigMessagesWrittenAtOnceArriveWhole) {
+  Built a(std::string(200 * 1024, 'a'), 1), b(std::string(200 * 1024, 'b'), 1);
+  kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> both[] = {
+      a.builder.getSegmentsForOutput(), b.builder.getSegmentsForOutput()};
+  kj::Promise<void> sent = stream_->writeMessages(both);
+  settle();  // both are under way before the peer reads anything
+  std::string got;
+  while (!sent.poll(io_.waitScope)) got += peer_drain();
+  sent.wait(io_.waitScope);
+  settle();
+  got += peer_drain();
+  EXPECT_EQ(parse_all(got),
+            (std::vector<std::string>{std::string(200 * 1024, 'a'), std::string(200 * 1024, 'b')}));
 }
 
 TEST_F(SocketMessageStreamTest, ASegmentTableOverTheLimitsIsRefusedBeforeTheBodyComes) {
