@@ -122,11 +122,18 @@ class SocketMessageStreamTest : public ::testing::Test {
     ASSERT_EQ(::send(peer_.get(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
   }
 
+  using Read = kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>>;
+
+  // The text of the message read, or "<eof>".
+  std::string text(Read& read) {
+    KJ_IF_MAYBE (got, read.wait(io_.waitScope)) { return text_of(**got); }
+    return "<eof>";
+  }
+
   // The next message's text, or "<eof>".
   std::string read(capnp::ReaderOptions options = {}) {
-    kj::Maybe<kj::Own<capnp::MessageReader>> m = stream_->tryReadMessage(options).wait(io_.waitScope);
-    KJ_IF_MAYBE (got, m) { return text_of(**got); }
-    return "<eof>";
+    Read r = stream_->tryReadMessage(options);
+    return text(r);
   }
 
   kj::AsyncIoContext io_ = kj::setupAsyncIo();
@@ -265,35 +272,27 @@ TEST_F(SocketMessageStreamTest, AMessageSplitAnywhereIsPutBackTogether) {
   // in the segment table and in the segments, and every wait for more data
   // after the socket was found empty.
   std::string first_bytes = framed("split", 1), bytes = first_bytes + framed("again");
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> first = stream_->tryReadMessage();
+  Read first = stream_->tryReadMessage();
   for (size_t i = 0; i < bytes.size(); ++i) {
     if (i < first_bytes.size()) {
       EXPECT_FALSE(first.poll(io_.waitScope)) << "a message came after " << i << " of its bytes";
     }
     peer_send(std::string(1, bytes[i]));
   }
-  KJ_IF_MAYBE (m, first.wait(io_.waitScope)) {
-    EXPECT_EQ(text_of(**m), "split");
-  } else {
-    FAIL() << "EOF instead of a message";
-  }
+  EXPECT_EQ(text(first), "split");
   EXPECT_EQ(read(), "again");
 }
 
 TEST_F(SocketMessageStreamTest, AMessageBiggerThanTheReadBufferIsReadWhole) {
   std::string bytes = framed(std::string(300 * 1024, 'r'));
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> read = stream_->tryReadMessage();
+  Read read = stream_->tryReadMessage();
   size_t sent = 0;
   while (sent < bytes.size()) {
     ssize_t n = ::send(peer_.get(), bytes.data() + sent, bytes.size() - sent, MSG_DONTWAIT);
     if (n > 0) sent += static_cast<size_t>(n);
     read.poll(io_.waitScope);
   }
-  KJ_IF_MAYBE (m, read.wait(io_.waitScope)) {
-    EXPECT_EQ(text_of(**m), std::string(300 * 1024, 'r'));
-  } else {
-    FAIL() << "EOF instead of a message";
-  }
+  EXPECT_EQ(text(read), std::string(300 * 1024, 'r'));
 }
 
 TEST_F(SocketMessageStreamTest, EofBetweenMessagesEndsTheStreamAndInsideOneIsDisconnected) {
@@ -320,23 +319,21 @@ TEST_F(SocketMessageStreamTest, EofBetweenMessagesEndsTheStreamAndInsideOneIsDis
 TEST_F(SocketMessageStreamTest, ALastMessageAndTheHangUpComingTogetherAreBothSeen) {
   // One wakeup brings the last bytes and the EOF: the read that returns the
   // bytes comes short, and only the next one sees the end.
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> first = stream_->tryReadMessage();
+  Read first = stream_->tryReadMessage();
   EXPECT_FALSE(first.poll(io_.waitScope));
   peer_send(framed("last") + framed("words"));
   peer_.reset();
   ASSERT_TRUE(first.poll(io_.waitScope));
-  KJ_IF_MAYBE (m, first.wait(io_.waitScope)) {
-    EXPECT_EQ(text_of(**m), "last");
-  }
+  EXPECT_EQ(text(first), "last");
   EXPECT_EQ(read(), "words");
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> end = stream_->tryReadMessage();
+  Read end = stream_->tryReadMessage();
   ASSERT_TRUE(end.poll(io_.waitScope)) << "the EOF was not seen: the reader waits forever";
-  EXPECT_EQ(end.wait(io_.waitScope), nullptr);
+  EXPECT_EQ(text(end), "<eof>");
 }
 
 TEST_F(SocketMessageStreamTest, ABigMessageCutShortByAHangUpFailsInsteadOfWaiting) {
   std::string bytes = framed(std::string(300 * 1024, 'c'));
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> read = stream_->tryReadMessage();
+  Read read = stream_->tryReadMessage();
   EXPECT_FALSE(read.poll(io_.waitScope));
   ASSERT_EQ(::send(peer_.get(), bytes.data(), 100 * 1024, 0), 100 * 1024);
   peer_.reset();
@@ -352,7 +349,7 @@ TEST_F(SocketMessageStreamTest, ABigMessageCutShortByAHangUpFailsInsteadOfWaitin
 TEST_F(SocketMessageStreamTest, MessagesAfterPassedFileDescriptorsAreStillRead) {
   // The kernel stops a read where passed fds are; they are dropped, and
   // what follows them is read all the same.
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> first = stream_->tryReadMessage();
+  Read first = stream_->tryReadMessage();
   EXPECT_FALSE(first.poll(io_.waitScope));
   std::string one = framed("with an fd"), two = framed("after it");
   iovec iov{one.data(), one.size()};
@@ -371,37 +368,29 @@ TEST_F(SocketMessageStreamTest, MessagesAfterPassedFileDescriptorsAreStillRead) 
   ASSERT_EQ(::sendmsg(peer_.get(), &msg, 0), static_cast<ssize_t>(one.size()));
   peer_send(two);
   ASSERT_TRUE(first.poll(io_.waitScope));
-  KJ_IF_MAYBE (m, first.wait(io_.waitScope)) {
-    EXPECT_EQ(text_of(**m), "with an fd");
-  }
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> second = stream_->tryReadMessage();
+  EXPECT_EQ(text(first), "with an fd");
+  Read second = stream_->tryReadMessage();
   ASSERT_TRUE(second.poll(io_.waitScope)) << "the message after the fds is never read";
-  KJ_IF_MAYBE (m, second.wait(io_.waitScope)) {
-    EXPECT_EQ(text_of(**m), "after it");
-  }
+  EXPECT_EQ(text(second), "after it");
 }
 
 TEST_F(SocketMessageStreamTest, AReadGivenUpLosesNoBytes) {
   std::string small = framed("small"), big = framed(std::string(200 * 1024, 'g'));
   {
-    kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> given_up = stream_->tryReadMessage();
+    Read given_up = stream_->tryReadMessage();
     peer_send(small.substr(0, 10));
     EXPECT_FALSE(given_up.poll(io_.waitScope));
   }
   peer_send(small.substr(10));
   EXPECT_EQ(read(), "small");
   {
-    kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> given_up = stream_->tryReadMessage();
+    Read given_up = stream_->tryReadMessage();
     peer_send(big.substr(0, 100 * 1024));
     EXPECT_FALSE(given_up.poll(io_.waitScope));
   }
-  kj::Promise<kj::Maybe<kj::Own<capnp::MessageReader>>> again = stream_->tryReadMessage();
+  Read again = stream_->tryReadMessage();
   peer_send(big.substr(100 * 1024));
-  KJ_IF_MAYBE (m, again.wait(io_.waitScope)) {
-    EXPECT_EQ(text_of(**m), std::string(200 * 1024, 'g'));
-  } else {
-    FAIL() << "EOF instead of a message";
-  }
+  EXPECT_EQ(text(again), std::string(200 * 1024, 'g'));
 }
 
 TEST_F(SocketMessageStreamTest, SeveralBigMessagesWrittenAtOnceArriveWhole) {
