@@ -22,12 +22,17 @@
 //     group-committed by the daemon; against raw LMDB with one synced
 //     transaction per put, on the same disk. The verdicts take 16 in flight,
 //     the median of 3 runs of each side.
+// Last, (1) runs again with every process pinned to CPU 0 (--pinned, in a
+// child): for orientation, what each side's work costs, with no idle CPU to
+// wake.
 //
 // Agents report through a "RESULT ..." line on their stdout (swarmctl logs).
-// Usage: messaging_bench [rr|flood|cast|blat|puts]...   (all by default; run
-// as root on an otherwise idle machine).
+//
+// Usage: messaging_bench [--pinned] [rr|flood|cast|blat|puts]...   (all by
+// default; run as root on an otherwise idle machine).
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -581,11 +586,19 @@ auto median_of_rounds(const char* what, F&& f) -> std::optional<decltype(f())> {
 int main(int argc, char** argv) {
   // Sections to run (all by default): a subset is for profiling one of them.
   std::set<std::string> only(argv + 1, argv + argc);
+  bool pinned = only.erase("--pinned") > 0;
   for (const std::string& s : only) {
     if (s != "rr" && s != "flood" && s != "cast" && s != "blat" && s != "puts") {
-      std::fprintf(stderr, "usage: messaging_bench [rr|flood|cast|blat|puts]...\n");
+      std::fprintf(stderr, "usage: messaging_bench [--pinned] [rr|flood|cast|blat|puts]...\n");
       return 2;
     }
+  }
+  if (pinned) {
+    // Every process of the run (floors, swarmd, agents) inherits this.
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    smol::check_sys(::sched_setaffinity(0, sizeof one, &one), "sched_setaffinity", "CPU 0");
   }
   auto runs = [&](const char* section) { return only.empty() || only.contains(section); };
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -596,8 +609,12 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   std::optional<std::string> redis = find_program("redis-server");
-  std::printf("messaging benchmark, %u CPUs, %d B payloads\n", std::thread::hardware_concurrency(),
-              kPayload);
+  if (pinned) {
+    std::printf("\nthe same, with every process pinned to CPU 0, where no wakeup crosses CPUs\n");
+  } else {
+    std::printf("messaging benchmark, %u CPUs, %d B payloads\n",
+                std::thread::hardware_concurrency(), kPayload);
+  }
   std::fflush(stdout);
 
   // The floors' servers first: they fork, and must do so before the
@@ -709,7 +726,10 @@ int main(int argc, char** argv) {
   if (raw) std::printf("  %-44s %12.0f puts/s\n", "raw LMDB, one synced txn per put (median)", *raw);
 
   std::printf("\nverdicts:\n");
-  if (rr && capnp && capnp->error.empty()) {
+  if (rr && capnp && capnp->error.empty() && pinned) {
+    std::printf("  %-44s %12.2f x    (pinned: what swarmd's work costs, for orientation)\n",
+                "request/reply p50 / capnp floor p50", rr->p50_us / capnp->p50_us);
+  } else if (rr && capnp && capnp->error.empty()) {
     double x = rr->p50_us / capnp->p50_us;
     verdict("request/reply p50 / capnp floor p50", x, "x", "<= 1.25x", x <= 1.25);
   }
@@ -730,6 +750,22 @@ int main(int argc, char** argv) {
   }
   // Anything still ours (the daemon's agents outlive it for a moment).
   while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  if (runs("rr") && !pinned && std::thread::hardware_concurrency() > 1) {
+    // Request/reply again with everything on one CPU: unpinned, a round
+    // trip's time here is mostly waking idle CPUs, and pinned it is the
+    // work each side does.
+    std::fflush(stdout);
+    pid_t child = ::fork();
+    smol::check_sys(child, "fork", "the pinned run");
+    if (child == 0) {
+      const char* args[] = {"messaging_bench", "--pinned", "rr", nullptr};
+      ::execv("/proc/self/exe", const_cast<char**>(args));
+      _exit(127);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
   }
   return 0;
 }
