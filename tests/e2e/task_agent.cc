@@ -9,8 +9,9 @@
 //   runaway              delegates key "same" again and again
 //   cancel-after K N     fanout N, cancel_remaining after K outcomes
 //   bigfanout N BYTES    fanout N, input i BYTES long, all of letter 'a' + i % 26
-//   hoard N MS           fanout N, then takes no result for MS ms; answers
-//                        "ok=K bytes=B" (B: the results' bytes, all 'x')
+//   hoard N              fanout N, then takes no result until a dm with
+//                        topic "take" comes; answers "ok=K bytes=B" (B: the
+//                        results' bytes, all 'x')
 //   reroute              delegates "q", then "q" again naming a worker that
 //                        does not exist; answers q's outcome
 // Every refusal is printed ("refused KEY REASON: MESSAGE") and counted in
@@ -43,6 +44,7 @@
 
 using smol::agent::AgentSession;
 using smol::agent::Delegation;
+using smol::agent::Message;
 using smol::agent::SubtaskContext;
 using smol::agent::SubtaskOutcome;
 using smol::agent::SubtaskSpec;
@@ -50,6 +52,12 @@ using smol::agent::TaskContext;
 using smol::agent::WorkContext;
 
 namespace {
+
+// The operator's dm with topic "take", which the hoarding lead waits for.
+struct Take {
+  bool came = false;
+  kj::Own<kj::PromiseFulfiller<void>> waiter;
+};
 
 struct Options {
   long fail_first_every = 0;
@@ -107,7 +115,7 @@ std::vector<SubtaskSpec> numbered(long n) {
   return specs;
 }
 
-std::string lead(TaskContext& t) {
+std::string lead(TaskContext& t, AgentSession& session, Take& take) {
   std::istringstream in(t.input());
   std::string cmd;
   in >> cmd;
@@ -133,12 +141,16 @@ std::string lead(TaskContext& t) {
     return tally(d);
   }
   if (cmd == "hoard") {
-    long n = 0, wait_ms = 0;
-    in >> n >> wait_ms;
+    long n = 0;
+    in >> n;
     auto specs = numbered(n);
     Delegation d = t.delegate(specs);
     // Not taking results meanwhile: they pile up on swarmd's side.
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    if (!take.came) {
+      auto paf = kj::newPromiseAndFulfiller<void>();
+      take.waiter = kj::mv(paf.fulfiller);
+      paf.promise.wait(session.wait_scope());
+    }
     long ok = 0, bytes = 0;
     while (auto o = d.next()) {
       if (!o->ok()) continue;
@@ -238,7 +250,13 @@ int main(int argc, char** argv) {
     else if (a == "--answer-input-sum") o.answer_input_sum = true;
   }
   AgentSession session;
-  session.on_task(lead);
+  Take take;
+  session.on_message([&take](const Message& m) {
+    if (m.topic != "take") return;
+    take.came = true;
+    if (take.waiter) take.waiter->fulfill();
+  });
+  session.on_task([&](TaskContext& t) { return lead(t, session, take); });
   session.on_subtask([&o](SubtaskContext& s) { return worker(s, o); });
   session.hello();
   session.run();

@@ -377,14 +377,19 @@ TEST_F(Tasks, InputsBeyondWhatSwarmdKeepsInMemoryComeFromTheStore) {
                        " attempts=40 refused=0\n");
 }
 
-// A lead that takes no results for a while: past the 16 MiB swarmd keeps
-// queued for it, the results wait in the task store, and all of them reach
-// the lead whole once it takes them.
+// A lead that takes no results until every subtask is done: past the 16
+// MiB swarmd keeps queued for it, the results wait in the task store, and
+// all of them reach the lead whole once it takes them.
 TEST_F(Tasks, ResultsALeadDoesNotTakeWaitInTheStore) {
   up(task_swarm(4, "--result-bytes 1000000", "max_concurrency = 8\n"));
-  RunResult r = run_task("hoard 40 1500");
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "ok=40 bytes=40000000\n");
+  std::string id = start_task("hoard 40");
+  ASSERT_TRUE(eventually([&] { return show(id)["task"]["subtasks_done"] == 40; },
+                         std::chrono::seconds(60)))
+      << show(id).dump();
+  ASSERT_EQ(daemon->ctl({"dm", "t/planner-0", "--topic", "take", "now"}).status, 0);
+  ASSERT_TRUE(eventually([&] { return state(id) == "succeeded"; }, std::chrono::seconds(60)))
+      << show(id).dump();
+  EXPECT_EQ(show(id)["task"]["result"], "ok=40 bytes=40000000");
 }
 
 TEST_F(Tasks, ADelegationAgainDoesNotRerouteTheSubtask) {

@@ -68,6 +68,11 @@ class SocketMessageStreamTest : public ::testing::Test {
 
   void SetUp() override {
     ::signal(SIGPIPE, SIG_IGN);
+    connect();
+  }
+
+  // A fresh socketpair: the stream on one end, peer_ on the other.
+  void connect() {
     int fds[2];
     check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
     peer_ = UniqueFd(fds[1]);
@@ -128,6 +133,16 @@ class SocketMessageStreamTest : public ::testing::Test {
   std::string text(Read& read) {
     KJ_IF_MAYBE (got, read.wait(io_.waitScope)) { return text_of(**got); }
     return "<eof>";
+  }
+
+  // The read fails as the peer's hang-up; says what if it does not.
+  void expect_disconnected(Read& read, const char* instead) {
+    try {
+      read.wait(io_.waitScope);
+      ADD_FAILURE() << instead;
+    } catch (const kj::Exception& e) {
+      EXPECT_EQ(e.getType(), kj::Exception::Type::DISCONNECTED) << e.getDescription().cStr();
+    }
   }
 
   // The next message's text, or "<eof>".
@@ -301,19 +316,12 @@ TEST_F(SocketMessageStreamTest, EofBetweenMessagesEndsTheStreamAndInsideOneIsDis
   EXPECT_EQ(read(), "whole");
   EXPECT_EQ(read(), "<eof>");
 
-  int fds[2];
-  check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
-  peer_ = UniqueFd(fds[1]);
-  stream_ = kj::heap<SocketMessageStream>(io_.unixEventPort, UniqueFd(fds[0]));
+  connect();
   std::string bytes = framed("cut short");
   peer_send(bytes.substr(0, bytes.size() - 3));
   peer_.reset();
-  try {
-    read();
-    FAIL() << "half a message was read";
-  } catch (const kj::Exception& e) {
-    EXPECT_EQ(e.getType(), kj::Exception::Type::DISCONNECTED);
-  }
+  Read cut = stream_->tryReadMessage();
+  expect_disconnected(cut, "half a message was read");
 }
 
 TEST_F(SocketMessageStreamTest, ALastMessageAndTheHangUpComingTogetherAreBothSeen) {
@@ -338,12 +346,7 @@ TEST_F(SocketMessageStreamTest, ABigMessageCutShortByAHangUpFailsInsteadOfWaitin
   ASSERT_EQ(::send(peer_.get(), bytes.data(), 100 * 1024, 0), 100 * 1024);
   peer_.reset();
   ASSERT_TRUE(read.poll(io_.waitScope)) << "a message cut short waits forever";
-  try {
-    read.wait(io_.waitScope);
-    FAIL() << "a third of a message was read";
-  } catch (const kj::Exception& e) {
-    EXPECT_EQ(e.getType(), kj::Exception::Type::DISCONNECTED);
-  }
+  expect_disconnected(read, "a third of a message was read");
 }
 
 TEST_F(SocketMessageStreamTest, MessagesAfterPassedFileDescriptorsAreStillRead) {
