@@ -198,24 +198,26 @@ void MemoryService::arm_sync() {
                    .afterDelay(due * kj::MILLISECONDS)
                    .then([this] {
                      sync_armed_ = false;
-                     if (busy_) return;  // arm_sync() runs again after that job
-                     busy_ = true;
-                     jobs_.add(committer_->run([this] { store_.sync_if_due(); })
-                                   .then(
-                                       [this] {
-                                         busy_ = false;
-                                         arm_sync();
-                                         job_done();
-                                       },
-                                       [this](kj::Exception&& e) {
-                                         // Not re-armed: the next commit tries again.
-                                         busy_ = false;
-                                         log::error(std::string("memory sync failed: ") +
-                                                    e.getDescription().cStr());
-                                         job_done();
-                                       }));
+                     if (!busy_) sync();  // else arm_sync() runs again after that job
                    })
                    .eagerlyEvaluate(nullptr);
+}
+
+void MemoryService::sync() {
+  busy_ = true;
+  jobs_.add(committer_->run([this] { store_.sync_if_due(); })
+                .then(
+                    [this] {
+                      busy_ = false;
+                      arm_sync();
+                      job_done();
+                    },
+                    [this](kj::Exception&& e) {
+                      // Not re-armed: the next commit tries again.
+                      busy_ = false;
+                      log::error(std::string("memory sync failed: ") + e.getDescription().cStr());
+                      job_done();
+                    }));
 }
 
 kj::Promise<void> MemoryService::upkeep() {

@@ -88,7 +88,10 @@ class MemoryService {
   void batch_done();
   // After each job: the next one, if any is wanted.
   void job_done();
+  // Durability::batch: a timer for the next sync that is due, and the sync
+  // itself, as a committer job.
   void arm_sync();
+  void sync();
   kj::Promise<void> upkeep();
   // Every gauge: memory_entries of every swarm, and db_bytes.
   void refresh_gauges();
