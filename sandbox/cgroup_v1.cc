@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -74,12 +75,21 @@ class V1Node final : public CgroupNode {
   }
 
   std::vector<std::unique_ptr<CgroupNode>> children() const override {
-    std::set<std::string> names;
+    std::map<std::string, size_t> names;  // name -> in how many hierarchies
     for (const auto& dir : all_) {
-      for (auto& n : subdirectories(dir)) names.insert(std::move(n));
+      for (auto& n : subdirectories(dir)) ++names[std::move(n)];
     }
     std::vector<std::unique_ptr<CgroupNode>> out;
-    for (const auto& n : names) out.push_back(std::make_unique<V1Node>(child_dirs(n)));
+    for (const auto& [name, found] : names) {
+      auto child = std::make_unique<V1Node>(child_dirs(name));
+      // A child missing from some hierarchies was being made when its maker
+      // died between two mkdirs (a daemon killed mid-spawn). Made whole, it
+      // can be frozen, killed and removed like any other.
+      if (found < child->all_.size()) {
+        for (const auto& dir : child->all_) make_dir(dir, /*exist_ok=*/true);
+      }
+      out.push_back(std::move(child));
+    }
     return out;
   }
 

@@ -606,6 +606,16 @@ TEST_F(CgroupNodeTest, RemoveStaleKillsAndRemovesWhatACrashedDaemonLeft) {
   EXPECT_EQ(again.remove_stale(), 0u);
 }
 
+TEST_F(CgroupNodeTest, RemoveStaleTakesACgroupItsMakerLeftHalfMade) {
+  // A daemon killed between a v1 child's mkdirs leaves it in some
+  // hierarchies only: memory's, which is made first.
+  base().create_child("pool", {});
+  ASSERT_TRUE(fs::create_directory(dir("memory", "pool/half")));
+  CgroupTree again(host_, CgroupTreeOptions{name_});
+  EXPECT_EQ(again.remove_stale(), 2u);  // pool, pool/half
+  EXPECT_EQ(cgroup_count(), static_cast<int>(base_dirs().size()));  // the bases alone
+}
+
 TEST_F(CgroupNodeTest, UsageShowsMemoryCpuAndPids) {
   auto pool = base().create_child("pool", {});
   auto agent = pool->create_child("agent", {});
