@@ -67,7 +67,9 @@ SocketMessageStream::SocketMessageStream(kj::UnixEventPort& port, UniqueFd fd)
       tasks_(*this) {
   int flags = 0;
   KJ_SYSCALL(flags = ::fcntl(fd_.get(), F_GETFL));
-  if ((flags & O_NONBLOCK) == 0) KJ_SYSCALL(::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK));
+  if ((flags & O_NONBLOCK) == 0) {
+    KJ_SYSCALL(::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK));
+  }
 }
 
 SocketMessageStream::~SocketMessageStream() {
