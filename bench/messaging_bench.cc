@@ -5,9 +5,12 @@
 //     to b-0, which replies at once: four one-way hops through swarmd (two
 //     RPC round trips). Floors, between two processes of the bench's own:
 //     capnp:  two back-to-back Cap'n Proto calls (bench/echo.capnp) over a
-//             socketpair, per iteration;
+//             socketpair, per iteration, on KJ's streams (the target's
+//             floor), and again on swarmd's own framing (for orientation:
+//             see Framing);
 //     kernel: two 64 B round trips on a socketpair, per iteration.
-//     3 rounds of each, taking turns (capnp, swarmd, kernel), medians.
+//     3 rounds of each, taking turns (capnp, framed capnp, swarmd, kernel),
+//     medians.
 // (2) throughput: 100 agents each send PER dms to every other one,
 //     round-robin, with send() (coalesced); messages/s from the first send
 //     to the last receipt.
@@ -65,6 +68,7 @@
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
 #include "bench/echo.capnp.h"
+#include "ipc/socket_message_stream.h"
 #include "storage/lmdb_env.h"
 #include "tests/e2e/harness.h"
 
@@ -217,26 +221,59 @@ class EchoImpl final : public smol::bench::Echo::Server {
   }
 };
 
+// Which framing a Cap'n Proto floor's two ends use: KJ's own byte streams
+// (the floor the target names), or the SocketMessageStream that swarmd and
+// the SDK use, which has epoll watch the socket for data only. KJ's streams
+// watch for room as well, so each read by one end wakes the other, idle,
+// end just before its next message arrives; on a VM whose idle vCPUs halt,
+// that early wake is most of what the KJ floor's round trip saves.
+enum class Framing { kj, swarmd };
+
+// One end of a floor's RPC connection; serves `bootstrap` if it is not null.
+struct FloorEnd {
+  kj::Own<kj::AsyncIoStream> stream;                 // Framing::kj
+  kj::Own<smol::ipc::SocketMessageStream> messages;  // Framing::swarmd
+  kj::Own<capnp::TwoPartyVatNetwork> network;
+  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+};
+
+FloorEnd floor_end(kj::AsyncIoContext& io, UniqueFd fd, Framing framing,
+                   capnp::rpc::twoparty::Side side, capnp::Capability::Client bootstrap) {
+  FloorEnd end;
+  if (framing == Framing::kj) {
+    end.stream = io.lowLevelProvider->wrapSocketFd(fd.release(),
+                                                   kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+    end.network = kj::heap<capnp::TwoPartyVatNetwork>(*end.stream, side);
+  } else {
+    end.messages = kj::heap<smol::ipc::SocketMessageStream>(io.unixEventPort, std::move(fd));
+    end.network = kj::heap<capnp::TwoPartyVatNetwork>(*end.messages, side);
+  }
+  end.rpc = kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
+      capnp::makeRpcServer(*end.network, kj::mv(bootstrap)));
+  return end;
+}
+
 // (1a) Cap'n Proto floor's server: an Echo on its socket.
-EchoChild capnp_echo() {
-  return fork_echo([](UniqueFd fd) {
+EchoChild capnp_echo(Framing framing) {
+  return fork_echo([framing](UniqueFd fd) {
     auto io = kj::setupAsyncIo();
-    auto stream = io.lowLevelProvider->wrapSocketFd(fd.release(),
-                                                    kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-    capnp::TwoPartyClient server(*stream, kj::heap<EchoImpl>(), capnp::rpc::twoparty::Side::SERVER);
-    server.onDisconnect().wait(io.waitScope);
+    FloorEnd end = floor_end(io, std::move(fd), framing, capnp::rpc::twoparty::Side::SERVER,
+                             kj::heap<EchoImpl>());
+    end.network->onDisconnect().wait(io.waitScope);
   });
 }
 
 // (1a) Cap'n Proto floor: two back-to-back echo calls per iteration.
-Latency capnp_floor(EchoChild child) {
+Latency capnp_floor(EchoChild child, Framing framing) {
   Latency l;
   {
     auto io = kj::setupAsyncIo();
-    auto stream = io.lowLevelProvider->wrapSocketFd(child.fd.release(),
-                                                    kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-    capnp::TwoPartyClient client(*stream);
-    auto echo = client.bootstrap().castAs<smol::bench::Echo>();
+    FloorEnd end = floor_end(io, std::move(child.fd), framing, capnp::rpc::twoparty::Side::CLIENT,
+                             nullptr);
+    capnp::MallocMessageBuilder server_id(8);
+    server_id.initRoot<capnp::rpc::twoparty::VatId>().setSide(capnp::rpc::twoparty::Side::SERVER);
+    auto echo = end.rpc->bootstrap(server_id.getRoot<capnp::rpc::twoparty::VatId>())
+                    .castAs<smol::bench::Echo>();
     std::string payload(kPayload, 'c');
     auto bytes = kj::arrayPtr(reinterpret_cast<const capnp::byte*>(payload.data()), payload.size());
     l = time_iterations(kRoundTrips, [&] {
@@ -619,14 +656,15 @@ int main(int argc, char** argv) {
 
   // The floors' servers first: they fork, and must do so before the
   // daemon's harness (or anything else) starts threads.
-  std::vector<EchoChild> kernel_children, capnp_children;
+  std::vector<EchoChild> kernel_children, capnp_children, framed_children;
   if (runs("rr")) {
     for (int i = 0; i < kRounds; ++i) {
       kernel_children.push_back(kernel_echo());
-      capnp_children.push_back(capnp_echo());
+      capnp_children.push_back(capnp_echo(Framing::kj));
+      framed_children.push_back(capnp_echo(Framing::swarmd));
     }
   }
-  std::optional<Latency> kernel, capnp;
+  std::optional<Latency> kernel, capnp, framed;
 
   std::optional<Latency> rr, blat, rlat;
   std::optional<Throughput> flood, cast, puts1, puts8, puts;
@@ -640,12 +678,17 @@ int main(int argc, char** argv) {
       if (runs("rr")) {
         // Round by round, each side in turn: the machine's speed drifts
         // over a run, and every side then sees the same drift.
-        std::vector<Latency> rrs, capnps, kernels;
+        std::vector<Latency> rrs, capnps, frameds, kernels;
         for (int i = 0; i < kRounds; ++i) {
           auto& c = capnp_children[static_cast<size_t>(i)];
+          auto& f = framed_children[static_cast<size_t>(i)];
           auto& k = kernel_children[static_cast<size_t>(i)];
-          if (auto l = attempt("capnp floor", [&] { return capnp_floor(std::move(c)); })) {
+          if (auto l = attempt("capnp floor", [&] { return capnp_floor(std::move(c), Framing::kj); })) {
             capnps.push_back(*l);
+          }
+          if (auto l = attempt("capnp floor, swarmd's framing",
+                               [&] { return capnp_floor(std::move(f), Framing::swarmd); })) {
+            frameds.push_back(*l);
           }
           if (auto l = attempt("request/reply", [&] { return daemon_request_reply(daemon, dir); })) {
             rrs.push_back(*l);
@@ -656,6 +699,7 @@ int main(int argc, char** argv) {
         }
         rr = median(std::move(rrs));
         capnp = median(std::move(capnps));
+        framed = median(std::move(frameds));
         kernel = median(std::move(kernels));
       }
       if (runs("blat")) {
@@ -681,6 +725,7 @@ int main(int argc, char** argv) {
   }
   if (rr) lat_row("swarmd: a-0 request -> b-0 reply (4 hops)", *rr);
   if (capnp) lat_row("capnp floor: 2 echo calls, 2 processes", *capnp);
+  if (framed) lat_row("capnp floor on swarmd's framing", *framed);
   if (kernel) lat_row("kernel floor: 2 socketpair round trips", *kernel);
 
   if (flood) {
@@ -732,6 +777,10 @@ int main(int argc, char** argv) {
   } else if (rr && capnp && capnp->error.empty()) {
     double x = rr->p50_us / capnp->p50_us;
     verdict("request/reply p50 / capnp floor p50", x, "x", "<= 1.25x", x <= 1.25);
+  }
+  if (rr && framed && framed->error.empty()) {
+    std::printf("  %-44s %12.2f x    (for orientation)\n", "request/reply p50 / same-framing floor",
+                rr->p50_us / framed->p50_us);
   }
   if (rr && kernel && kernel->error.empty()) {
     std::printf("  %-44s %12.2f x    (for orientation)\n", "request/reply p50 / kernel floor p50",
