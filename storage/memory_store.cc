@@ -40,11 +40,6 @@ void check_name(std::string_view field, std::string_view name, bool required, co
   }
 }
 
-void check_key(std::string_view field, std::string_view key, const Limits& limits) {
-  if (key.empty()) bad(std::string(field) + ": empty");
-  check_size(field, key.size(), limits.max_key_bytes, "max_key_bytes");
-}
-
 // Checks a swarm, tier, agent triple; short_term needs its owner.
 void check_place(std::string_view swarm, Tier tier, std::string_view agent, const Limits& limits) {
   check_name("swarm", swarm, true, limits);
@@ -52,9 +47,27 @@ void check_place(std::string_view swarm, Tier tier, std::string_view agent, cons
   check_name("agent", agent, tier == Tier::short_term, limits);
 }
 
-void check_ref(const EntryRef& r, const Limits& limits) {
+// An entry's LMDB key is its swarm, tier, agent and key together, and LMDB
+// refuses keys over its build's maximum (mdb_env_get_maxkeysize). Such a
+// write reaching mdb_put would fail its whole batch, every swarm's writes in
+// it, so it is refused here, on its own, before it is queued.
+void check_key(std::string_view swarm, Tier tier, std::string_view agent, std::string_view key,
+               const Limits& limits, size_t max_stored_key) {
+  if (key.empty()) bad("key: empty");
+  check_size("key", key.size(), limits.max_key_bytes, "max_key_bytes");
+  size_t stored = entry_key(swarm, tier, agent, key).size();
+  if (stored > max_stored_key) {
+    bool owned = tier == Tier::short_term;
+    bad("key: " + std::to_string(key.size()) + " bytes, which with swarm '" + printable(swarm) +
+        "'" + (owned ? " and agent '" + printable(agent) + "'" : "") + " make " +
+        std::to_string(stored) + " bytes of stored key, the limit is " +
+        std::to_string(max_stored_key) + " (LMDB's key size)");
+  }
+}
+
+void check_ref(const EntryRef& r, const Limits& limits, size_t max_stored_key) {
   check_place(r.swarm, r.tier, r.agent, limits);
-  check_key("key", r.key, limits);
+  check_key(r.swarm, r.tier, r.agent, r.key, limits, max_stored_key);
 }
 
 // Sorts and dedupes tags after checking them.
@@ -123,6 +136,7 @@ Store::Store(LmdbEnv& env, Options options)
   dbs_ = Dbs{env_.open_db(kDbNames[0]), env_.open_db(kDbNames[1]), env_.open_db(kDbNames[2]),
              env_.open_db(kDbNames[3]), env_.open_db(kDbNames[4])};
   last_sync_ms_ = clock_->now_ms();
+  max_stored_key_ = static_cast<size_t>(mdb_env_get_maxkeysize(env_.raw_env()));
 }
 
 Store::~Store() = default;
@@ -136,7 +150,7 @@ void Store::submit(Batch::Write write, WriteCallback done) {
 void Store::submit_put(PutRequest r, WriteCallback done) {
   const Limits& l = options_.limits;
   check_place(r.swarm, r.tier, r.agent, l);
-  check_key("key", r.key, l);
+  check_key(r.swarm, r.tier, r.agent, r.key, l, max_stored_key_);
   check_size("value", r.value.size(), l.max_value_bytes, "max_value_bytes");
   check_tags(r.tags, l);
   if (r.ttl_ms < 0) bad("ttl_ms: negative");
@@ -149,12 +163,12 @@ void Store::submit_put(PutRequest r, WriteCallback done) {
 }
 
 void Store::submit_delete(EntryRef r, WriteCallback done) {
-  check_ref(r, options_.limits);
+  check_ref(r, options_.limits, max_stored_key_);
   submit(std::move(r), std::move(done));
 }
 
 void Store::submit_consolidate(ConsolidateRequest r, WriteCallback done) {
-  check_ref(r.from, options_.limits);
+  check_ref(r.from, options_.limits, max_stored_key_);
   check_name("by", r.by, false, options_.limits);
   r.to = check_destination(r.from.tier, r.to);
   submit(std::move(r), std::move(done));
@@ -327,7 +341,7 @@ WriteResult Store::consolidate_by_rule(RuleRequest r) {
 // --- reads ---
 
 std::optional<Entry> Store::get(const EntryRef& r) const {
-  check_ref(r, options_.limits);
+  check_ref(r, options_.limits, max_stored_key_);
   std::string ek = entry_key(r.swarm, r.tier, r.agent, r.key);
   Txn txn = env_.begin_read();
   std::optional<std::string_view> v = txn.get(dbs_.entries, ek);

@@ -91,7 +91,9 @@
 // (ErrorCode::already_exists; a rule counts it in `conflicts`).
 //
 // Errors: bad arguments throw std::invalid_argument naming the field and
-// the limit ("key: 600 bytes, the limit is 512 (Limits::max_key_bytes)").
+// the limit ("key: 600 bytes, the limit is 512 (Limits::max_key_bytes)"),
+// among them a key that, with its swarm and agent names, is longer than
+// LMDB takes a key (511 bytes in Debian's build).
 // Outcomes of writes arrive as a Status in the callback. Reads throw
 // LmdbError for LMDB failures; get() throws LmdbError(MDB_CORRUPTED) for an
 // entry it cannot decode, while list() and recall() go past such entries.
@@ -423,6 +425,7 @@ class Store final {
   Options options_;
   std::unique_ptr<Clock> own_clock_;
   Clock* clock_;
+  size_t max_stored_key_ = 0;  // LMDB's key size; see check_key in the .cc
   Dbs dbs_;
   std::map<std::string, Quota, std::less<>> quotas_;
   std::vector<Batch::Pending> pending_;

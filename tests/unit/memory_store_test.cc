@@ -613,6 +613,42 @@ TEST_F(MemoryStoreTest, BadArgumentsNameTheFieldAndTheLimit) {
   EXPECT_EQ(store_->pending(), 0u);  // nothing bad was queued
 }
 
+// LMDB takes keys of at most 511 bytes, and an entry's key in it is swarm,
+// tier, agent and key together: within max_key_bytes, a key can still be
+// too long for LMDB with a long swarm or owner name. Such a write is refused
+// on its own, up front, instead of failing every write of its batch (of any
+// swarm) at mdb_put.
+TEST_F(MemoryStoreTest, AKeyTooLongForLmdbWithItsNamesIsRefusedAloneBeforeItsBatch) {
+  std::string swarm(100, 's'), agent(100, 'a');
+  std::vector<WriteResult> results;
+  auto record = [&results](const WriteResult& r) { results.push_back(r); };
+  store_->submit_put({.swarm = "beta", .key = "innocent", .value = "v"}, record);
+  EXPECT_EQ(invalid_argument([&] {
+              store_->submit_put({.swarm = swarm, .key = std::string(500, 'k'), .value = "v"}, record);
+            }),
+            "key: 500 bytes, which with swarm '" + swarm +
+                "' make 603 bytes of stored key, the limit is 511 (LMDB's key size)");
+  EXPECT_EQ(invalid_argument([&] {
+              store_->submit_put({.swarm = "alpha", .tier = Tier::short_term, .agent = agent,
+                                  .key = std::string(410, 'k'), .value = "v"},
+                                 record);
+            }),
+            "key: 410 bytes, which with swarm 'alpha' and agent '" + agent +
+                "' make 518 bytes of stored key, the limit is 511 (LMDB's key size)");
+  EXPECT_EQ(invalid_argument([&] {
+              store_->submit_delete({swarm, Tier::working, "", std::string(500, 'k')}, record);
+            }).substr(0, 21),
+            "key: 500 bytes, which");
+  store_->flush();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.message();
+  EXPECT_TRUE(store_->get({"beta", Tier::working, "", "innocent"}));
+  // The longest key that fits is taken.
+  std::string longest(511 - swarm.size() - 3, 'k');
+  EXPECT_TRUE(store_->put({.swarm = swarm, .key = longest, .value = "v"}).status.ok());
+  EXPECT_TRUE(store_->get({swarm, Tier::working, "", longest}));
+}
+
 // A batch commits on another thread in swarmd (take, commit, finish): an
 // expiry index that cannot be read skips that round, and the writes of the
 // batch still commit and are answered.
