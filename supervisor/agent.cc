@@ -692,9 +692,8 @@ void Agent::watch_connection() {
   if (jsonl_) {
     // The bridge reports what it cannot accept itself; here it only hangs up.
     connection_watch_ = jsonl_->on_disconnect()
-                            .then([this] {
-                              on_hang_up(KJ_EXCEPTION(DISCONNECTED, "Peer disconnected."));
-                            })
+                            .then([this] { on_hang_up(KJ_EXCEPTION(DISCONNECTED, "Peer disconnected.")); },
+                                  [this](kj::Exception&& e) { on_hang_up(kj::mv(e)); })
                             .eagerlyEvaluate(nullptr);
     return;
   }

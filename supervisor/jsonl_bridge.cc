@@ -15,6 +15,7 @@
 namespace smol::supervisor {
 
 using jsonl::BadLine;
+using jsonl::bytes;
 using jsonl::json;
 using jsonl::line_of;
 using jsonl::number;
@@ -66,17 +67,17 @@ json entry_json(rpc::MemoryEntry::Reader e) {
   json steps = json::array();
   for (auto s : e.getTiersPassed()) {
     steps.push_back({{"tier", tier_name(s.getTier())},
-                     {"by", s.getBy().cStr()},
+                     {"by", ipc::text_of(s.getBy())},
                      {"at_unix_ms", s.getEnteredUnixMillis()}});
   }
   json tags = json::array();
-  for (auto t : e.getTags()) tags.push_back(t.cStr());
-  return {{"key", e.getKey().cStr()},
+  for (auto t : e.getTags()) tags.push_back(ipc::text_of(t));
+  return {{"key", ipc::text_of(e.getKey())},
           {"tier", tier_name(e.getTier())},
-          {"owner", e.getOwner().cStr()},
+          {"owner", ipc::text_of(e.getOwner())},
           {"value", ipc::payload_of(e.getValue())},
           {"tags", std::move(tags)},
-          {"writer", e.getWriter().cStr()},
+          {"writer", ipc::text_of(e.getWriter())},
           {"created_unix_ms", e.getCreatedUnixMillis()},
           {"updated_unix_ms", e.getUpdatedUnixMillis()},
           {"expires_unix_ms", e.getExpiresUnixMillis()},
@@ -100,6 +101,13 @@ struct JsonlBridge::State final : jsonl::Lines, std::enable_shared_from_this<Jso
         task_ops(std::make_shared<jsonl::JsonlTasks>(*this, host)) {}
 
   kj::Own<kj::AsyncIoStream> stream;
+  // Wraps every promise of a write, and of the task ops, that leaves this
+  // State. capnp 0.9 keeps running a call it cannot cancel (deliver,
+  // work, a ResultSink's results, ...) after its caller has let go of it,
+  // so one can outlive the agent's process, and this State; cancelled first
+  // thing in ~State, those promises fail as DISCONNECTED instead of
+  // reaching into a State, or a stream, that is gone.
+  kj::Canceler outside;
   rpc::AgentHost::Client host;
   std::string role;
   size_t max_line;
@@ -125,8 +133,12 @@ struct JsonlBridge::State final : jsonl::Lines, std::enable_shared_from_this<Jso
   // instead of growing the daemon.
   size_t ops_in_flight = 0;
   size_t unwritten = 0;  // bytes queued for the agent's socket
+  // And while hello is on its way: the lines after it need what it grants.
+  bool hello_in_flight = false;
   kj::Own<kj::PromiseFulfiller<void>> resume;  // set while reading is paused
-  bool busy() const { return ops_in_flight >= kMaxOpsInFlight || unwritten >= kMaxUnwritten; }
+  bool busy() const {
+    return hello_in_flight || ops_in_flight >= kMaxOpsInFlight || unwritten >= kMaxUnwritten;
+  }
   void maybe_resume() {
     if (resume && resume->isWaiting() && !busy()) resume->fulfill();
   }
@@ -158,6 +170,7 @@ struct JsonlBridge::State final : jsonl::Lines, std::enable_shared_from_this<Jso
   }
 
   ~State() {
+    outside.cancel(KJ_EXCEPTION(DISCONNECTED, "the jsonl agent has gone"));
     // Calls waiting on this agent's lines fail as disconnected, which is
     // what they are, not as answers.
     for (auto& [id, f] : asks) f->reject(KJ_EXCEPTION(DISCONNECTED, "the jsonl agent has gone"));
@@ -165,7 +178,10 @@ struct JsonlBridge::State final : jsonl::Lines, std::enable_shared_from_this<Jso
   }
 };
 
-// Queued after every earlier write, so lines never interleave.
+// Queued after every earlier write, so lines never interleave. The chain
+// is this State's (writes, tasks, and branches handed out through
+// `outside`), so it goes before the stream does; its accounting runs only
+// while the State is alive, not as the State's members are destroyed.
 kj::Promise<void> JsonlBridge::State::write(std::string data) {
   unwritten += data.size();
   size_t size = data.size();
@@ -174,13 +190,15 @@ kj::Promise<void> JsonlBridge::State::write(std::string data) {
                     auto w = stream->write(data.data(), data.size());
                     return w.attach(std::move(data));
                   })
-                  .attach(kj::defer([this, size] {
-                    unwritten -= size;
-                    maybe_resume();
+                  .attach(kj::defer([self = weak_from_this(), size] {
+                    if (auto s = self.lock()) {
+                      s->unwritten -= size;
+                      s->maybe_resume();
+                    }
                   }));
   auto forked = next.fork();
   writes = forked.addBranch().catch_([](kj::Exception&&) {}).fork();
-  return forked.addBranch();
+  return outside.wrap(forked.addBranch());
 }
 
 // The Agent capability hello receives: the daemon's calls become lines.
@@ -220,8 +238,8 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
     s.asks[m.getRequestId()] = kj::mv(paf.fulfiller);
     json j{{"op", "message"},
            {"kind", "request"},
-           {"from", m.getFrom().cStr()},
-           {"topic", m.getTopic().cStr()},
+           {"from", ipc::text_of(m.getFrom())},
+           {"topic", ipc::text_of(m.getTopic())},
            {"payload", ipc::payload_of(m.getPayload())},
            {"request_id", m.getRequestId()}};
     s.write_line(j);
@@ -235,11 +253,11 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
     for (auto m : ctx.getParams().getMessages()) {
       json j{{"op", "message"},
              {"kind", kind_name(m.getKind())},
-             {"from", m.getFrom().cStr()},
-             {"topic", m.getTopic().cStr()},
+             {"from", ipc::text_of(m.getFrom())},
+             {"topic", ipc::text_of(m.getTopic())},
              {"payload", ipc::payload_of(m.getPayload())}};
       if (m.getRequestId() != 0) j["request_id"] = m.getRequestId();
-      if (m.hasReason()) j["reason"] = m.getReason().cStr();
+      if (m.hasReason()) j["reason"] = ipc::text_of(m.getReason());
       lines += line_of(j);
     }
     return s.write(std::move(lines));
@@ -249,18 +267,20 @@ class JsonlBridge::State::AgentServer final : public rpc::Agent::Server {
     State& s = live();
     auto p = ctx.getParams();
     ctx.allowCancellation();
-    return s.task_ops->run_task(p.getTask(), p.getDelegator())
+    return s.outside.wrap(s.task_ops->run_task(p.getTask(), p.getDelegator()))
         .then([ctx](kj::Array<capnp::byte> result) mutable { ctx.getResults().setResult(result); });
   }
 
   kj::Promise<void> work(WorkContext ctx) override {
     auto p = ctx.getParams();
-    return live().task_ops->work(p.getSubtasks(), p.getDesk());
+    State& s = live();
+    return s.outside.wrap(s.task_ops->work(p.getSubtasks(), p.getDesk()));
   }
 
   kj::Promise<void> drop(DropContext ctx) override {
     auto p = ctx.getParams();
-    return live().task_ops->drop(p.getAttempts(), p.getTaskIds());
+    State& s = live();
+    return s.outside.wrap(s.task_ops->drop(p.getAttempts(), p.getTaskIds()));
   }
 
  private:
@@ -309,7 +329,8 @@ void JsonlBridge::State::handle(const std::string& line) {
   try {
     in = json::parse(line);
     if (!in.is_object()) bad = "not a JSON object";
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number too big for a double.
     bad = e.what();
   }
   if (!bad.empty()) {
@@ -329,11 +350,14 @@ void JsonlBridge::State::handle(const std::string& line) {
       answer(id, json::object());
       return;
     }
-    auto done = dispatch(op, in).attach(kj::defer([this] {
+    bool is_hello = op == "hello";
+    auto done = dispatch(op, in).attach(kj::defer([this, is_hello] {
       --ops_in_flight;
+      if (is_hello) hello_in_flight = false;
       maybe_resume();
     }));
     ++ops_in_flight;
+    hello_in_flight = hello_in_flight || is_hello;
     tasks.add(done.then(
         [this, id](json result) {
           if (!result.is_null()) answer(id, std::move(result));  // null: answered already
@@ -357,7 +381,7 @@ bool JsonlBridge::State::answer_ask(const json& in) {
   if (it == asks.end()) return false;
   std::string error = text(in, "error", false);
   if (error.empty()) {
-    std::string payload = text(in, "payload", false);
+    std::string payload = bytes(in, "payload", false);
     it->second->fulfill(kj::heapArray(ipc::data_of(payload)));
   } else {
     it->second->reject(
@@ -396,12 +420,12 @@ kj::Promise<json> JsonlBridge::State::hello(const json& in) {
     if (has_broadcaster) broadcaster = g.getBroadcaster();
     if (has_memory) memory = g.getMemory();
     json peers = json::array();
-    for (auto p : id.getPeers()) peers.push_back({{"role", p.getRole().cStr()}, {"count", p.getCount()}});
+    for (auto p : id.getPeers()) peers.push_back({{"role", ipc::text_of(p.getRole())}, {"count", p.getCount()}});
     json dm = json::array();
-    for (auto role : g.getDmRoles()) dm.push_back(role.cStr());
-    return json{{"agent_id", id.getAgentId().cStr()},
-                {"swarm", id.getSwarm().cStr()},
-                {"role", id.getRole().cStr()},
+    for (auto role : g.getDmRoles()) dm.push_back(ipc::text_of(role));
+    return json{{"agent_id", ipc::text_of(id.getAgentId())},
+                {"swarm", ipc::text_of(id.getSwarm())},
+                {"role", ipc::text_of(id.getRole())},
                 {"index", id.getIndex()},
                 {"peers", std::move(peers)},
                 {"permissions",
@@ -427,16 +451,16 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
       auto m = req.initMessages(1)[0];
       m.setTo(text(in, "to"));
       m.setTopic(text(in, "topic", false));
-      m.setPayload(ipc::data_of(text(in, "payload")));
+      m.setPayload(ipc::data_of(bytes(in, "payload")));
       return req.send().then([](capnp::Response<rpc::Outbox::SendResults> r) -> json {
-        if (r.getRefused().size() > 0) throw ipc::rpc_error(r.getRefused()[0].getReason().cStr());
+        if (r.getRefused().size() > 0) throw ipc::rpc_error(ipc::text_of(r.getRefused()[0].getReason()));
         return json::object();
       });
     }
     auto req = outbox.requestRequest();
     req.setTo(text(in, "to"));
     req.setTopic(text(in, "topic", false));
-    req.setPayload(ipc::data_of(text(in, "payload")));
+    req.setPayload(ipc::data_of(bytes(in, "payload")));
     req.setDeadlineMillis(number32(in, "deadline_ms"));
     return req.send().then([](capnp::Response<rpc::Outbox::RequestResults> r) {
       return json{{"payload", ipc::payload_of(r.getPayload())}};
@@ -449,17 +473,17 @@ kj::Promise<json> JsonlBridge::State::dispatch(const std::string& op, const json
     }
     auto req = broadcaster.broadcastRequest();
     req.setTopic(text(in, "topic"));
-    req.setPayload(ipc::data_of(text(in, "payload")));
+    req.setPayload(ipc::data_of(bytes(in, "payload")));
     return req.send().then([](capnp::Response<rpc::Broadcaster::BroadcastResults> r) {
       json refused = json::array();
-      for (auto id : r.getRefused()) refused.push_back(id.cStr());
+      for (auto id : r.getRefused()) refused.push_back(ipc::text_of(id));
       return json{{"recipients", r.getRecipients()}, {"refused", std::move(refused)}};
     });
   }
   if (op == "reply") {
     auto req = host.replyRequest();
     req.setRequestId(number(in, "request_id", true));
-    req.setPayload(ipc::data_of(text(in, "payload", false)));
+    req.setPayload(ipc::data_of(bytes(in, "payload", false)));
     req.setError(text(in, "error", false));
     return req.send().then([](auto) { return json::object(); });
   }
@@ -478,7 +502,7 @@ kj::Promise<json> JsonlBridge::State::memory_op(const std::string& op, const jso
     auto req = memory.putRequest();
     req.setTier(tier_of(text(in, "tier")));
     req.setKey(text(in, "key"));
-    req.setValue(ipc::data_of(text(in, "value")));
+    req.setValue(ipc::data_of(bytes(in, "value")));
     auto tags = strings(in, "tags");
     auto out = req.initTags(static_cast<unsigned>(tags.size()));
     for (size_t i = 0; i < tags.size(); ++i) out.set(static_cast<unsigned>(i), tags[i]);
@@ -511,7 +535,7 @@ kj::Promise<json> JsonlBridge::State::memory_op(const std::string& op, const jso
       json entries = json::array();
       for (auto e : r.getEntries()) entries.push_back(entry_json(e));
       return json{{"entries", std::move(entries)},
-                  {"next_start_after", r.getNextStartAfter().cStr()}};
+                  {"next_start_after", ipc::text_of(r.getNextStartAfter())}};
     });
   }
   if (op == "mem.recall") {

@@ -51,7 +51,8 @@ class JsonlBridge {
   JsonlBridge(const JsonlBridge&) = delete;
   JsonlBridge& operator=(const JsonlBridge&) = delete;
 
-  // Resolves when the agent closes its end (or reading fails).
+  // Resolves when the agent closes its end; fails with the reason when
+  // reading fails (a reset connection, say).
   kj::Promise<void> on_disconnect();
 
   struct State;  // shared with the Agent capability the bridge serves

@@ -20,11 +20,19 @@ std::optional<uint64_t> op_id(const json& in) {
   return number(in, "id");
 }
 
-std::string text(const json& j, const char* name, bool required) {
+std::string bytes(const json& j, const char* name, bool required) {
   const json* v = field(j, name, required);
   if (!v) return "";
   if (!v->is_string()) throw BadLine(std::string("field '") + name + "' must be a string");
   return v->get<std::string>();
+}
+
+std::string text(const json& j, const char* name, bool required) {
+  std::string s = bytes(j, name, required);
+  if (s.find('\0') != std::string::npos) {
+    throw BadLine(std::string("field '") + name + "' contains a NUL byte (\\u0000), which it cannot hold");
+  }
+  return s;
 }
 
 uint64_t number(const json& j, const char* name, bool required) {
@@ -52,6 +60,9 @@ std::vector<std::string> strings(const json& j, const char* name) {
   for (const json& e : *v) {
     if (!e.is_string()) throw BadLine(std::string("field '") + name + "' must be a list of strings");
     out.push_back(e.get<std::string>());
+    if (out.back().find('\0') != std::string::npos) {
+      throw BadLine(std::string("field '") + name + "' has a string with a NUL byte (\\u0000), which it cannot hold");
+    }
   }
   return out;
 }

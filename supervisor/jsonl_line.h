@@ -36,10 +36,15 @@ class BadLine : public std::runtime_error {
 const json* field(const json& j, const char* name, bool required);
 // The id of an op that expects an answer.
 std::optional<uint64_t> op_id(const json& in);
+// A string for a Cap'n Proto Text field (names, keys, topics, notes), which
+// cannot hold a NUL byte: one is refused rather than cut off there.
 std::string text(const json& j, const char* name, bool required = true);
+// A string for a Data field (payloads, values, results): any bytes.
+std::string bytes(const json& j, const char* name, bool required = true);
 uint64_t number(const json& j, const char* name, bool required = false);
 // A number that must fit a UInt32 field (timeouts, limits, counts).
 uint32_t number32(const json& j, const char* name, bool required = false);
+// A list for a List(Text) field (tags, tiers); as text(), no NUL bytes.
 std::vector<std::string> strings(const json& j, const char* name);
 
 

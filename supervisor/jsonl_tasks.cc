@@ -1,5 +1,6 @@
 #include "supervisor/jsonl_tasks.h"
 
+#include <set>
 #include <utility>
 
 #include <kj/debug.h>
@@ -183,8 +184,8 @@ kj::Promise<void> JsonlTasks::work(capnp::List<rpc::Subtask>::Reader subtasks,
     a.delegator = a.can_delegate ? s.getDelegator() : rpc::Delegator::Client(nullptr);
     lines += line_of({{"op", "subtask"},
                       {"attempt", s.getAttempt()},
-                      {"task", s.getTaskId().cStr()},
-                      {"key", s.getKey().cStr()},
+                      {"task", ipc::text_of(s.getTaskId())},
+                      {"key", ipc::text_of(s.getKey())},
                       {"input", ipc::payload_of(s.getInput())},
                       {"number", s.getNumber()},
                       {"timeout_ms", s.getTimeoutMillis()},
@@ -236,7 +237,7 @@ kj::Promise<json> JsonlTasks::done_or_fail(const std::string& op, const json& in
     throw BadLine("no task '" + id + "' is running on this agent (it ended, was dropped, or never came)");
   }
   if (op == "task.done") {
-    it->second.answer->fulfill(kj::heapArray(ipc::data_of(text(in, "result", false))));
+    it->second.answer->fulfill(kj::heapArray(ipc::data_of(bytes(in, "result", false))));
   } else {
     std::string error = text(in, "error");
     if (error.empty()) throw BadLine("field 'error' is empty: say why the task failed");
@@ -292,7 +293,7 @@ kj::Promise<json> JsonlTasks::delegate(const json& in) {
       if (!s.is_object()) throw BadLine("not an object");
       keys.push_back(text(s, "key"));
       list[i].setKey(keys.back());
-      list[i].setInput(ipc::data_of(text(s, "input", false)));
+      list[i].setInput(ipc::data_of(bytes(s, "input", false)));
       list[i].setTo(text(s, "to", false));
     } catch (const BadLine& e) {
       throw BadLine("subtasks[" + std::to_string(i) + "]: " + e.what());
@@ -316,13 +317,26 @@ kj::Promise<json> JsonlTasks::delegate(const json& in) {
         if (!self) return nullptr;
         json refused = json::array();
         auto it = self->delegations_.find(n);
+        std::set<uint32_t> refused_at;
         for (auto no : r.getRefused()) {
           std::string key = no.getIndex() < keys.size() ? keys[no.getIndex()] : "";
           refused.push_back({{"index", no.getIndex()},
                              {"key", key},
-                             {"reason", no.getReason().cStr()},
-                             {"message", no.getMessage().cStr()}});
-          if (it != self->delegations_.end()) it->second.waiting.erase(key);
+                             {"reason", ipc::text_of(no.getReason())},
+                             {"message", ipc::text_of(no.getMessage())}});
+          refused_at.insert(no.getIndex());
+        }
+        if (it != self->delegations_.end()) {
+          // No result comes for a refused key, unless the same key was also
+          // given at an index that was taken (a key given twice: the second
+          // is refused, the first runs).
+          std::set<std::string> taken;
+          for (size_t i = 0; i < keys.size(); ++i) {
+            if (!refused_at.contains(static_cast<uint32_t>(i))) taken.insert(keys[i]);
+          }
+          for (uint32_t i : refused_at) {
+            if (i < keys.size() && !taken.contains(keys[i])) it->second.waiting.erase(keys[i]);
+          }
         }
         // Answered here, before the results lines this lets out.
         self->lines_.answer(id, {{"delegation", n}, {"refused", std::move(refused)}});
@@ -348,13 +362,13 @@ kj::Promise<void> JsonlTasks::results(uint64_t delegation,
   Delegation& d = it->second;
   json items = json::array();
   for (auto r : results) {
-    items.push_back({{"key", r.getKey().cStr()},
+    items.push_back({{"key", ipc::text_of(r.getKey())},
                      {"outcome", outcome_name(r.getOutcome())},
                      {"result", ipc::payload_of(r.getResult())},
-                     {"error", r.getError().cStr()},
+                     {"error", ipc::text_of(r.getError())},
                      {"attempts", r.getAttempts()},
-                     {"worker", r.getWorker().cStr()}});
-    d.waiting.erase(std::string(r.getKey().cStr()));
+                     {"worker", ipc::text_of(r.getWorker())}});
+    d.waiting.erase(ipc::text_of(r.getKey()));
   }
   std::string line =
       line_of({{"op", "results"}, {"delegation", delegation}, {"results", std::move(items)}});
@@ -401,7 +415,7 @@ kj::Promise<json> JsonlTasks::report(const std::string& op, const json& in) {
     u.text = text(in, "note", false);
   } else if (op == "subtask.done") {
     u.kind = Desk::Update::Kind::result;
-    u.text = text(in, "result", false);
+    u.text = bytes(in, "result", false);
   } else {
     u.kind = Desk::Update::Kind::error;
     u.text = text(in, "error");

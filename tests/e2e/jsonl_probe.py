@@ -7,17 +7,25 @@ shut down, printing every line it reads. Lines from swarmd are printed as
 "got " and the JSON re-encoded compactly with sorted keys, so that tests can
 look for e.g. '"id":9,"op":"error"'.
 
-    jsonl_probe.py [LINE | --endless BYTES]...
+    jsonl_probe.py [--with-hello LINE | --reset] [LINE | --endless BYTES | --await | --stall]...
 
     LINE             written as it is, plus "\\n"; the probe then prints what
                      swarmd sends until an ok or error line
     --endless BYTES  writes BYTES bytes of "x" and no newline: a line too long
                      for swarmd, which stops the probe
     --await          waits for a message (e.g. swarmctl dm) before going on
+    --stall          stops reading for good (until it is killed)
+    --with-hello L   first: writes hello and L in one write, then prints what
+                     swarmd sends until both are answered
+    --reset          first: writes hello, and once its answer has arrived,
+                     closes the connection without reading it (so the kernel
+                     resets it), then keeps running until it is killed
 """
 
 import json
 import os
+import select
+import signal
 import socket
 import sys
 
@@ -62,8 +70,24 @@ def main(args):
             if isinstance(line, dict) and line.get("op") in ("ok", "error"):
                 return
 
-    sock.sendall(b'{"op":"hello","id":1}\n')
-    until_answered()
+    hello = b'{"op":"hello","id":1}\n'
+    if args and args[0] == "--reset":
+        sock.sendall(hello)
+        select.select([sock], [], [])
+        reader.close()  # the fd closes with the last of its users
+        sock.close()
+        say("closed with the answer unread")
+        while True:
+            signal.pause()
+    if args and args[0] == "--with-hello":
+        say("sent with hello " + args[1])
+        sock.sendall(hello + args[1].encode("utf-8") + b"\n")
+        until_answered()
+        until_answered()
+        args = args[2:]
+    else:
+        sock.sendall(hello)
+        until_answered()
     i = 0
     while i < len(args):
         if args[i] == "--endless":
@@ -75,6 +99,10 @@ def main(args):
                 say("write failed: %s" % e)
             i += 2
             continue
+        if args[i] == "--stall":
+            say("reading no more")
+            while True:
+                signal.pause()
         if args[i] == "--await":
             say("awaiting a message")
             while True:

@@ -208,8 +208,8 @@ TEST_F(PythonAgent, DownStopsThePythonAgentsCleanly) {
 
 TEST_F(PythonAgent, ALineSwarmdCannotTakeGetsAnErrorAndTheAgentCarriesOn) {
   up("probe", "name = \"probe\"\n" + probe("probe", {"{not json", "[1, 2]", "{\"op\":\"bogus\",\"id\":9}",
-                     "{\"op\":\"send\",\"id\":10}", "{\"op\":\"mem.get\",\"id\":11,"
-                                                    "\"tier\":\"working\",\"key\":\"nothing\"}"}));
+                     "{\"op\":\"send\",\"id\":10}", "{\"op\":\"bogus\",\"id\":3,\"x\":1e400}",
+                     "{\"op\":\"mem.get\",\"id\":11,\"tier\":\"working\",\"key\":\"nothing\"}"}));
   ASSERT_TRUE(log_says("probe-0", "probe done")) << logs("probe-0");
   std::string out = logs("probe-0");
   EXPECT_THAT(answer_to(out, "{not json"), StartsWith("got {\"error\":")) << out;
@@ -221,6 +221,13 @@ TEST_F(PythonAgent, ALineSwarmdCannotTakeGetsAnErrorAndTheAgentCarriesOn) {
       << out;
   EXPECT_THAT(answer_to(out, "{\"op\":\"send\",\"id\":10}"),
               HasSubstr("\"id\":10,\"op\":\"error\""))
+      << out;
+  // A number too big for a double is a bad line too (not a parse error to
+  // the JSON library, which once left the bridge deaf to every later line).
+  EXPECT_THAT(answer_to(out, "{\"op\":\"bogus\",\"id\":3,\"x\":1e400}"),
+              HasSubstr("\"op\":\"error\""))
+      << out;
+  EXPECT_THAT(answer_to(out, "{\"op\":\"bogus\",\"id\":3,\"x\":1e400}"), HasSubstr("bad line"))
       << out;
   // After all that, the connection still works.
   EXPECT_THAT(answer_to(out, "{\"op\":\"mem.get\",\"id\":11,\"tier\":\"working\",\"key\":\"nothing\"}"),
@@ -247,6 +254,68 @@ TEST_F(PythonAgent, AnEndlessLineStopsTheAgentAsProtocolError) {
   EXPECT_EQ(agent("bystander-0")["state"], "ready");
   ASSERT_EQ(daemon.ctl({"dm", "probe/bystander-0", "ok?"}).status, 0);
   EXPECT_TRUE(log_says("bystander-0", "\"payload\":\"ok?\"")) << logs("bystander-0");
+}
+
+// Cap'n Proto Text cannot hold a NUL byte: a key with one is refused,
+// naming the field, rather than cut off there (a put of "a\0b" once stored
+// "a"); a payload, which is Data, keeps one.
+TEST_F(PythonAgent, ANulByteIsRefusedInAKeyAndKeptInAPayload) {
+  std::string put = "{\"op\":\"mem.put\",\"id\":20,\"tier\":\"working\",\"key\":\"a\\u0000b\","
+                    "\"value\":\"v\"}";
+  std::string send = "{\"op\":\"send\",\"id\":21,\"to\":\"peer-0\",\"payload\":\"x\\u0000y\"}";
+  up("probe", "name = \"probe\"\n" + probe("probe", {put, send}) + probe("peer", {}));
+  ASSERT_TRUE(log_says("probe-0", "probe done")) << logs("probe-0");
+  std::string out = logs("probe-0");
+  EXPECT_THAT(answer_to(out, put), HasSubstr("\"id\":20,\"op\":\"error\"")) << out;
+  EXPECT_THAT(answer_to(out, put), HasSubstr("field 'key' contains a NUL byte")) << out;
+  EXPECT_THAT(answer_to(out, send), HasSubstr("\"id\":21,\"op\":\"ok\"")) << out;
+  EXPECT_TRUE(log_says("peer-0", "\"payload\":\"x\\u0000y\"")) << logs("peer-0");
+}
+
+// hello's answer carries the grants the next lines need: a line that came in
+// the same write as hello waits for it, instead of being told to say hello.
+TEST_F(PythonAgent, ALineInTheSameWriteAsHelloIsAnsweredAfterIt) {
+  std::string get = "{\"op\":\"mem.get\",\"id\":77,\"tier\":\"working\",\"key\":\"k\"}";
+  up("probe", "name = \"probe\"\n" + probe("probe", {"--with-hello", get}));
+  ASSERT_TRUE(log_says("probe-0", "probe done")) << logs("probe-0");
+  std::string out = logs("probe-0");
+  std::string first = answer_to(out, "with hello " + get);
+  EXPECT_THAT(first, HasSubstr("\"id\":1,")) << out;
+  EXPECT_THAT(out, HasSubstr("\"found\":false,\"id\":77,\"op\":\"ok\"")) << out;
+  EXPECT_THAT(out, Not(HasSubstr("say hello first"))) << out;
+}
+
+// A reset (the agent closed its end with the daemon's answer unread) ends
+// the connection as a hang-up: the agent, still running, is stopped after
+// the grace, as one that closed it cleanly is.
+TEST_F(PythonAgent, AnAgentThatResetsItsConnectionAndKeepsRunningIsStopped) {
+  up("probe", "name = \"probe\"\n" + probe("probe", {"--reset"}));
+  ASSERT_TRUE(log_says("probe-0", "closed with the answer unread")) << logs("probe-0");
+  ASSERT_TRUE(eventually([&] { return agent("probe-0")["last_exit"]["reason"] == "protocol_error"; }))
+      << daemon.ctl({"ps", "probe"}).out << logs("probe-0");
+  EXPECT_THAT(agent("probe-0")["last_exit"]["detail"].get<std::string>(),
+              HasSubstr("closed its connection to swarmd but kept running"));
+}
+
+// An agent that stops reading holds its messages' deliveries in flight;
+// stopping it then (here with its swarm) must not leave them writing for a
+// bridge that is gone.
+TEST_F(PythonAgent, StoppingAnAgentThatStoppedReadingLeavesTheDaemonRunning) {
+  up("probe", "name = \"probe\"\n" + probe("probe", {"--stall"}));
+  ASSERT_TRUE(log_says("probe-0", "reading no more")) << logs("probe-0");
+  // A 900 KB message (on stdin: too long for an argument), which the
+  // agent's full socket leaves half written.
+  RunResult dm = run({"/bin/sh", "-c",
+                      "head -c 900000 /dev/zero | tr '\\0' m | " + bin("swarmctl") + " --socket " +
+                          daemon.socket() + " dm probe/probe-0 -"});
+  ASSERT_EQ(dm.status, 0) << dm.err;
+  RunResult down = daemon.ctl({"down", "probe"});
+  EXPECT_EQ(down.status, 0) << down.err;
+  // The daemon is still there, and still serves.
+  RunResult ls = daemon.ctl({"ls"});
+  EXPECT_EQ(ls.status, 0) << ls.err;
+  up("again", "name = \"again\"\n" + probe("probe", {}));
+  EXPECT_EQ(agent("probe-0")["state"], "ready");
 }
 
 }  // namespace

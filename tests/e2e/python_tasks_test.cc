@@ -65,6 +65,16 @@ TEST_F(PythonTasks, APythonLeadThatRaisesFailsTheTask) {
   EXPECT_THAT(r.err, HasSubstr("the lead gave up"));
 }
 
+// The second of two subtasks with one key is refused; the first still runs,
+// and its result reaches the lead (the bridge once stopped waiting for the
+// key when its duplicate was refused, and the lead waited for good).
+TEST_F(PythonTasks, AKeyGivenTwiceRunsOnceAndItsResultReachesTheLead) {
+  RunResult r = daemon.ctl({"task", "run", "py", "--input", dir.write("in", "twice"), "--wait"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "X\n");
+  EXPECT_THAT(daemon.ctl({"logs", "py/lead-0"}).out, HasSubstr("given twice"));
+}
+
 TEST_F(PythonTasks, PythonWorkersTakeSubtasksFromACppLead) {
   // Only the Python workers: their answers are the input in capitals.
   std::string spec = "name = \"mixed\"\n[tasks]\nlead = \"lead\"\n" 
