@@ -668,6 +668,32 @@ TEST_F(MemoryStoreTest, AnUnreadableExpiryIndexSkipsExpiryButNotTheWrites) {
   EXPECT_TRUE(get(Tier::working, "", "k"));
 }
 
+// The expiry round runs in its batch's transaction. An expiry index that
+// turns out corrupt as the round reads it (a chunk past the first) skips
+// the round, and the batch's writes, of any swarm, commit without it.
+TEST_F(MemoryStoreTest, AnExpiryIndexCorruptPastItsFirstChunkSkipsTheRoundButNotTheWrites) {
+  for (int i = 0; i < 300; ++i) {
+    store_->submit_put({.swarm = "alpha", .tier = Tier::short_term, .agent = "a1",
+                        .key = "k" + std::to_string(i), .value = "v"},
+                       nullptr);
+  }
+  store_->flush();
+  clock_.now = kStart + 11 * kMinute;  // every one is due
+  NamedDb sets = env_->open_db("mem_sets");
+  env_->write([&](Txn& txn) { txn.put(sets, std::string("c\x01" "E\0\0\0\x01", 7), "\xff"); });
+  std::optional<WriteResult> answer;
+  store_->submit_put({.swarm = "beta", .key = "k", .value = "v"},
+                     [&](const WriteResult& r) { answer = r; });
+  Batch batch = store_->take_batch(256);
+  store_->commit_batch(batch);
+  FlushReport report = store_->finish_batch(batch);
+  ASSERT_TRUE(answer);
+  EXPECT_TRUE(answer->status.ok()) << answer->status.message();
+  EXPECT_NE(batch.expiry_failure.find("corrupt"), std::string::npos) << batch.expiry_failure;
+  EXPECT_EQ(report.expired.removed, 0u);
+  EXPECT_TRUE(store_->get({"beta", Tier::working, "", "k"}));
+}
+
 // Taken but never committed (its job failed before it ran): every write is
 // answered as failed, none as done.
 TEST_F(MemoryStoreTest, ABatchThatNeverCommittedAnswersItsWritesAsFailed) {
