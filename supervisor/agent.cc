@@ -36,37 +36,42 @@ int64_t unix_now_ms() {
 }
 
 // The daemon's side of the agent protocol: the bootstrap capability the
-// agent finds on fd 3.
+// agent finds on fd 3. It reaches its Agent through a target the Agent
+// clears as it goes: capnp runs a call that arrived before then even after
+// the connection is gone (AgentHost's calls allow no cancellation; e.g. a
+// `swarmctl run` command's Agent goes with swarmctl's connection), and such
+// a call must find no agent rather than a freed one. A call that arrived
+// before its agent's exit still counts (a report sent just before exiting).
 class Agent::Host final : public rpc::AgentHost::Server {
  public:
-  explicit Host(Agent& agent) : agent_(agent) {}
+  explicit Host(std::shared_ptr<Agent*> target) : target_(std::move(target)) {}
 
  protected:
   kj::Promise<void> hello(HelloContext ctx) override {
+    Agent& agent = live("hello");
     auto params = ctx.getParams();
     std::string_view role(params.getRole().cStr(), params.getRole().size());
-    if (role != agent_.plan_.role) {
-      throw ipc::rpc_error("hello: agent " + agent_.id_ + " was started as role '" +
-                           agent_.plan_.role + "' but says it is '" + std::string(role) + "'");
+    if (role != agent.plan_.role) {
+      throw ipc::rpc_error("hello: agent " + agent.id_ + " was started as role '" +
+                           agent.plan_.role + "' but says it is '" + std::string(role) + "'");
     }
-    if (agent_.said_hello_) {
-      throw ipc::rpc_error("hello: agent " + agent_.id_ + " already said hello");
+    if (agent.said_hello_) {
+      throw ipc::rpc_error("hello: agent " + agent.id_ + " already said hello");
     }
-    if (agent_.state_ != AgentState::starting) {
-      throw ipc::rpc_error("hello: agent " + agent_.id_ + " is being stopped");
+    if (agent.state_ != AgentState::starting) {
+      throw ipc::rpc_error("hello: agent " + agent.id_ + " is being stopped");
     }
-    agent_.said_hello(params.getAgent(), ctx.getResults());
+    agent.said_hello(params.getAgent(), ctx.getResults());
     return kj::READY_NOW;
   }
 
   kj::Promise<void> reply(ReplyContext ctx) override {
+    Agent& agent = live("reply");
     auto p = ctx.getParams();
-    if (!agent_.said_hello_) throw ipc::rpc_error("reply: say hello first");
+    if (!agent.said_hello_) throw ipc::rpc_error("reply: say hello first");
     try {
-      agent_.listener_.agent_reply(
-          agent_, p.getRequestId(),
-          ipc::payload_of(p.getPayload()),
-          p.getError());
+      agent.listener_.agent_reply(agent, p.getRequestId(), ipc::payload_of(p.getPayload()),
+                                  p.getError());
     } catch (const std::exception& e) {
       throw ipc::rpc_error(std::string("reply: ") + e.what());
     }
@@ -74,12 +79,13 @@ class Agent::Host final : public rpc::AgentHost::Server {
   }
 
   kj::Promise<void> reportUsage(ReportUsageContext ctx) override {
+    Agent& agent = live("reportUsage");
     auto p = ctx.getParams();
-    if (!agent_.said_hello_) throw ipc::rpc_error("reportUsage: say hello first");
+    if (!agent.said_hello_) throw ipc::rpc_error("reportUsage: say hello first");
     try {
-      agent_.listener_.agent_usage(agent_, std::string_view(p.getTaskId().cStr()),
-                                   std::string_view(p.getModel().cStr()), p.getInputTokens(),
-                                   p.getOutputTokens());
+      agent.listener_.agent_usage(agent, std::string_view(p.getTaskId().cStr()),
+                                  std::string_view(p.getModel().cStr()), p.getInputTokens(),
+                                  p.getOutputTokens());
     } catch (const std::exception& e) {
       throw ipc::rpc_error(std::string("reportUsage: ") + e.what());
     }
@@ -87,7 +93,14 @@ class Agent::Host final : public rpc::AgentHost::Server {
   }
 
  private:
-  Agent& agent_;
+  Agent& live(const char* call) {
+    if (*target_ == nullptr) {
+      throw KJ_EXCEPTION(DISCONNECTED, kj::str(call, ": the agent has been removed"));
+    }
+    return **target_;
+  }
+
+  std::shared_ptr<Agent*> target_;
 };
 
 Agent::Agent(Runtime& rt, Listener& listener, AgentPlan plan)
@@ -96,13 +109,15 @@ Agent::Agent(Runtime& rt, Listener& listener, AgentPlan plan)
       plan_(std::move(plan)),
       id_(plan_.role + "-" + std::to_string(plan_.index)),
       uid_(rt.sandboxes.uids()),
-      log_(std::make_shared<AgentLog>(rt.config.log_ring_bytes)) {
+      log_(std::make_shared<AgentLog>(rt.config.log_ring_bytes)),
+      host_target_(std::make_shared<Agent*>(this)) {
   if (!plan_.log_path.empty() && rt.config.log_file_bytes > 0) {
     log_file_ = std::make_unique<LogFile>(rt.loop, plan_.log_path, rt.config.log_file_bytes);
   }
 }
 
 Agent::~Agent() {
+  *host_target_ = nullptr;
   stop_watching_violations();
   if (pidfd_) {
     // The process must not outlive its record: kill and reap it now. SIGKILL
@@ -141,11 +156,11 @@ void Agent::start() {
   if (plan_.jsonl) {
     // Room for a max_payload payload written as a JSON string, escapes and all.
     size_t max_line = 2 * size_t{rt_.messaging.max_payload} + 64 * 1024;
-    jsonl = kj::heap<JsonlBridge>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this),
+    jsonl = kj::heap<JsonlBridge>(rt_.loop, std::move(daemon_end), kj::heap<Host>(host_target_),
                                   plan_.role, max_line,
                                   [this](std::string why) { protocol_error(why); });
   } else {
-    rpc = kj::heap<ipc::RpcConnection>(rt_.loop, std::move(daemon_end), kj::heap<Host>(*this));
+    rpc = kj::heap<ipc::RpcConnection>(rt_.loop, std::move(daemon_end), kj::heap<Host>(host_target_));
   }
 
   // Nothing above changed the agent; from here on it is starting.

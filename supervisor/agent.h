@@ -244,6 +244,7 @@ class Agent {
   uint32_t restarts_ = 0;
   ExitInfo last_exit_;
   std::shared_ptr<AgentLog> log_;
+  std::shared_ptr<Agent*> host_target_;  // this, for its Hosts; null once it goes
   std::unique_ptr<LogFile> log_file_;  // null when logs are not kept on disk
 
   ipc::UvHandle<uv_poll_t> exit_watch_;
