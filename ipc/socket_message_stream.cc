@@ -21,10 +21,10 @@ static_assert(std::endian::native == std::endian::little,
 
 constexpr size_t kWord = sizeof(capnp::word);
 constexpr size_t kReadBufferBytes = 64 * 1024;
-// A message this big goes straight from capnp's memory; as many bytes
-// buffered make the writer wait for the socket.
-constexpr size_t kDirectWriteBytes = 64 * 1024;
-constexpr size_t kWriteBufferBytes = 64 * 1024;
+// Bytes written and not yet taken by the socket, past which the peer is
+// taken to have stopped reading: twice the biggest message a reader's
+// default traversal limit (what swarmd's agent sockets use) admits.
+constexpr size_t kMaxBacklogBytes = 32 << 20;
 // capnp's own reader refuses 512 segments or more.
 constexpr uint64_t kMaxSegments = 511;
 
@@ -84,7 +84,8 @@ SocketMessageStream::~SocketMessageStream() {
 
 kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> SocketMessageStream::tryReadMessage(
     kj::ArrayPtr<kj::AutoCloseFd>, capnp::ReaderOptions options, kj::ArrayPtr<capnp::word>) {
-  return kj::evalNow([&] { return read_message(options); })
+  KJ_IF_MAYBE (e, stalled_) { return kj::cp(*e); }
+  return reads_.wrap(kj::evalNow([&] { return read_message(options); }))
       .then([](Message m) -> kj::Maybe<capnp::MessageReaderAndFds> {
         KJ_IF_MAYBE (reader, m) {
           return capnp::MessageReaderAndFds{kj::mv(*reader), nullptr};
@@ -206,10 +207,9 @@ kj::Promise<void> SocketMessageStream::writeMessage(
   size_t table = table_bytes(segments.size());
   size_t bytes = table;
   for (const auto& s : segments) bytes += s.size() * kWord;
-  if (bytes >= kDirectWriteBytes) {
-    auto t = kj::heapArray<capnp::word>(table / kWord);
-    fill_table(reinterpret_cast<kj::byte*>(t.begin()), segments);
-    return direct(kj::mv(t), segments);
+  if (out_.size() + sending_.size() + bytes > kMaxBacklogBytes) {
+    stall(out_.size() + sending_.size() + bytes);
+    return kj::cp(KJ_ASSERT_NONNULL(failure_));
   }
   size_t at = out_.size();
   out_.resize(at + bytes);
@@ -219,7 +219,21 @@ kj::Promise<void> SocketMessageStream::writeMessage(
     std::memcpy(out_.data() + at, s.begin(), s.size() * kWord);
     at += s.size() * kWord;
   }
-  return queued();
+  schedule_flush();
+  return kj::READY_NOW;
+}
+
+void SocketMessageStream::stall(size_t backlog) {
+  auto e = kj::Exception(
+      kj::Exception::Type::FAILED, __FILE__, __LINE__,
+      kj::str("the peer stopped reading its socket: ", backlog,
+              " bytes would wait for it, the limit is ", kMaxBacklogBytes));
+  out_.clear();
+  out_.shrink_to_fit();
+  failure_ = kj::cp(e);
+  stalled_ = kj::cp(e);
+  // capnp ends a connection on a failed read only, not on a failed write.
+  reads_.cancel(e);
 }
 
 kj::Promise<void> SocketMessageStream::writeMessages(
@@ -246,34 +260,6 @@ kj::Promise<void> SocketMessageStream::end() {
     }
     return kj::Promise<void>(kj::READY_NOW);
   });
-}
-
-kj::Promise<void> SocketMessageStream::direct(
-    kj::Array<capnp::word> table, kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
-  return drained().then([this, table = kj::mv(table), segments]() mutable {
-    std::vector<iovec> iov;
-    iov.reserve(segments.size() + 1);
-    iov.push_back({table.begin(), table.size() * kWord});
-    for (const auto& s : segments) {
-      iov.push_back({const_cast<capnp::word*>(s.begin()), s.size() * kWord});
-    }
-    writing_ = true;
-    return send_all(std::move(iov))
-        .attach(kj::mv(table))
-        .then([this] { write_done(); },
-              [this](kj::Exception&& e) {
-                write_failed(kj::cp(e));
-                kj::throwFatalException(kj::mv(e));
-              });
-  });
-}
-
-kj::Promise<void> SocketMessageStream::queued() {
-  if (out_.size() < kWriteBufferBytes) {
-    schedule_flush();
-    return kj::READY_NOW;
-  }
-  return drained();
 }
 
 void SocketMessageStream::schedule_flush() {

@@ -21,19 +21,23 @@
 // session. EOF between two messages is a clean end (null); EOF inside one
 // is DISCONNECTED. No file descriptors travel with messages.
 //
-// Writes: a message under 64 KiB is copied to a buffer and its write
-// completes at once; the buffer goes to the socket when the event loop has
-// nothing else to run (kj::evalLast), before it sleeps. Every reply that one
-// group commit answers, or every call an agent makes in one turn, thus
-// leaves in one send and wakes the peer once, and no latency is added: the
-// flush runs before the loop could wait for anything. A bigger message goes
-// straight from capnp's memory, after what is buffered. Backpressure: past
-// 64 KiB buffered, or while the socket is full, a write does not complete
-// until the buffer has drained, so a peer that stops reading holds its
-// writer back as a plain socket would. A failed send fails every later
-// write with the same exception. end() sends what is buffered, then shuts
-// the socket down for writing; destruction sends what is buffered as far as
-// the socket takes it without waiting.
+// Writes: a message is copied to a buffer and its write completes at once;
+// the buffer goes to the socket when the event loop has nothing else to run
+// (kj::evalLast), before it sleeps. Every reply that one group commit
+// answers, or every call an agent makes in one turn, thus leaves in one
+// send and wakes the peer once, and no latency is added: the flush runs
+// before the loop could wait for anything. A write never waits: capnp
+// chains each message after the write before it, and a chain of writes
+// waiting on a peer that does not read grows by a promise per message
+// (hundreds of thousands, whose destruction overflowed the stack). Instead
+// the bytes not yet taken by the socket are bounded: past 32 MiB the peer
+// has stopped reading, and the stream fails, every write and read after
+// that with it (the read is what ends capnp's connection), with a message
+// that says so. A peer that sends calls and never reads their answers thus
+// costs the daemon at most that much. A failed send fails every later write
+// with the same exception. end() sends what is buffered, then shuts the
+// socket down for writing; destruction sends what is buffered as far as the
+// socket takes it without waiting.
 //
 // Wakeups: epoll watches the socket for data only. Watched for room as well
 // (as KJ's own streams are), every read by the peer would report room and
@@ -99,9 +103,8 @@ class SocketMessageStream final : public capnp::MessageStream,
   void mark_drained();
 
   // Writing.
-  kj::Promise<void> direct(kj::Array<capnp::word> table,
-                           kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments);
-  kj::Promise<void> queued();
+  // The peer stopped reading (backlog bytes would wait): fails the stream.
+  void stall(size_t backlog);
   void schedule_flush();
   void flush();
   void write_done();
@@ -132,6 +135,8 @@ class SocketMessageStream final : public capnp::MessageStream,
   bool flush_scheduled_ = false;
   kj::Maybe<kj::Exception> failure_;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> drained_waiter_;
+  kj::Maybe<kj::Exception> stalled_;  // set by stall(): reads fail with it too
+  kj::Canceler reads_;                // the read in progress, for stall()
   kj::TaskSet tasks_;  // declared last: its flushes use the members above
 };
 

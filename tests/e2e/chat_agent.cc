@@ -22,12 +22,21 @@
 //   reply ID TEXT                answers request ID (which it was not sent)
 //   big TO BYTES                 one direct message of BYTES bytes
 //   longtopic TO BYTES           one direct message with a topic of BYTES bytes
+//   deaf N                       asks for the daemon's bootstrap N times on
+//                                its connection, then never reads again
 //   garbage                      writes bytes that are no Cap'n Proto message
 //                                on its connection to the daemon
 //   await                        waits for a message with the topic "go"
 //                                (so a test can start misbehaviour only once
 //                                the swarm is up)
+#include <poll.h>
 #include <unistd.h>
+
+#include <capnp/message.h>
+#include <capnp/rpc.capnp.h>
+#include <capnp/serialize.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cstdio>
@@ -93,6 +102,34 @@ const char* kind_name(Message::Kind k) {
 void say(const std::string& line) {
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
+}
+
+// Asks the daemon for its bootstrap capability n times, straight on the
+// connection (question ids of its own, far above the session's), and then
+// never reads again: every answer waits for it in the daemon.
+[[noreturn]] void deaf(unsigned long n) {
+  int fd = std::atoi(std::getenv("SMOLSWARMS_FD"));
+  std::string bytes;
+  for (unsigned long i = 0; i < n; ++i) {
+    capnp::MallocMessageBuilder m(16);
+    m.initRoot<capnp::rpc::Message>().initBootstrap().setQuestionId(static_cast<uint32_t>((1u << 30) + i));
+    kj::Array<capnp::word> flat = capnp::messageToFlatArray(m);
+    bytes.append(reinterpret_cast<const char*>(flat.begin()), flat.size() * sizeof(capnp::word));
+  }
+  for (size_t at = 0; at < bytes.size();) {
+    ssize_t w = ::write(fd, bytes.data() + at, bytes.size() - at);
+    if (w > 0) {
+      at += static_cast<size_t>(w);
+    } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, -1);
+    } else {
+      say("deaf: the connection broke after " + std::to_string(at) + " bytes");
+      break;
+    }
+  }
+  say("deaf: asked " + std::to_string(n) + " times, reading no more");
+  for (;;) ::pause();
 }
 
 // Checks that the numbered messages of each sender come in order.
@@ -162,6 +199,9 @@ void run_script(smol::agent::AgentSession& s, const std::vector<std::string>& sc
         go = kj::mv(paf.fulfiller);
         paf.promise.wait(s.wait_scope());
         i += 1;
+      } else if (action == "deaf") {
+        deaf(std::strtoul(arg(i + 1).c_str(), nullptr, 10));
+        i += 2;
       } else if (action == "garbage") {
         std::string junk(4096, '\xff');
         int fd = std::atoi(std::getenv("SMOLSWARMS_FD"));

@@ -163,6 +163,26 @@ TEST_F(Messaging, OversizedOrMalformedMessagesStopTheSenderAsProtocolError) {
   EXPECT_GE(daemon.metric("smolswarms_messages_refused_total{reason=\"protocol_error\",swarm=\"m\"}"), 2);
 }
 
+// An agent that asks and never reads the answers would have the daemon keep
+// them all (and once crashed it freeing them): past the backlog limit of its
+// connection it is stopped, and the rest of the swarm carries on.
+TEST_F(Messaging, AnAgentThatNeverReadsItsAnswersIsStoppedAtTheBacklogLimit) {
+  up(chat("sink", 1, {}) + chat("deaf", 1, {"await", "deaf", "600000"}));
+  ASSERT_EQ(daemon.ctl({"dm", "m/deaf-0", "--topic", "go", "now"}).status, 0);
+  ASSERT_TRUE(eventually([&] {
+    nlohmann::json ps = daemon.ctl_json({"ps", "m"});
+    for (const auto& a : ps["agents"]) {
+      if (a["id"] == "deaf-0" && a["last_exit"]["reason"] == "protocol_error") return true;
+    }
+    return false;
+  }, std::chrono::seconds(60))) << daemon.ctl({"ps", "m"}).out << daemon.ctl({"logs", "m/deaf-0"}).out;
+  EXPECT_THAT(daemon.ctl({"events", "m"}).out,
+              HasSubstr("deaf-0: protocol error: sent what swarmd cannot accept: the peer stopped "
+                        "reading its socket"));
+  ASSERT_EQ(daemon.ctl({"dm", "m/sink-0", "still here?"}).status, 0);
+  EXPECT_TRUE(log_says("sink-0", "got dm from operator: still here?"));
+}
+
 TEST_F(Messaging, ATopicLongerThanAnyTopicIsAProtocolError) {
   up(chat("sink", 1, {}) + chat("loud", 1, {"await", "longtopic", "sink-0", "5000"}));
   ASSERT_EQ(daemon.ctl({"dm", "m/loud-0", "--topic", "go", "now"}).status, 0);
