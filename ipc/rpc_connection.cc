@@ -21,7 +21,15 @@ RpcConnection::RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Cl
     : RpcConnection(kj::Own<kj::AsyncIoStream>(),
                     kj::Own<capnp::MessageStream>(
                         kj::heap<SocketMessageStream>(loop.io().unixEventPort, std::move(fd))),
-                    kj::mv(bootstrap)) {}
+                    kj::mv(bootstrap)) {
+  framed_ = static_cast<const SocketMessageStream*>(messages_.get());
+}
+
+kj::Maybe<kj::Exception> RpcConnection::read_failure() const {
+  if (framed_ == nullptr) return nullptr;
+  KJ_IF_MAYBE (e, framed_->read_failure()) { return kj::cp(*e); }
+  return nullptr;
+}
 
 RpcConnection::RpcConnection(kj::Own<kj::AsyncIoStream> stream,
                              capnp::Capability::Client bootstrap)

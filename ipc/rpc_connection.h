@@ -21,6 +21,8 @@
 
 namespace smol::ipc {
 
+class SocketMessageStream;
+
 // Reader limits for messages from agents and control clients.
 capnp::ReaderOptions peer_limits();
 
@@ -37,6 +39,9 @@ class RpcConnection {
 
   // Resolves when the peer hangs up or the stream fails.
   kj::Promise<void> on_disconnect() { return network_->onDisconnect(); }
+  // For a socket framed by SocketMessageStream, why reading its messages
+  // failed, if it did (what on_disconnect() does not say).
+  kj::Maybe<kj::Exception> read_failure() const;
 
  private:
   // One of stream and messages: capnp frames messages on the stream, or
@@ -46,6 +51,7 @@ class RpcConnection {
 
   kj::Own<kj::AsyncIoStream> stream_;
   kj::Own<capnp::MessageStream> messages_;
+  const SocketMessageStream* framed_ = nullptr;  // messages_, for agent sockets
   kj::Own<capnp::TwoPartyVatNetwork> network_;
   kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc_;
 };

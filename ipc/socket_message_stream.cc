@@ -86,12 +86,17 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> SocketMessageStream::tryReadM
     kj::ArrayPtr<kj::AutoCloseFd>, capnp::ReaderOptions options, kj::ArrayPtr<capnp::word>) {
   KJ_IF_MAYBE (e, stalled_) { return kj::cp(*e); }
   return reads_.wrap(kj::evalNow([&] { return read_message(options); }))
-      .then([](Message m) -> kj::Maybe<capnp::MessageReaderAndFds> {
-        KJ_IF_MAYBE (reader, m) {
-          return capnp::MessageReaderAndFds{kj::mv(*reader), nullptr};
-        }
-        return nullptr;
-      });
+      .then(
+          [](Message m) -> kj::Maybe<capnp::MessageReaderAndFds> {
+            KJ_IF_MAYBE (reader, m) {
+              return capnp::MessageReaderAndFds{kj::mv(*reader), nullptr};
+            }
+            return nullptr;
+          },
+          [this](kj::Exception&& e) -> kj::Maybe<capnp::MessageReaderAndFds> {
+            if (read_failure_ == nullptr) read_failure_ = kj::cp(e);
+            kj::throwFatalException(kj::mv(e));
+          });
 }
 
 kj::Promise<SocketMessageStream::Message> SocketMessageStream::read_message(

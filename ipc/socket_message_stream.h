@@ -82,6 +82,11 @@ class SocketMessageStream final : public capnp::MessageStream,
   kj::Maybe<int> getSendBufferSize() override;
   kj::Promise<void> end() override;
 
+  // Why reading failed (a message over the limits, EOF inside one, a
+  // socket error, a peer that stopped reading), if it did: capnp ends the
+  // connection on it without saying why to anyone but the peer.
+  const kj::Maybe<kj::Exception>& read_failure() const noexcept { return read_failure_; }
+
  private:
   using Message = kj::Maybe<kj::Own<capnp::MessageReader>>;
 
@@ -135,6 +140,7 @@ class SocketMessageStream final : public capnp::MessageStream,
   bool flush_scheduled_ = false;
   kj::Maybe<kj::Exception> failure_;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> drained_waiter_;
+  kj::Maybe<kj::Exception> read_failure_;
   kj::Maybe<kj::Exception> stalled_;  // set by stall(): reads fail with it too
   kj::Canceler reads_;                // the read in progress, for stall()
   kj::TaskSet tasks_;  // declared last: its flushes use the members above

@@ -721,7 +721,15 @@ void Agent::watch_connection() {
                                   [this] { on_hang_up(KJ_EXCEPTION(DISCONNECTED, "hung up")); },
                                   [this](kj::Exception&& e) { on_hang_up(kj::mv(e)); });
                             }
-                            on_hang_up(KJ_EXCEPTION(DISCONNECTED, "Peer disconnected."));
+                            // Before hello there is none: what the stream
+                            // could not read, if that was it, says why.
+                            kj::Maybe<kj::Exception> failure;
+                            if (rpc_) failure = rpc_->read_failure();  // gone if the spawn failed
+                            KJ_IF_MAYBE (e, failure) {
+                              on_hang_up(kj::mv(*e));
+                            } else {
+                              on_hang_up(KJ_EXCEPTION(DISCONNECTED, "Peer disconnected."));
+                            }
                             return kj::READY_NOW;
                           })
                           .eagerlyEvaluate(nullptr);

@@ -13,6 +13,8 @@
 //   --expect N    once N messages numbered 0.. have come from one sender,
 //                 prints "in order: N from SENDER" (or "out of order: ...")
 //   --crash-after MS  aborts MS milliseconds after hello, whatever it is doing
+//   --garbage-first   writes bytes that are no Cap'n Proto message instead of
+//                 saying hello, then keeps running without a word
 // Actions:
 //   dm TO TEXT                   one direct message
 //   flood TO N                   N direct messages "0".."N-1" (topic seq),
@@ -60,6 +62,7 @@ struct Options {
   bool reply = true;
   long expect = 0;
   long crash_after_ms = -1;
+  bool garbage_first = false;
   std::vector<std::string> script;
 };
 
@@ -79,6 +82,8 @@ Options parse(int argc, char** argv) {
       o.reply = false;
     } else if (a == "--expect") {
       o.expect = number();
+    } else if (a == "--garbage-first") {
+      o.garbage_first = true;
     } else if (a == "--crash-after") {
       o.crash_after_ms = number();
     } else {
@@ -236,6 +241,13 @@ int main(int argc, char** argv) {
       if (opt.slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.slow_ms));
       if (m.kind == Message::Kind::request && opt.reply) session.reply(m.request_id, "re: " + m.payload);
     });
+    if (opt.garbage_first) {
+      std::string junk(4096, '\xff');
+      int fd = std::atoi(std::getenv("SMOLSWARMS_FD"));
+      if (::write(fd, junk.data(), junk.size()) < 0) say("garbage: write failed");
+      say("garbage sent before hello");
+      for (;;) ::pause();
+    }
     auto me = session.hello();
     say(me.agent_id + " ready");
     if (opt.crash_after_ms >= 0) {

@@ -183,6 +183,24 @@ TEST_F(Messaging, AnAgentThatNeverReadsItsAnswersIsStoppedAtTheBacklogLimit) {
   EXPECT_TRUE(log_says("sink-0", "got dm from operator: still here?"));
 }
 
+// Before hello, too, a message swarmd cannot read stops the agent as a
+// protocol error that says what was wrong (it once read as a hang-up).
+TEST_F(Messaging, GarbageBeforeHelloIsAProtocolErrorThatSaysWhy) {
+  // Not up(): the swarm never comes up whole, so `up` may fail.
+  daemon.ctl({"up", dir.write("m.toml", "name = \"m\"\n" + chat("sink", 1, {}) +
+                                            chat("noise", 1, {"--garbage-first"}))});
+  ASSERT_TRUE(eventually([&] {
+    nlohmann::json ps = daemon.ctl_json({"ps", "m"});
+    for (const auto& a : ps["agents"]) {
+      if (a["id"] == "noise-0" && a["last_exit"]["reason"] == "protocol_error") return true;
+    }
+    return false;
+  })) << daemon.ctl({"ps", "m"}).out << daemon.ctl({"logs", "m/noise-0"}).out;
+  EXPECT_THAT(daemon.ctl({"events", "m"}).out,
+              HasSubstr("noise-0: protocol error: sent what swarmd cannot accept: "));
+  EXPECT_THAT(daemon.ctl({"events", "m"}).out, HasSubstr("too many segments"));
+}
+
 TEST_F(Messaging, ATopicLongerThanAnyTopicIsAProtocolError) {
   up(chat("sink", 1, {}) + chat("loud", 1, {"await", "longtopic", "sink-0", "5000"}));
   ASSERT_EQ(daemon.ctl({"dm", "m/loud-0", "--topic", "go", "now"}).status, 0);
