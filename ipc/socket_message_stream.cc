@@ -1,11 +1,10 @@
 #include "ipc/socket_message_stream.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <utility>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -84,7 +83,7 @@ SocketMessageStream::~SocketMessageStream() {
 
 kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> SocketMessageStream::tryReadMessage(
     kj::ArrayPtr<kj::AutoCloseFd>, capnp::ReaderOptions options, kj::ArrayPtr<capnp::word>) {
-  KJ_IF_MAYBE (e, stalled_) { return kj::cp(*e); }
+  KJ_IF_MAYBE (e, read_failure_) { return kj::cp(*e); }
   return reads_.wrap(kj::evalNow([&] { return read_message(options); }))
       .then(
           [](Message m) -> kj::Maybe<capnp::MessageReaderAndFds> {
@@ -236,19 +235,19 @@ void SocketMessageStream::stall(size_t backlog) {
   out_.clear();
   out_.shrink_to_fit();
   failure_ = kj::cp(e);
-  stalled_ = kj::cp(e);
   // capnp ends a connection on a failed read only, not on a failed write.
+  if (read_failure_ == nullptr) read_failure_ = kj::cp(e);
   reads_.cancel(e);
 }
 
 kj::Promise<void> SocketMessageStream::writeMessages(
     kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) {
-  // One write at a time, as capnp itself writes.
-  kj::Promise<void> all = kj::READY_NOW;
   for (auto segments : messages) {
-    all = all.then([this, segments] { return writeMessage(nullptr, segments); });
+    // Done or failed at once (a write never waits); failure_ says which.
+    writeMessage(nullptr, segments);
+    KJ_IF_MAYBE (e, failure_) { return kj::cp(*e); }
   }
-  return all;
+  return kj::READY_NOW;
 }
 
 kj::Maybe<int> SocketMessageStream::getSendBufferSize() {
@@ -280,31 +279,21 @@ void SocketMessageStream::flush() {
   if (writing_ || out_.empty()) return;
   writing_ = true;
   std::swap(out_, sending_);  // sending_ was empty; the two keep their capacity
-  tasks_.add(send_all({{sending_.data(), sending_.size()}})
+  tasks_.add(send_from(0)
                  .then([this] { write_done(); },
                        [this](kj::Exception&& e) { write_failed(kj::mv(e)); }));
 }
 
-kj::Promise<void> SocketMessageStream::send_all(std::vector<iovec> iov) {
-  size_t first = 0;
-  while (first < iov.size()) {
-    msghdr msg{};
-    msg.msg_iov = iov.data() + first;
-    msg.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
-    ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return socket_error(errno, "sendmsg");
-      iov.erase(iov.begin(), iov.begin() + static_cast<ptrdiff_t>(first));
-      return writable().then(
-          [this, iov = std::move(iov)]() mutable { return send_all(std::move(iov)); });
+kj::Promise<void> SocketMessageStream::send_from(size_t sent) {
+  while (sent < sending_.size()) {
+    ssize_t n = ::send(fd_.get(), sending_.data() + sent, sending_.size() - sent, MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent += static_cast<size_t>(n);
+      continue;
     }
-    auto sent = static_cast<size_t>(n);
-    while (first < iov.size() && sent >= iov[first].iov_len) sent -= iov[first++].iov_len;
-    if (sent > 0) {
-      iov[first].iov_base = static_cast<kj::byte*>(iov[first].iov_base) + sent;
-      iov[first].iov_len -= sent;
-    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return socket_error(errno, "send");
+    return writable().then([this, sent] { return send_from(sent); });
   }
   return kj::READY_NOW;
 }
@@ -351,7 +340,7 @@ void SocketMessageStream::write_failed(kj::Exception&& e) {
 kj::Promise<void> SocketMessageStream::drained() {
   KJ_IF_MAYBE (e, failure_) { return kj::cp(*e); }
   if (!writing_ && out_.empty()) return kj::READY_NOW;
-  KJ_REQUIRE(drained_waiter_ == nullptr, "SocketMessageStream takes one write at a time");
+  KJ_REQUIRE(drained_waiter_ == nullptr, "SocketMessageStream::end() called twice");
   auto paf = kj::newPromiseAndFulfiller<void>();
   drained_waiter_ = kj::mv(paf.fulfiller);
   flush();

@@ -48,8 +48,6 @@
 // Thread: the thread of the event port it was made with.
 #pragma once
 
-#include <sys/uio.h>
-
 #include <capnp/serialize-async.h>
 #include <kj/async-unix.h>
 
@@ -115,8 +113,9 @@ class SocketMessageStream final : public capnp::MessageStream,
   void write_done();
   void write_failed(kj::Exception&& e);
   kj::Promise<void> drained();
-  // Sends all of iov, waiting for room whenever the socket is full.
-  kj::Promise<void> send_all(std::vector<iovec> iov);
+  // Sends sending_ from byte `sent` on, waiting for room whenever the
+  // socket is full.
+  kj::Promise<void> send_from(size_t sent);
   // Resolves once the full socket has room again.
   kj::Promise<void> writable();
   void taskFailed(kj::Exception&& e) override;
@@ -136,13 +135,12 @@ class SocketMessageStream final : public capnp::MessageStream,
 
   std::vector<kj::byte> out_;      // written by capnp, not yet handed to the socket
   std::vector<kj::byte> sending_;  // handed to the socket, which has not taken all of it
-  bool writing_ = false;           // a send (of sending_, or of a big message) is out
+  bool writing_ = false;           // a send of sending_ is out
   bool flush_scheduled_ = false;
   kj::Maybe<kj::Exception> failure_;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> drained_waiter_;
-  kj::Maybe<kj::Exception> read_failure_;
-  kj::Maybe<kj::Exception> stalled_;  // set by stall(): reads fail with it too
-  kj::Canceler reads_;                // the read in progress, for stall()
+  kj::Maybe<kj::Exception> read_failure_;  // every later read fails with it too
+  kj::Canceler reads_;                      // the read in progress, for stall()
   kj::TaskSet tasks_;  // declared last: its flushes use the members above
 };
 

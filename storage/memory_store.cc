@@ -228,7 +228,7 @@ void Store::commit_batch(Batch& b) {
   // Most expiry rounds find nothing due; alone, they should not cost a
   // write (and a sync). An expiry index that cannot be read skips the round
   // and fails no write: found unreadable before the transaction, or while
-  // the round reads it (then the transaction runs again without it).
+  // the round reads it (then the writes commit again without it).
   bool expire = false;
   if (b.expire_max > 0) {
     try {
@@ -237,56 +237,58 @@ void Store::commit_batch(Batch& b) {
       b.expiry_failure = e.what();
     }
   }
-  for (;;) {
-    bool expiry_broke = false;
-    try {
-      if (b.writes.empty() && b.bumps.empty() && !expire) break;
-      b.synced = commit([&](Txn& txn) {
-        // This body may run twice (map growth): it starts from scratch.
-        WriteBatch w(txn, dbs_, options_, b.quotas, b.now_ms);
-        for (const auto& [ek, bump] : b.bumps) w.add_recalls(ek, bump.docid, bump.count, bump.at_ms);
-        for (size_t i = 0; i < b.writes.size(); ++i) {
-          b.results[i] = std::visit(
-              [&](const auto& r) -> WriteResult {
-                using R = std::decay_t<decltype(r)>;
-                if constexpr (std::is_same_v<R, PutRequest>) return w.put(r);
-                if constexpr (std::is_same_v<R, EntryRef>) return w.del(r);
-                if constexpr (std::is_same_v<R, ConsolidateRequest>) return w.consolidate(r);
-                if constexpr (std::is_same_v<R, RuleRequest>) return w.consolidate_by_rule(r);
-              },
-              b.writes[i].write);
-        }
-        if (expire) {
-          try {
-            b.expired = w.expire(b.expire_max);
-          } catch (const LmdbError& e) {
-            if (e.code() != MDB_CORRUPTED) throw;
-            b.expiry_failure = e.what();
-            expiry_broke = true;
-            throw;
-          }
-        }
-        w.write_back();
-      });
-      b.committed = true;
-    } catch (const std::exception& e) {
-      if (expiry_broke) {
-        expire = false;
-        b.expired = {};
-        continue;
-      }
-      // The transaction was aborted: nothing of the batch is stored. A
-      // failed sync after a batch-mode commit lands here too, though the
-      // writes are committed; they are answered as failed rather than as
-      // durable.
-      for (WriteResult& r : b.results) r = WriteResult{Status(ErrorCode::storage, e.what())};
-      b.expired = {};
-      b.failure = e.what();
-    }
-    break;
+  try {
+    if (!commit_writes(b, expire)) commit_writes(b, false);
+  } catch (const std::exception& e) {
+    // The transaction was aborted: nothing of the batch is stored. A failed
+    // sync after a batch-mode commit lands here too, though the writes are
+    // committed; they are answered as failed rather than as durable.
+    for (WriteResult& r : b.results) r = WriteResult{Status(ErrorCode::storage, e.what())};
+    b.expired = {};
+    b.failure = e.what();
   }
   b.commit_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+bool Store::commit_writes(Batch& b, bool expire) {
+  if (b.writes.empty() && b.bumps.empty() && !expire) return true;
+  bool expiry_broke = false;
+  try {
+    b.synced = commit([&](Txn& txn) {
+      // This body may run twice (map growth): it starts from scratch.
+      WriteBatch w(txn, dbs_, options_, b.quotas, b.now_ms);
+      for (const auto& [ek, bump] : b.bumps) w.add_recalls(ek, bump.docid, bump.count, bump.at_ms);
+      for (size_t i = 0; i < b.writes.size(); ++i) {
+        b.results[i] = std::visit(
+            [&](const auto& r) -> WriteResult {
+              using R = std::decay_t<decltype(r)>;
+              if constexpr (std::is_same_v<R, PutRequest>) return w.put(r);
+              if constexpr (std::is_same_v<R, EntryRef>) return w.del(r);
+              if constexpr (std::is_same_v<R, ConsolidateRequest>) return w.consolidate(r);
+              if constexpr (std::is_same_v<R, RuleRequest>) return w.consolidate_by_rule(r);
+            },
+            b.writes[i].write);
+      }
+      if (expire) {
+        try {
+          b.expired = w.expire(b.expire_max);
+        } catch (const LmdbError& e) {
+          if (e.code() != MDB_CORRUPTED) throw;
+          b.expiry_failure = e.what();
+          expiry_broke = true;
+          throw;
+        }
+      }
+      w.write_back();
+    });
+  } catch (...) {
+    if (!expiry_broke) throw;
+    b.expired = {};
+    return false;
+  }
+  b.committed = true;
+  return true;
 }
 
 FlushReport Store::finish_batch(Batch& b) {

@@ -420,6 +420,11 @@ class Store final {
   bool expiry_due(int64_t now_ms) const;
   // Commits body with the store's durability; true if it synced.
   bool commit(const std::function<void(Txn&)>& body);
+  // commit_batch()'s transaction: the writes and recall counts, and with
+  // expire an expiry round. False, with the transaction aborted and
+  // b.expiry_failure saying why, if the expiry index turned out corrupt as
+  // the round read it; throws for any other failure.
+  bool commit_writes(Batch& b, bool expire);
 
   LmdbEnv& env_;
   Options options_;
