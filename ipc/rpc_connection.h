@@ -21,10 +21,10 @@
 
 namespace smol::ipc {
 
-class SocketMessageStream;
-
 // Reader limits for messages from agents and control clients.
 capnp::ReaderOptions peer_limits();
+
+class SocketMessageStream;
 
 class RpcConnection {
  public:
@@ -34,24 +34,32 @@ class RpcConnection {
   RpcConnection(EventLoop& loop, UniqueFd fd, capnp::Capability::Client bootstrap);
   // Takes an accepted stream (the control socket's listener hands these out).
   RpcConnection(kj::Own<kj::AsyncIoStream> stream, capnp::Capability::Client bootstrap);
+  ~RpcConnection();
   RpcConnection(const RpcConnection&) = delete;
   RpcConnection& operator=(const RpcConnection&) = delete;
 
   // Resolves when the peer hangs up or the stream fails.
   kj::Promise<void> on_disconnect() { return network_->onDisconnect(); }
-  // For a socket framed by SocketMessageStream, why reading its messages
-  // failed, if it did (what on_disconnect() does not say).
-  kj::Maybe<kj::Exception> read_failure() const;
+  // Why the connection ended, once it has, if the daemon's side knows:
+  // what a read from a socket framed by SocketMessageStream failed on (a
+  // message over the limits, a reset, a peer that stopped reading), or else
+  // the reason the RPC system sent the peer in its Abort message (what was
+  // wrong with a well-framed message, "Peer disconnected." at EOF).
+  // on_disconnect() does not say, and before the peer's bootstrap is
+  // reached no call on it can fail with the reason either.
+  kj::Maybe<kj::Exception> end_reason() const;
 
  private:
+  class AbortWatch;
+
   // One of stream and messages: capnp frames messages on the stream, or
   // messages is the framing.
   RpcConnection(kj::Own<kj::AsyncIoStream> stream, kj::Own<capnp::MessageStream> messages,
                 capnp::Capability::Client bootstrap);
 
   kj::Own<kj::AsyncIoStream> stream_;
-  kj::Own<capnp::MessageStream> messages_;
-  const SocketMessageStream* framed_ = nullptr;  // messages_, for agent sockets
+  kj::Own<AbortWatch> messages_;
+  const SocketMessageStream* framed_ = nullptr;  // inside messages_, for agent sockets
   kj::Own<capnp::TwoPartyVatNetwork> network_;
   kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc_;
 };

@@ -713,24 +713,14 @@ void Agent::watch_connection() {
     return;
   }
   connection_watch_ = rpc_->on_disconnect()
-                          .then([this]() -> kj::Promise<void> {
-                            // Calls on the agent's capability now fail with
-                            // the reason the connection ended.
-                            KJ_IF_MAYBE (c, client_) {
-                              return c->vibeRequest().send().ignoreResult().then(
-                                  [this] { on_hang_up(KJ_EXCEPTION(DISCONNECTED, "hung up")); },
-                                  [this](kj::Exception&& e) { on_hang_up(kj::mv(e)); });
-                            }
-                            // Before hello there is none: what the stream
-                            // could not read, if that was it, says why.
-                            kj::Maybe<kj::Exception> failure;
-                            if (rpc_) failure = rpc_->read_failure();  // gone if the spawn failed
-                            KJ_IF_MAYBE (e, failure) {
+                          .then([this] {
+                            kj::Maybe<kj::Exception> reason;
+                            if (rpc_) reason = rpc_->end_reason();  // gone if the spawn failed
+                            KJ_IF_MAYBE (e, reason) {
                               on_hang_up(kj::mv(*e));
                             } else {
                               on_hang_up(KJ_EXCEPTION(DISCONNECTED, "Peer disconnected."));
                             }
-                            return kj::READY_NOW;
                           })
                           .eagerlyEvaluate(nullptr);
 }

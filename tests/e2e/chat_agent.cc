@@ -15,6 +15,8 @@
 //   --crash-after MS  aborts MS milliseconds after hello, whatever it is doing
 //   --garbage-first   writes bytes that are no Cap'n Proto message instead of
 //                 saying hello, then keeps running without a word
+//   --bad-rpc-first   the same with a well-formed RPC message that breaks
+//                 the protocol (a Finish for a question never asked)
 // Actions:
 //   dm TO TEXT                   one direct message
 //   flood TO N                   N direct messages "0".."N-1" (topic seq),
@@ -62,7 +64,7 @@ struct Options {
   bool reply = true;
   long expect = 0;
   long crash_after_ms = -1;
-  bool garbage_first = false;
+  enum class First { hello, garbage, bad_rpc } first = First::hello;
   std::vector<std::string> script;
 };
 
@@ -83,7 +85,9 @@ Options parse(int argc, char** argv) {
     } else if (a == "--expect") {
       o.expect = number();
     } else if (a == "--garbage-first") {
-      o.garbage_first = true;
+      o.first = Options::First::garbage;
+    } else if (a == "--bad-rpc-first") {
+      o.first = Options::First::bad_rpc;
     } else if (a == "--crash-after") {
       o.crash_after_ms = number();
     } else {
@@ -241,8 +245,14 @@ int main(int argc, char** argv) {
       if (opt.slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.slow_ms));
       if (m.kind == Message::Kind::request && opt.reply) session.reply(m.request_id, "re: " + m.payload);
     });
-    if (opt.garbage_first) {
+    if (opt.first != Options::First::hello) {
       std::string junk(4096, '\xff');
+      if (opt.first == Options::First::bad_rpc) {
+        capnp::MallocMessageBuilder m(16);
+        m.initRoot<capnp::rpc::Message>().initFinish().setQuestionId(12345);
+        kj::Array<capnp::word> flat = capnp::messageToFlatArray(m);
+        junk.assign(reinterpret_cast<const char*>(flat.begin()), flat.size() * sizeof(capnp::word));
+      }
       int fd = std::atoi(std::getenv("SMOLSWARMS_FD"));
       if (::write(fd, junk.data(), junk.size()) < 0) say("garbage: write failed");
       say("garbage sent before hello");

@@ -183,12 +183,23 @@ TEST_F(Messaging, AnAgentThatNeverReadsItsAnswersIsStoppedAtTheBacklogLimit) {
   EXPECT_TRUE(log_says("sink-0", "got dm from operator: still here?"));
 }
 
-// Before hello, too, a message swarmd cannot read stops the agent as a
-// protocol error that says what was wrong (it once read as a hang-up).
-TEST_F(Messaging, GarbageBeforeHelloIsAProtocolErrorThatSaysWhy) {
+// Before hello, too, what swarmd cannot accept stops the agent as a
+// protocol error that says what was wrong. Both once read as a hang-up
+// (stopped only after the grace, "closed its connection to swarmd but kept
+// running"): bytes that are no message, and a well-formed message that
+// breaks the RPC protocol.
+struct BeforeHello {
+  const char* flag;
+  const char* why;
+};
+void PrintTo(const BeforeHello& b, std::ostream* os) { *os << b.flag; }
+
+class MessagingBeforeHello : public Messaging, public ::testing::WithParamInterface<BeforeHello> {};
+
+TEST_P(MessagingBeforeHello, IsAProtocolErrorThatSaysWhy) {
   // Not up(): the swarm never comes up whole, so `up` may fail.
   daemon.ctl({"up", dir.write("m.toml", "name = \"m\"\n" + chat("sink", 1, {}) +
-                                            chat("noise", 1, {"--garbage-first"}))});
+                                            chat("noise", 1, {GetParam().flag}))});
   ASSERT_TRUE(eventually([&] {
     nlohmann::json ps = daemon.ctl_json({"ps", "m"});
     for (const auto& a : ps["agents"]) {
@@ -196,10 +207,16 @@ TEST_F(Messaging, GarbageBeforeHelloIsAProtocolErrorThatSaysWhy) {
     }
     return false;
   })) << daemon.ctl({"ps", "m"}).out << daemon.ctl({"logs", "m/noise-0"}).out;
-  EXPECT_THAT(daemon.ctl({"events", "m"}).out,
-              HasSubstr("noise-0: protocol error: sent what swarmd cannot accept: "));
-  EXPECT_THAT(daemon.ctl({"events", "m"}).out, HasSubstr("too many segments"));
+  std::string events = daemon.ctl({"events", "m"}).out;
+  EXPECT_THAT(events, HasSubstr("noise-0: protocol error: sent what swarmd cannot accept: "));
+  EXPECT_THAT(events, HasSubstr(GetParam().why));
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Sent, MessagingBeforeHello,
+    ::testing::Values(BeforeHello{"--garbage-first", "Message has too many segments"},
+                      BeforeHello{"--bad-rpc-first", "'Finish' for invalid question ID"}),
+    [](const auto& info) { return std::string(info.param.flag[2] == 'g' ? "Garbage" : "BadRpc"); });
 
 TEST_F(Messaging, ATopicLongerThanAnyTopicIsAProtocolError) {
   up(chat("sink", 1, {}) + chat("loud", 1, {"await", "longtopic", "sink-0", "5000"}));
