@@ -237,29 +237,42 @@ void Store::commit_batch(Batch& b) {
       b.expiry_failure = e.what();
     }
   }
+  const size_t n = b.writes.size();
   try {
-    if (!commit_writes(b, expire)) commit_writes(b, false);
+    if (!commit_part(b, {0, n, true, expire})) commit_part(b, {0, n, true, false});
+  } catch (const LmdbError& e) {
+    if (!e.is_corrupt()) {
+      fail_all(b, e.what());
+    } else {
+      commit_alone(b);
+    }
   } catch (const std::exception& e) {
-    // The transaction was aborted: nothing of the batch is stored. A failed
-    // sync after a batch-mode commit lands here too, though the writes are
-    // committed; they are answered as failed rather than as durable.
-    for (WriteResult& r : b.results) r = WriteResult{Status(ErrorCode::storage, e.what())};
-    b.expired = {};
-    b.failure = e.what();
+    fail_all(b, e.what());
   }
   b.commit_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
-bool Store::commit_writes(Batch& b, bool expire) {
-  if (b.writes.empty() && b.bumps.empty() && !expire) return true;
+void Store::fail_all(Batch& b, const std::string& why) {
+  // The transaction was aborted: nothing of the batch is stored. A failed
+  // sync after a batch-mode commit lands here too, though the writes are
+  // committed; they are answered as failed rather than as durable.
+  for (WriteResult& r : b.results) r = WriteResult{Status(ErrorCode::storage, why)};
+  b.expired = {};
+  b.failure = why;
+}
+
+bool Store::commit_part(Batch& b, const Part& part) {
+  if (part.first == part.last && (!part.bumps || b.bumps.empty()) && !part.expire) return true;
   bool expiry_broke = false;
   try {
-    b.synced = commit([&](Txn& txn) {
+    bool synced = commit([&](Txn& txn) {
       // This body may run twice (map growth): it starts from scratch.
       WriteBatch w(txn, dbs_, options_, b.quotas, b.now_ms);
-      for (const auto& [ek, bump] : b.bumps) w.add_recalls(ek, bump.docid, bump.count, bump.at_ms);
-      for (size_t i = 0; i < b.writes.size(); ++i) {
+      if (part.bumps) {
+        for (const auto& [ek, bump] : b.bumps) w.add_recalls(ek, bump.docid, bump.count, bump.at_ms);
+      }
+      for (size_t i = part.first; i < part.last; ++i) {
         b.results[i] = std::visit(
             [&](const auto& r) -> WriteResult {
               using R = std::decay_t<decltype(r)>;
@@ -270,7 +283,7 @@ bool Store::commit_writes(Batch& b, bool expire) {
             },
             b.writes[i].write);
       }
-      if (expire) {
+      if (part.expire) {
         try {
           b.expired = w.expire(b.expire_max);
         } catch (const LmdbError& e) {
@@ -282,6 +295,8 @@ bool Store::commit_writes(Batch& b, bool expire) {
       }
       w.write_back();
     });
+    // A batch committed in parts is synced only if every part was.
+    b.synced = b.committed ? b.synced && synced : synced;
   } catch (...) {
     if (!expiry_broke) throw;
     b.expired = {};
@@ -289,6 +304,27 @@ bool Store::commit_writes(Batch& b, bool expire) {
   }
   b.committed = true;
   return true;
+}
+
+void Store::commit_alone(Batch& b) {
+  // One commit (and sync) per write: this is for a damaged database.
+  for (size_t i = 0; i < b.writes.size(); ++i) {
+    try {
+      commit_part(b, {i, i + 1, false, false});
+    } catch (const LmdbError& e) {
+      b.results[i] =
+          WriteResult{Status(e.is_corrupt() ? ErrorCode::corrupt : ErrorCode::storage, e.what())};
+    } catch (const std::exception& e) {
+      b.results[i] = WriteResult{Status(ErrorCode::storage, e.what())};
+    }
+  }
+  try {
+    commit_part(b, {0, 0, true, false});
+  } catch (const std::exception& e) {
+    // Recall counts are statistics (consolidation by rule reads them):
+    // losing one batch of them loses no entry.
+    b.failure = std::string("recall counts not stored: ") + e.what();
+  }
 }
 
 FlushReport Store::finish_batch(Batch& b) {

@@ -22,9 +22,13 @@
 // queued write, in order, in ONE LMDB write transaction, commits it, and then
 // calls each write's callback exactly once with that write's own result. A
 // write that fails (over quota, not found, already exists, corrupt record)
-// changes nothing and fails alone; the others in the batch commit. Only an
-// LMDB failure of the transaction itself (disk full, I/O error) fails the
-// whole batch, each callback then getting ErrorCode::storage. A full map is
+// changes nothing and fails alone; the others in the batch commit. A
+// corrupt record of an index (key set, expiry, postings), which a write may
+// meet only as the transaction writes its indexes back, makes the batch
+// commit again write by write, so that it too fails only the writes that
+// meet it. Only an LMDB failure of the transaction itself (disk full, I/O
+// error) fails the whole batch, each callback then getting
+// ErrorCode::storage. A full map is
 // no failure: LmdbEnv::write grows it and runs the batch again from scratch
 // (nothing of a run outlives it, so running it twice is safe). The daemon
 // commits a batch (take_batch / commit_batch / finish_batch, the steps of
@@ -420,11 +424,21 @@ class Store final {
   bool expiry_due(int64_t now_ms) const;
   // Commits body with the store's durability; true if it synced.
   bool commit(const std::function<void(Txn&)>& body);
-  // commit_batch()'s transaction: the writes and recall counts, and with
-  // expire an expiry round. False, with the transaction aborted and
-  // b.expiry_failure saying why, if the expiry index turned out corrupt as
-  // the round read it; throws for any other failure.
-  bool commit_writes(Batch& b, bool expire);
+  // What of a batch one transaction of commit_batch() carries.
+  struct Part {
+    size_t first = 0, last = 0;  // the writes [first, last)
+    bool bumps = false;          // the recall counts
+    bool expire = false;         // an expiry round
+  };
+  // Commits part of b in one transaction. False, with the transaction
+  // aborted and b.expiry_failure saying why, if the expiry index turned out
+  // corrupt as the round read it; throws for any other failure.
+  bool commit_part(Batch& b, const Part& part);
+  // Answers every write of b as failed with why.
+  void fail_all(Batch& b, const std::string& why);
+  // After the batch's transaction met a corrupt record: each write in a
+  // transaction of its own, so that only those that meet it fail.
+  void commit_alone(Batch& b);
 
   LmdbEnv& env_;
   Options options_;

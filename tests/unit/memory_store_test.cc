@@ -694,6 +694,32 @@ TEST_F(MemoryStoreTest, AnExpiryIndexCorruptPastItsFirstChunkSkipsTheRoundButNot
   EXPECT_TRUE(store_->get({"beta", Tier::working, "", "k"}));
 }
 
+// A write that runs into a corrupt record of the expiry index (a short-term
+// put adds to it) fails alone, saying so; the other writes of its batch,
+// of any swarm, are stored. It once failed the whole batch, each time.
+TEST_F(MemoryStoreTest, AWriteThatMeetsACorruptExpiryIndexFailsAloneNotItsBatch) {
+  NamedDb sets = env_->open_db("mem_sets");
+  env_->write([&](Txn& txn) { txn.put(sets, "hE", std::string("\x07garbage", 8)); });
+  std::vector<std::optional<WriteResult>> answers(3);
+  auto answer = [&answers](size_t i) { return [&answers, i](const WriteResult& r) { answers[i] = r; }; };
+  store_->submit_put({.swarm = "alpha", .key = "before", .value = "v"}, answer(0));
+  store_->submit_put({.swarm = "alpha", .tier = Tier::short_term, .agent = "a1", .key = "s",
+                      .value = "v"},
+                     answer(1));
+  store_->submit_put({.swarm = "beta", .key = "after", .value = "v"}, answer(2));
+  store_->flush();
+  ASSERT_TRUE(answers[0] && answers[1] && answers[2]);
+  EXPECT_TRUE(answers[0]->status.ok()) << answers[0]->status.message();
+  EXPECT_TRUE(answers[2]->status.ok()) << answers[2]->status.message();
+  EXPECT_FALSE(answers[1]->status.ok());
+  EXPECT_EQ(answers[1]->status.code(), ErrorCode::corrupt) << answers[1]->status.message();
+  EXPECT_NE(answers[1]->status.message().find("corrupt record"), std::string::npos)
+      << answers[1]->status.message();
+  EXPECT_TRUE(store_->get({"alpha", Tier::working, "", "before"}));
+  EXPECT_TRUE(store_->get({"beta", Tier::working, "", "after"}));
+  EXPECT_FALSE(store_->get({"alpha", Tier::short_term, "a1", "s"}));
+}
+
 // Taken but never committed (its job failed before it ran): every write is
 // answered as failed, none as done.
 TEST_F(MemoryStoreTest, ABatchThatNeverCommittedAnswersItsWritesAsFailed) {
