@@ -609,6 +609,17 @@ std::optional<T> median(std::vector<T> runs) {
   return runs[runs.size() / 2];
 }
 
+// "116.7 109.0 120.2": the p50 of each round, in the order they ran.
+std::string round_p50s(const std::vector<Latency>& rounds) {
+  std::string s;
+  for (const Latency& l : rounds) {
+    char one[32];
+    std::snprintf(one, sizeof one, "%s%.1f", s.empty() ? "" : " ", l.p50_us);
+    s += one;
+  }
+  return s;
+}
+
 template <typename F>
 auto median_of_rounds(const char* what, F&& f) -> std::optional<decltype(f())> {
   std::vector<decltype(f())> runs;
@@ -665,6 +676,7 @@ int main(int argc, char** argv) {
     }
   }
   std::optional<Latency> kernel, capnp, framed;
+  std::string rr_rounds;  // each round's p50, to show how much a figure swings
 
   std::optional<Latency> rr, blat, rlat;
   std::optional<Throughput> flood, cast, puts1, puts8, puts;
@@ -697,6 +709,8 @@ int main(int argc, char** argv) {
             kernels.push_back(*l);
           }
         }
+        rr_rounds = "swarmd " + round_p50s(rrs) + ", capnp floor " + round_p50s(capnps) +
+                    ", same framing " + round_p50s(frameds);
         rr = median(std::move(rrs));
         capnp = median(std::move(capnps));
         framed = median(std::move(frameds));
@@ -727,6 +741,7 @@ int main(int argc, char** argv) {
   if (capnp) lat_row("capnp floor: 2 echo calls, 2 processes", *capnp);
   if (framed) lat_row("capnp floor on swarmd's framing", *framed);
   if (kernel) lat_row("kernel floor: 2 socketpair round trips", *kernel);
+  if (!rr_rounds.empty()) std::printf("  p50 of each round (us): %s\n", rr_rounds.c_str());
 
   if (flood) {
     std::printf("\n(2) dm throughput, %d agents, each %d dms to each of the others (send())\n",
