@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "agent_runtime/memory.h"
+#include "agent_runtime/reply_wait.h"
 #include "agent_runtime/task_runner.h"
 #include "ipc/socket_message_stream.h"
 #include "ipc/wire.h"
@@ -45,6 +46,10 @@ constexpr size_t kMaxPendingMessages = 4096;
 constexpr size_t kMaxPendingBytes = 4 << 20;
 constexpr size_t kBatchMessages = 1024;
 constexpr size_t kBatchBytes = 512 << 10;
+// Longer than a round trip through swarmd on a busy 2-CPU VM (~75 us when
+// polling), short enough that a miss costs little next to the blocking wait
+// that follows it.
+constexpr std::chrono::microseconds kDefaultReplyPolling{200};
 
 Message::Kind from_rpc(rpc::Message::Kind k) {
   switch (k) {
@@ -193,6 +198,7 @@ struct AgentSession::Impl {
   rpc::Broadcaster::Client broadcaster{nullptr};
   std::unique_ptr<Memory> memory;
   bool may_dm = false, may_broadcast = false;
+  ReplyWait reply_wait{kDefaultReplyPolling};
 
   // send()'s queue and the one batch in flight.
   std::deque<Outgoing> pending;
@@ -400,11 +406,15 @@ std::string AgentSession::request(const std::string& to, std::string topic, std:
   req.setPayload(ipc::data_of(payload));
   req.setDeadlineMillis(static_cast<uint32_t>(deadline.count()));
   try {
-    auto r = req.send().wait(impl_->io.waitScope);
+    auto r = impl_->reply_wait.wait(req.send(), impl_->io.waitScope);
     return ipc::payload_of(r.getPayload());
   } catch (const kj::Exception& e) {
     throw std::runtime_error("request to " + to + ": " + ipc::remote_reason(e));
   }
+}
+
+void AgentSession::set_reply_polling(std::chrono::microseconds budget) {
+  impl_->reply_wait.set_budget(budget);
 }
 
 void AgentSession::reply(uint64_t request_id, std::string payload) {

@@ -24,6 +24,8 @@
 //   broadcast TOPIC TEXT         "broadcast: R recipients, refused [ids]"
 //   request TO TEXT MS           "reply: ..." or "request failed: ..."
 //   reply ID TEXT                answers request ID (which it was not sent)
+//   requests TO N                N requests one after another, then "N replies
+//                                in CPU_US us of CPU" (this process's, over them)
 //   big TO BYTES                 one direct message of BYTES bytes
 //   longtopic TO BYTES           one direct message with a topic of BYTES bytes
 //   deaf N                       asks for the daemon's bootstrap N times on
@@ -34,6 +36,7 @@
 //                                (so a test can start misbehaviour only once
 //                                the swarm is up)
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <capnp/message.h>
@@ -160,6 +163,14 @@ struct OrderCheck {
   }
 };
 
+// User and system CPU time this process has used.
+long cpu_us() {
+  rusage u{};
+  if (getrusage(RUSAGE_SELF, &u) != 0) throw std::runtime_error("getrusage failed");
+  auto us = [](const timeval& t) { return t.tv_sec * 1000000L + t.tv_usec; };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
+
 // Fulfilled by the message handler when a "go" arrives.
 kj::Own<kj::PromiseFulfiller<void>> go;
 
@@ -192,6 +203,13 @@ void run_script(smol::agent::AgentSession& s, const std::vector<std::string>& sc
         auto ms = std::chrono::milliseconds(std::strtol(arg(i + 3).c_str(), nullptr, 10));
         say("reply: " + s.request(arg(i + 1), "ask", arg(i + 2), ms));
         i += 4;
+      } else if (action == "requests") {
+        long n = std::strtol(arg(i + 2).c_str(), nullptr, 10);
+        long cpu_before = cpu_us();
+        for (long k = 0; k < n; ++k) s.request(arg(i + 1), "ask", std::to_string(k));
+        say(std::to_string(n) + " replies in " + std::to_string(cpu_us() - cpu_before) +
+            " us of CPU");
+        i += 3;
       } else if (action == "reply") {
         s.reply(std::strtoull(arg(i + 1).c_str(), nullptr, 10), arg(i + 2));
         i += 3;

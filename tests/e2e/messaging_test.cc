@@ -80,6 +80,19 @@ TEST_F(Messaging, RequestsGetTheirReplyOrFailAtTheirDeadline) {
   EXPECT_GE(daemon.metric("smolswarms_messages_refused_total{reason=\"timeout\",swarm=\"m\"}"), 1);
 }
 
+// request() polls for a fast reply instead of sleeping (reply_wait.h); an
+// agent whose peer takes its time must not spin through the wait. 50
+// replies 10 ms apart cost ~500 ms of CPU spun through, 2-4 ms waited for.
+TEST_F(Messaging, ARequesterWaitingOnSlowRepliesDoesNotSpin) {
+  up(chat("answerer", 1, {"--slow", "10", "--quiet"}) +
+     chat("asker", 1, {"requests", "answerer-0", "50"}));
+  ASSERT_TRUE(log_says("asker-0", "script done")) << logs("asker-0");
+  std::smatch m;
+  std::string out = logs("asker-0");
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("50 replies in (\\d+) us of CPU"))) << out;
+  EXPECT_LT(std::stol(m[1]), 50000) << out;
+}
+
 TEST_F(Messaging, AFlooderIsHeldBackBySlowReceiverWhileOthersFlow) {
   // slow-0 takes 20 ms per message: 20000 messages would take minutes.
   up(chat("slow", 1, {"--quiet", "--slow", "20"}) + chat("flooder", 1, {"flood", "slow-0", "20000"}) +
