@@ -15,6 +15,10 @@
 // requester whose peer takes milliseconds to answer therefore stops polling
 // after a few requests and costs no more than a blocking wait.
 //
+// Polling helps only while another CPU can run swarmd and the recipient:
+// on a process allowed a single CPU it would only hold them off (p99 266
+// against 111 us with everything pinned to one CPU), so there it is off.
+//
 // It does not yield between polls: each poll is a syscall already, a task
 // woken on this CPU preempts the poller anyway, and sched_yield made the
 // round trip slower (75-95 us against 73-80 us, A/B on the 2-CPU VM).
@@ -28,8 +32,9 @@ namespace smol::agent {
 
 class ReplyWait {
  public:
-  // budget 0: never poll.
-  explicit ReplyWait(std::chrono::microseconds budget) : budget_(budget) {}
+  // budget 0: never poll. Throws std::runtime_error if this process's CPU
+  // affinity cannot be read.
+  explicit ReplyWait(std::chrono::microseconds budget);
 
   void set_budget(std::chrono::microseconds budget) { budget_ = budget; }
 
@@ -59,6 +64,7 @@ class ReplyWait {
   bool worth_polling() const;
   void record(Clock::duration round_trip);
 
+  bool other_cpus_;  // may this process run on more than one CPU
   std::chrono::microseconds budget_;
   Clock::duration average_{};  // of recent round trips, weight 1/8 per new one
 };

@@ -133,7 +133,8 @@ class AgentSession {
   // sleeps (reply_wait.h): polling keeps the CPU awake, and a reply through
   // swarmd then comes back in about half the time on a VM. It spends this
   // agent's CPU, at most `budget` a request, and only while recent replies
-  // came within it. Default 200 us; 0 turns it off.
+  // came within it and the agent may run on more than one CPU. Default
+  // 200 us; 0 turns it off.
   void set_reply_polling(std::chrono::microseconds budget);
 
   // Answers a request (Message::request_id) with a payload, or with an
