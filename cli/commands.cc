@@ -1,18 +1,15 @@
 #include "cli/commands.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cctype>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 
-#include "base/sys_error.h"
-#include "base/unique_fd.h"
 #include "cli/connection.h"
 #include "cli/failure.h"
+#include "cli/input.h"
 #include "cli/log_sink.h"
 #include "cli/output.h"
 #include "ipc/wire.h"
@@ -41,19 +38,8 @@ struct SpecFile {
 };
 
 SpecFile read_spec(const std::string& file) {
-  auto fail = [&](int code) {
-    return Failure("cannot read " + file + ": " + strerrordesc_np(code));
-  };
-  UniqueFd fd(retry_eintr([&] { return ::open(file.c_str(), O_RDONLY | O_CLOEXEC); }));
-  if (!fd) throw fail(errno);
   SpecFile spec;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
-    if (n < 0) throw fail(errno);
-    if (n == 0) break;
-    spec.toml.append(buf, static_cast<size_t>(n));
-  }
+  spec.toml = read_input(file);
   std::filesystem::path path = std::filesystem::absolute(file).lexically_normal();
   spec.source_name = path.filename();
   spec.base_dir = path.parent_path();
@@ -169,32 +155,20 @@ void set_entry(Request& req, const std::string& swarm, rpc::MemoryTier tier,
   req.setKey(key);
 }
 
-std::string read_stdin() {
-  std::string data;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = retry_eintr([&] { return ::read(STDIN_FILENO, buf, sizeof buf); });
-    if (n < 0) throw Failure(std::string("cannot read stdin: ") + strerrordesc_np(errno));
-    if (n == 0) return data;
-    data.append(buf, static_cast<size_t>(n));
-  }
-}
-
 std::string joined(capnp::List<capnp::Text>::Reader list) {
   std::string out;
   for (auto t : list) out += (out.empty() ? "" : ",") + ipc::text_of(t);
   return out.empty() ? "-" : out;
 }
 
-// The start of a value on one line, for tables.
+// The start of a value, for tables (which make it printable), cut at a
+// character's boundary.
 std::string excerpt(capnp::Data::Reader value, size_t max = 60) {
-  std::string out;
-  for (size_t i = 0; i < value.size() && out.size() < max; ++i) {
-    char c = static_cast<char>(value[i]);
-    out += (c == '\n' || c == '\t' || c == '\r') ? ' ' : (std::isprint(static_cast<unsigned char>(c)) ? c : '.');
-  }
-  if (value.size() > max) out += "...";
-  return out;
+  std::string_view v(value.asChars().begin(), value.size());
+  if (v.size() <= max) return std::string(v);
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(v[end]) & 0xC0) == 0x80) --end;
+  return std::string(v.substr(0, end)) + "...";
 }
 
 }  // namespace
@@ -393,7 +367,7 @@ void dm(const GlobalOptions& g, const std::string& target, const std::string& to
                       "'",
                   Failure::kUsage);
   }
-  std::string data = message == "-" ? read_stdin() : message;
+  std::string data = message == "-" ? read_input("-") : message;
   Connection conn = open_connection(g);
   auto req = conn.control().sendMessageRequest();
   req.setSwarm(target.substr(0, slash));
@@ -407,7 +381,7 @@ void dm(const GlobalOptions& g, const std::string& target, const std::string& to
 
 void broadcast(const GlobalOptions& g, const std::string& swarm, const std::string& topic,
                const std::string& message) {
-  std::string data = message == "-" ? read_stdin() : message;
+  std::string data = message == "-" ? read_input("-") : message;
   Connection conn = open_connection(g);
   auto req = conn.control().broadcastMessageRequest();
   req.setSwarm(swarm);
@@ -432,7 +406,7 @@ void mem_put(const GlobalOptions& g, const std::string& swarm, const std::string
   if (opts.ttl && t != rpc::MemoryTier::SHORT_TERM) {
     throw Failure("--ttl applies to short-term entries only", Failure::kUsage);
   }
-  std::string data = value == "-" ? read_stdin() : value;
+  std::string data = value == "-" ? read_input("-") : value;
   Connection conn = open_connection(g);
   auto req = conn.control().memPutRequest();
   req.setSwarm(swarm);

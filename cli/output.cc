@@ -9,6 +9,7 @@
 
 #include "base/sys_error.h"
 #include "cli/failure.h"
+#include "cli/printable.h"
 
 namespace smol::cli {
 namespace {
@@ -38,7 +39,10 @@ Table::Table(std::vector<std::string> header) {
   if (!header.empty()) rows_.push_back(std::move(header));
 }
 
-void Table::add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+void Table::add(std::vector<std::string> row) {
+  for (std::string& cell : row) cell = printable(cell);
+  rows_.push_back(std::move(row));
+}
 
 void Table::print() const {
   std::vector<size_t> widths;

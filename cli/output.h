@@ -23,6 +23,8 @@ namespace smol::cli {
 
 // Rows of text printed in columns as wide as their widest cell, two spaces
 // apart, with no trailing spaces. An empty header prints no header line.
+// Cells are shown as printable() makes them: agents write much of what
+// tables show.
 class Table {
  public:
   explicit Table(std::vector<std::string> header = {});

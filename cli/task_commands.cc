@@ -2,20 +2,16 @@
 // table; `task run --wait` then follows the task (task_watch.h).
 #include "cli/task_commands.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <ctime>
 #include <map>
 #include <utility>
 #include <vector>
 
-#include "base/sys_error.h"
-#include "base/unique_fd.h"
 #include "cli/connection.h"
 #include "cli/failure.h"
+#include "cli/input.h"
 #include "cli/output.h"
 #include "ipc/wire.h"
 #include "cli/task_text.h"
@@ -31,31 +27,6 @@ constexpr milliseconds kDefaultTimeout{60000};
 
 Connection open_connection(const GlobalOptions& g) {
   return Connection(g.socket_path, g.timeout.value_or(kDefaultTimeout));
-}
-
-// FILE's bytes, all of stdin for "-", nothing for "".
-std::string read_input(const std::string& file) {
-  if (file.empty()) return {};
-  const bool from_stdin = file == "-";
-  auto fail = [&](int code) {
-    return Failure("cannot read " + (from_stdin ? std::string("the input from stdin")
-                                                : "input file " + file) +
-                   ": " + strerrordesc_np(code));
-  };
-  UniqueFd owned;
-  if (!from_stdin) {
-    owned = UniqueFd(retry_eintr([&] { return ::open(file.c_str(), O_RDONLY | O_CLOEXEC); }));
-    if (!owned) throw fail(errno);
-  }
-  int fd = from_stdin ? STDIN_FILENO : owned.get();
-  std::string data;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = retry_eintr([&] { return ::read(fd, buf, sizeof buf); });
-    if (n < 0) throw fail(errno);
-    if (n == 0) return data;
-    data.append(buf, static_cast<size_t>(n));
-  }
 }
 
 // "3m12s ago (2025-05-01 14:03:09)", in local time.
@@ -166,7 +137,7 @@ Table subtask_tree(capnp::List<rpc::SubtaskInfo>::Reader list) {
 }  // namespace
 
 int task_run(const GlobalOptions& g, const std::string& swarm, const TaskRunOptions& opts) {
-  std::string input = read_input(opts.input_file);
+  std::string input = opts.input_file.empty() ? std::string() : read_input(opts.input_file);
   Connection conn = open_connection(g);
   auto req = conn.control().taskRunRequest();
   req.setSwarm(swarm);

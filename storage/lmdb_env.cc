@@ -69,6 +69,11 @@ void Txn::commit() {
 }
 
 std::optional<std::string_view> Txn::get(const NamedDb& db, std::string_view key) const {
+  // Keys often come from users (a swarm named ""): one LMDB could never
+  // store is simply not there, not an MDB_BAD_VALSIZE for them to decode.
+  if (key.empty() || key.size() > static_cast<size_t>(mdb_env_get_maxkeysize(mdb_txn_env(txn_)))) {
+    return std::nullopt;
+  }
   MDB_val k = to_val(key);
   MDB_val v;
   int rc = mdb_get(txn_, db.dbi, &k, &v);

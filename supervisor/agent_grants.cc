@@ -8,10 +8,6 @@
 namespace smol::supervisor {
 namespace {
 
-// Topics and agent ids are short words; anything longer is abuse.
-constexpr size_t kMaxTopic = 1024;
-constexpr size_t kMaxAddress = 256;
-
 rpc::Access to_rpc(spec::MemoryAccess a) {
   switch (a) {
     case spec::MemoryAccess::none: return rpc::Access::NONE;
@@ -25,33 +21,22 @@ rpc::Access to_rpc(spec::MemoryAccess a) {
 struct SenderState {
   SenderState(Messaging& m, const GrantRequest& r)
       : sender(m, r.agent, r.role, r.permissions),
-        max_payload(m.limits().max_payload),
+        limits(m.limits()),
         agent(r.agent),
         on_protocol_error(r.on_protocol_error),
         on_denied(r.on_denied) {}
 
-  // Throws (and reports) a protocol error if a part is too big: a
-  // broadcast copies it to every mailbox.
+  // Throws (and reports) a protocol error if a part is too big.
   void check_size(size_t payload, size_t topic, size_t to = 0) {
-    std::string why;
-    if (payload > max_payload) {
-      why = "sent a message payload of " + std::to_string(payload) + " bytes; at most " +
-            std::to_string(max_payload) + " are allowed";
-    } else if (topic > kMaxTopic) {
-      why = "sent a topic of " + std::to_string(topic) + " bytes; at most " +
-            std::to_string(kMaxTopic) + " are allowed";
-    } else if (to > kMaxAddress) {
-      why = "named a recipient of " + std::to_string(to) + " bytes; at most " +
-            std::to_string(kMaxAddress) + " are allowed";
-    } else {
-      return;
-    }
+    std::string part = oversized_part(limits, payload, topic, to);
+    if (part.empty()) return;
+    std::string why = "sent " + part;
     on_protocol_error(why);
     throw ipc::rpc_error("protocol error: " + why);
   }
 
   Messaging::Sender sender;
-  uint32_t max_payload;
+  const MessagingLimits& limits;
   std::string agent;
   std::function<void(std::string)> on_protocol_error;
   DeniedHook on_denied;

@@ -116,6 +116,11 @@ Swarm& running_swarm(SwarmFactory& factory, const std::string& name) {
   }
 }
 
+// The operator's messages meet the bounds agents' messages do.
+void must_fit(const MessagingLimits& limits, size_t payload, size_t topic, size_t to = 0) {
+  std::string part = oversized_part(limits, payload, topic, to);
+  if (!part.empty()) throw ipc::rpc_error(part);
+}
 
 // Pushes the log to the sink from `offset` on, as fast as the sink's flow
 // control allows, until the agent is gone; then says why.
@@ -439,6 +444,8 @@ kj::Promise<void> ControlService::sendMessage(SendMessageContext ctx) {
   return counted("sendMessage", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     Swarm& s = running_swarm(factory_, ipc::text_of(p.getSwarm()));
+    must_fit(s.messaging().limits(), p.getPayload().size(), p.getTopic().size(),
+             p.getTo().size());
     auto sender = kj::heap<Messaging::Sender>(s.messaging(), "operator", "", nullptr);
     std::vector<Messaging::Outgoing> one{
         {ipc::text_of(p.getTo()), ipc::text_of(p.getTopic()), ipc::payload_of(p.getPayload())}};
@@ -453,6 +460,7 @@ kj::Promise<void> ControlService::broadcastMessage(BroadcastMessageContext ctx) 
   return counted("broadcastMessage", [&]() -> kj::Promise<void> {
     auto p = ctx.getParams();
     Swarm& s = running_swarm(factory_, ipc::text_of(p.getSwarm()));
+    must_fit(s.messaging().limits(), p.getPayload().size(), p.getTopic().size());
     Messaging::Sender sender(s.messaging(), "operator", "", nullptr);
     fill_broadcast(ctx.getResults(),
                    sender.broadcast(ipc::text_of(p.getTopic()), ipc::payload_of(p.getPayload())));

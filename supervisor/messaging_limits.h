@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace smol::supervisor {
 
@@ -24,5 +25,16 @@ struct MessagingLimits {
 
   friend bool operator==(const MessagingLimits&, const MessagingLimits&) = default;
 };
+
+// Fixed bounds: no use of a topic or an address comes near them.
+inline constexpr size_t kMaxTopicBytes = 1024;
+inline constexpr size_t kMaxAddressBytes = 256;
+
+// What part of a message with these sizes is over its bound, as "a topic
+// of N bytes; at most M are allowed", or empty if none is. Agents
+// and the operator are held to the same bounds: a broadcast copies its
+// payload into every mailbox.
+std::string oversized_part(const MessagingLimits& limits, size_t payload, size_t topic,
+                           size_t to = 0);
 
 }  // namespace smol::supervisor

@@ -255,6 +255,27 @@ TEST_F(Memory, MistakesGetClearMessages) {
   EXPECT_EQ(daemon->ctl({"mem", "get", "mem", "working", "big"}).status, 1);
 }
 
+// Keys, tags and values are agents' words: on the operator's terminal an
+// escape sequence in them is spelled out, not obeyed; other scripts read as
+// written.
+TEST_F(Memory, WhatAgentsWroteCannotDriveTheOperatorsTerminal) {
+  ASSERT_EQ(put({"working", "evil\x1b]0;pwned\a\x1b[31mRED", "Grüße aus Köln\x1b[2J", "--tag",
+                 "t\x1b[8m"})
+                .status,
+            0);
+  for (const auto& args : {std::vector<std::string>{"mem", "ls", "mem", "working"},
+                           std::vector<std::string>{"mem", "recall", "mem", "köln"}}) {
+    RunResult r = daemon->ctl(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\a'), std::string::npos) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("evil\\x1b]0;pwned\\x07\\x1b[31mRED")) << r.out;
+  }
+  EXPECT_THAT(daemon->ctl({"mem", "ls", "mem", "working"}).out, HasSubstr("t\\x1b[8m"));
+  EXPECT_THAT(daemon->ctl({"mem", "recall", "mem", "köln"}).out,
+              HasSubstr("Grüße aus Köln\\x1b[2J"));
+}
+
 TEST_F(Memory, OpsShowInTheMetrics) {
   ASSERT_EQ(put({"working", "m", "measured"}).status, 0);
   std::string address = daemon->ctl_json({"status"})["status"]["metrics_address"];

@@ -274,6 +274,33 @@ TEST_F(Messaging, TheOperatorSendsAndSeesTrafficInTheEventStream) {
   }));
 }
 
+// The operator's messages meet the agents' bounds (a broadcast copies its
+// payload into every mailbox), and swarmctl does not read endless input.
+TEST_F(Messaging, TheOperatorIsHeldToTheMessageBounds) {
+  up(chat("a", 2, {}));
+  auto ctl_stdin = [&](const std::string& feed, const std::string& args) {
+    return run({"/bin/sh", "-c",
+                feed + " | " + bin("swarmctl") + " --socket " + daemon.socket() + " " + args});
+  };
+  RunResult dm = ctl_stdin("head -c 1048577 /dev/zero", "dm m/a-0 -");
+  EXPECT_EQ(dm.status, 1);
+  EXPECT_THAT(dm.err, HasSubstr("a message payload of 1048577 bytes; at most 1048576 are allowed "
+                                "([messaging] max_payload)"));
+  RunResult cast = ctl_stdin("head -c 1048577 /dev/zero", "broadcast m news -");
+  EXPECT_EQ(cast.status, 1);
+  EXPECT_THAT(cast.err, HasSubstr("a message payload of 1048577 bytes"));
+  RunResult topic = daemon.ctl({"broadcast", "m", std::string(1025, 't'), "hi"});
+  EXPECT_EQ(topic.status, 1);
+  EXPECT_THAT(topic.err, HasSubstr("a topic of 1025 bytes; at most 1024 are allowed"));
+  RunResult endless = ctl_stdin("cat /dev/zero", "dm m/a-0 -");
+  EXPECT_EQ(endless.status, 1);
+  EXPECT_THAT(endless.err, HasSubstr("stdin holds more than 16 MiB"));
+  // Nothing of it was delivered; a message within the bounds still is.
+  ASSERT_EQ(daemon.ctl({"dm", "m/a-0", "small"}).status, 0);
+  EXPECT_TRUE(log_says("a-0", "got dm from operator: small"));
+  EXPECT_THAT(logs("a-0"), Not(HasSubstr("[news]")));
+}
+
 TEST_F(Messaging, MessagesToAnAgentThatStoppedForGoodAreRefused) {
   up(chat("a", 1, {}) + "[[agents]]\nrole = \"gone\"\ncommand = [\"" + bin("smol-echo-agent") +
      "\", \"--exit-after\", \"1000\"]\n");

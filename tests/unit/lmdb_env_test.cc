@@ -182,6 +182,16 @@ TEST_F(LmdbEnvTest, ErrorNamesDatabaseAndKey) {
   EXPECT_EQ(std::string(e->what()).rfind("mdb_put(things/" + key + "): ", 0), 0u) << e->what();
 }
 
+// Names come from users: looking up one LMDB could never store (empty, or
+// longer than a key may be) finds nothing rather than failing.
+TEST_F(LmdbEnvTest, AKeyThatCannotBeStoredIsNotFound) {
+  LmdbEnv env = LmdbEnv::open(db_path(), {});
+  NamedDb db = env.open_db("things");
+  Txn txn = env.begin_read();
+  EXPECT_EQ(txn.get(db, ""), std::nullopt);
+  EXPECT_EQ(txn.get(db, std::string(600, 'k')), std::nullopt);
+}
+
 TEST_F(LmdbEnvTest, OpenInMissingDirectoryNamesThePath) {
   std::string path = dir_.path() + "/missing/swarmd.mdb";
   auto e = lmdb_error([&] { LmdbEnv::open(path, {}); });
