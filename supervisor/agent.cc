@@ -173,6 +173,7 @@ void Agent::start() {
   intent_ = Intent::none;
   killed_for_.clear();
   said_hello_ = false;
+  was_ready_ = false;
   last_exit_ = {};
   log_->reopen();
   auto exited = kj::newPromiseAndFulfiller<void>();
@@ -350,6 +351,7 @@ void Agent::said_hello(rpc::Agent::Client self, rpc::AgentHost::HelloResults::Bu
 }
 
 void Agent::become_ready() {
+  was_ready_ = true;
   set_state(AgentState::ready);
   listener_.agent_ready(*this);
 }
@@ -546,7 +548,7 @@ bool Agent::kill_all() {
 void Agent::finish_exit(ExitInfo info) {
   last_exit_ = std::move(info);
   timer_ = nullptr;
-  bool was_ready = said_hello_;
+  bool was_ready = was_ready_;
   set_state(AgentState::exited);
   rt_.metrics.agent_exited(plan_.swarm, reason_name(last_exit_.reason));
   if (log_file_) log_file_->close();  // a stopped agent holds no fd; a restart reopens it

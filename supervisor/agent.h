@@ -236,6 +236,9 @@ class Agent {
   AgentState state_ = AgentState::exited;
   bool counted_ = false;  // in the agents-by-state gauge since the first start
   bool said_hello_ = false;  // in the current run
+  // Became ready in the current run, so the swarm counts it as ready: a
+  // hello that overtakes the spawn's report of an agent then stopped does not.
+  bool was_ready_ = false;
   Intent intent_ = Intent::none;
   pid_t pid_ = -1;
   UniqueFd pidfd_;

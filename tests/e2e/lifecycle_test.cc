@@ -105,6 +105,27 @@ TEST_F(Lifecycle, DownStopsEveryAgentAndRecordsWhy) {
   EXPECT_EQ(daemon.ctl_json({"ls"})["swarms"][0]["state"], "stopped");
 }
 
+// `down` while `up` is still starting agents: an agent whose hello came
+// before its spawn was reported, and which is then stopped, was never ready
+// and must not be counted out of the ready ones (which wrapped to 2^32-1).
+TEST_F(Lifecycle, DownDuringUpLeavesNoAgentCountedReady) {
+  std::string ctl = bin("swarmctl") + " --socket " + daemon.socket();
+  for (int round = 0; round < 6; ++round) {
+    // A swarm of its own per round; `down` once its first agent is ready,
+    // while the others are being spawned.
+    std::string name = "race" + std::to_string(round);
+    std::string file = dir.write(name + ".toml", echo_spec(name, 30));
+    RunResult r = run({"/bin/sh", "-c",
+                       ctl + " up " + file + " >/dev/null 2>&1 & until " + ctl + " ps " + name +
+                           " 2>/dev/null | grep -q ready; do :; done; " + ctl + " down " + name +
+                           " >/dev/null; wait"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto ls = daemon.ctl_json({"ls"});
+    ASSERT_EQ(ls["swarms"].size(), static_cast<size_t>(round + 1)) << ls.dump();
+    for (const auto& s : ls["swarms"]) EXPECT_EQ(s["agents_ready"], 0) << ls.dump();
+  }
+}
+
 TEST_F(Lifecycle, AgentKilledBySigkillIsSeenAsCrashed) {
   ASSERT_EQ(daemon.ctl({"up", dir.write("hello.toml", echo_spec("hello", 2))}).status, 0);
   pid_t victim = daemon.agent_pids("hello").at(0);
