@@ -8,16 +8,20 @@
 // moment keeps its CPU awake, so the daemon and the recipient share the
 // other CPUs and the reply finds the requester already running.
 //
-// Polling spends the agent's own CPU time (its cgroup's quota), so it is
-// bounded and adaptive: a wait polls for at most `budget`, and only while
-// the recent round trips (a moving average) came within that budget;
-// otherwise, and after the budget, it blocks as any KJ wait does. A
-// requester whose peer takes milliseconds to answer therefore stops polling
-// after a few requests and costs no more than a blocking wait.
-//
-// Polling helps only while another CPU can run swarmd and the recipient:
-// on a process allowed a single CPU it would only hold them off (p99 266
-// against 111 us with everything pinned to one CPU), so there it is off.
+// Polling spends the agent's own CPU time, so it is bounded and adaptive:
+// a wait polls for at most `budget`, and only while the recent round trips
+// (a moving average) came within it; otherwise, and after the budget, it
+// blocks as any KJ wait does. A requester whose peer takes its time stops
+// polling after a few requests and costs no more than a blocking wait.
+// (The threshold is the budget itself, not less: a blocking round trip is
+// slower than a polled one, so a lower one, once crossed, would keep
+// polling off for good. Agents that contend for the CPUs do poll while
+// their round trips stay within it, spending more CPU for a round trip
+// that is no slower.) It never polls where it cannot help or would hurt: in a
+// process allowed a single CPU, where it would only hold off the daemon and
+// the recipient (p99 266 against 111 us with everything pinned to one CPU),
+// or under a CPU quota of less than a core ([limits] cpu), where the
+// kernel would throttle the agent for what it spun.
 //
 // It does not yield between polls: each poll is a syscall already, a task
 // woken on this CPU preempts the poller anyway, and sched_yield made the
@@ -32,8 +36,7 @@ namespace smol::agent {
 
 class ReplyWait {
  public:
-  // budget 0: never poll. Throws std::runtime_error if this process's CPU
-  // affinity cannot be read.
+  // budget 0: never poll.
   explicit ReplyWait(std::chrono::microseconds budget);
 
   void set_budget(std::chrono::microseconds budget) { budget_ = budget; }
@@ -64,7 +67,7 @@ class ReplyWait {
   bool worth_polling() const;
   void record(Clock::duration round_trip);
 
-  bool other_cpus_;  // may this process run on more than one CPU
+  bool can_poll_;  // on more than one CPU, with no quota below a core
   std::chrono::microseconds budget_;
   Clock::duration average_{};  // of recent round trips, weight 1/8 per new one
 };

@@ -78,16 +78,23 @@ struct Inbox {
   // Requests delivered as Agent.ask, waiting for reply() or reply_error().
   std::map<uint64_t, kj::Own<kj::PromiseFulfiller<kj::Array<kj::byte>>>> asks;
 
+  // A handler's failure is the handler's: whatever it throws, the messages
+  // after this one are still delivered.
   void dispatch(const Message& m) {
     if (!handler) return;
     in_handler = true;
+    KJ_DEFER(in_handler = false);
     try {
       handler(m);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "smolagent: message handler failed on a message from %s: %s\n",
                    m.from.c_str(), e.what());
+    } catch (...) {
+      std::fprintf(stderr,
+                   "smolagent: message handler failed on a message from %s: it threw something "
+                   "that is not a std::exception\n",
+                   m.from.c_str());
     }
-    in_handler = false;
   }
 };
 
@@ -400,6 +407,12 @@ std::string AgentSession::request(const std::string& to, std::string topic, std:
     throw std::runtime_error("request: this agent's role may not message other agents (its "
                              "[agents.permissions] dm grants no role)");
   }
+  if (impl_->inbox->in_handler) {
+    throw std::logic_error("request: cannot wait for a reply inside a message handler; send() "
+                           "from there, or request() from outside it");
+  }
+  // After the sends before it, which on_message's order promises.
+  flush();
   auto req = impl_->outbox.requestRequest(ipc::size_hint({to.size(), topic.size(), payload.size()}));
   req.setTo(to);
   req.setTopic(topic);

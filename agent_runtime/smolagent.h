@@ -123,9 +123,10 @@ class AgentSession {
   // skipped and named in the result. Throws if the role may not broadcast.
   BroadcastResult broadcast(std::string topic, std::string payload);
 
-  // Sends one message and waits for its reply (deadline 0: the daemon's
-  // default, 30 s). Throws std::runtime_error on timeout, on an error
-  // reply, or when the recipient stops first.
+  // Sends one message, after the send()s before it, and waits for its
+  // reply (deadline 0: the daemon's default, 30 s). Throws
+  // std::runtime_error on timeout, on an error reply, or when the recipient
+  // stops first; std::logic_error, sending nothing, inside a handler.
   std::string request(const std::string& to, std::string topic, std::string payload,
                       std::chrono::milliseconds deadline = std::chrono::milliseconds(0));
 
@@ -133,8 +134,9 @@ class AgentSession {
   // sleeps (reply_wait.h): polling keeps the CPU awake, and a reply through
   // swarmd then comes back in about half the time on a VM. It spends this
   // agent's CPU, at most `budget` a request, and only while recent replies
-  // came within it and the agent may run on more than one CPU. Default
-  // 200 us; 0 turns it off.
+  // came within it, the agent may run on more than one CPU and its
+  // [limits] cpu (if any) is at least one core. Default 200 us; 0 turns it
+  // off.
   void set_reply_polling(std::chrono::microseconds budget);
 
   // Answers a request (Message::request_id) with a payload, or with an

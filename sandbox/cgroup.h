@@ -181,6 +181,8 @@ class CgroupNode {
   // logs and errors.
   virtual const std::string& path() const = 0;
   virtual const std::string& name() const = 0;
+  // Every directory of the node: on v2 the one, on v1 one per hierarchy.
+  virtual std::vector<std::string> directories() const = 0;
 
   // Creates the child cgroup `name` (letters, digits, '-', '_', '.', ':',
   // '@'; at most 200 bytes; not starting with '.') with `limits` (empty

@@ -54,6 +54,7 @@ class V1Node final : public CgroupNode {
 
   const std::string& path() const override { return d_.memory; }
   const std::string& name() const override { return name_; }
+  std::vector<std::string> directories() const override { return all_; }
 
   std::unique_ptr<CgroupNode> create_child(std::string_view name,
                                            const CgroupLimits& limits) override {

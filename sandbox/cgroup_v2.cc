@@ -32,6 +32,7 @@ class V2Node final : public CgroupNode {
 
   const std::string& path() const override { return dir_; }
   const std::string& name() const override { return name_; }
+  std::vector<std::string> directories() const override { return {dir_}; }
 
   std::unique_ptr<CgroupNode> create_child(std::string_view name,
                                            const CgroupLimits& limits) override {

@@ -68,18 +68,24 @@ Cgroups::Cgroups(ipc::EventLoop& loop, const config::Config& config) : loop_(loo
 
 // The base is this daemon's alone while it runs: another swarmd given the
 // same [cgroups] base would take the first one's agents for a crashed
-// predecessor's and kill them. flock() on the base directory says who is
-// first; the lock goes with the process, so a crashed daemon holds none.
+// predecessor's and kill them, and remove the base as it stops. flock() on
+// the base's directories says who is first: every one of them, since on v1
+// two daemons in different memory cgroups share the other hierarchies'
+// bases. The locks go with the process, so a crashed daemon holds none.
 void Cgroups::lock_base(const std::string& name) {
-  const std::string path = tree_->base().path();
-  base_lock_.reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!base_lock_) throw SysError(errno, "open", path);
-  if (::flock(base_lock_.get(), LOCK_EX | LOCK_NB) == 0) return;
-  if (errno != EWOULDBLOCK) throw SysError(errno, "flock", path);
-  tree_.reset();
-  throw std::runtime_error("the cgroup base '" + name + "' (" + path +
-                           ") is in use by another swarmd; give each daemon its own "
-                           "[cgroups] base in its configuration");
+  for (const std::string& dir : tree_->base().directories()) {
+    UniqueFd lock(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!lock) throw SysError(errno, "open", dir);
+    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) throw SysError(errno, "flock", dir);
+      base_locks_.clear();
+      tree_.reset();
+      throw std::runtime_error("the cgroup base '" + name + "' (" + dir +
+                               ") is in use by another swarmd; give each daemon its own "
+                               "[cgroups] base in its configuration");
+    }
+    base_locks_.push_back(std::move(lock));
+  }
 }
 
 Cgroups::~Cgroups() {

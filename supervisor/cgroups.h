@@ -106,7 +106,7 @@ class Cgroups {
   void lock_base(const std::string& name);
 
   std::unique_ptr<sandbox::CgroupTree> tree_;
-  UniqueFd base_lock_;  // flock()ed while this daemon uses the base
+  std::vector<UniqueFd> base_locks_;  // flock()ed while this daemon uses the base
   std::string reason_;
   std::shared_ptr<sandbox::CgroupNode> run_pool_;
   std::vector<Retiring> retiring_;

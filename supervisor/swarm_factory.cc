@@ -1,6 +1,8 @@
 #include "supervisor/swarm_factory.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include "base/log.h"
@@ -39,6 +41,11 @@ SwarmSummary summarize(const storage::SwarmRecord& r) {
   return s;
 }
 
+std::optional<double> least(std::optional<double> a, std::optional<double> b) {
+  if (a && b) return std::min(*a, *b);
+  return a ? a : b;
+}
+
 // The PATH the group's agents run with.
 std::string agent_path(const spec::AgentGroupSpec& g) {
   for (const auto& [k, v] : g.env) {
@@ -48,9 +55,11 @@ std::string agent_path(const spec::AgentGroupSpec& g) {
 }
 
 // The environment an agent starts with: nothing of the daemon's but a
-// sensible PATH, then the spec's variables, then the daemon's own.
+// sensible PATH, then the spec's variables, then the daemon's own. cpu is
+// the least of the agent's and its pool's CPU limits, if any: the SDK polls
+// for replies only with a whole CPU to spend (agent_runtime/reply_wait.h).
 std::vector<std::string> agent_env(const spec::AgentGroupSpec& g, const std::string& swarm,
-                                   const std::string& id) {
+                                   const std::string& id, std::optional<double> cpu) {
   std::vector<std::string> env;
   bool has_path = false;
   for (const auto& [k, v] : g.env) has_path |= k == "PATH";
@@ -60,6 +69,7 @@ std::vector<std::string> agent_env(const spec::AgentGroupSpec& g, const std::str
   env.push_back("SMOLSWARMS_SWARM=" + swarm);
   env.push_back("SMOLSWARMS_AGENT_ID=" + id);
   env.push_back("SMOLSWARMS_ROLE=" + g.role);
+  if (cpu) env.push_back("SMOLSWARMS_CPU_LIMIT=" + std::to_string(*cpu));
   return env;
 }
 
@@ -152,7 +162,7 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
       p.argv = g.command;
       p.jsonl = g.protocol == spec::Protocol::jsonl;
       std::string id = g.role + "-" + std::to_string(i);
-      p.env = agent_env(g, spec.name, id);
+      p.env = agent_env(g, spec.name, id, least(g.limits.cpu, spec.limits.cpu));
       p.ready_timeout = g.ready_timeout.value_or(rt_.config.ready_timeout);
       p.limits = g.limits;
       p.pool_memory = spec.limits.memory;

@@ -10,6 +10,8 @@
 //                 daemon's delivery to it, so its queue fills)
 //   --quiet       prints no line per message
 //   --no-reply    leaves requests unanswered
+//   --throw-on TOPIC  its handler throws an int (no std::exception) for
+//                 messages with this topic
 //   --expect N    once N messages numbered 0.. have come from one sender,
 //                 prints "in order: N from SENDER" (or "out of order: ...")
 //   --crash-after MS  aborts MS milliseconds after hello, whatever it is doing
@@ -24,6 +26,7 @@
 //   broadcast TOPIC TEXT         "broadcast: R recipients, refused [ids]"
 //   request TO TEXT MS           "reply: ..." or "request failed: ..."
 //   reply ID TEXT                answers request ID (which it was not sent)
+//   sends-then-request TO N      N direct messages, queued, then one request
 //   requests TO N                N requests one after another, then "N replies
 //                                in CPU_US us of CPU" (this process's, over them)
 //   big TO BYTES                 one direct message of BYTES bytes
@@ -65,6 +68,7 @@ struct Options {
   long slow_ms = 0;
   bool quiet = false;
   bool reply = true;
+  std::string throw_on;
   long expect = 0;
   long crash_after_ms = -1;
   enum class First { hello, garbage, bad_rpc } first = First::hello;
@@ -81,6 +85,9 @@ Options parse(int argc, char** argv) {
     };
     if (a == "--slow") {
       o.slow_ms = number();
+    } else if (a == "--throw-on") {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a topic");
+      o.throw_on = argv[++i];
     } else if (a == "--quiet") {
       o.quiet = true;
     } else if (a == "--no-reply") {
@@ -203,6 +210,11 @@ void run_script(smol::agent::AgentSession& s, const std::vector<std::string>& sc
         auto ms = std::chrono::milliseconds(std::strtol(arg(i + 3).c_str(), nullptr, 10));
         say("reply: " + s.request(arg(i + 1), "ask", arg(i + 2), ms));
         i += 4;
+      } else if (action == "sends-then-request") {
+        long n = std::strtol(arg(i + 2).c_str(), nullptr, 10);
+        for (long k = 0; k < n; ++k) s.send(arg(i + 1), "seq", std::to_string(k));
+        say("reply: " + s.request(arg(i + 1), "ask", "after " + std::to_string(n)));
+        i += 3;
       } else if (action == "requests") {
         long n = std::strtol(arg(i + 2).c_str(), nullptr, 10);
         long cpu_before = cpu_us();
@@ -261,6 +273,7 @@ int main(int argc, char** argv) {
       order.see(m);
       if (m.topic == "go" && go && go->isWaiting()) go->fulfill();
       if (opt.slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.slow_ms));
+      if (!opt.throw_on.empty() && m.topic == opt.throw_on) throw 42;
       if (m.kind == Message::Kind::request && opt.reply) session.reply(m.request_id, "re: " + m.payload);
     });
     if (opt.first != Options::First::hello) {

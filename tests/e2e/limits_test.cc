@@ -8,8 +8,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -119,8 +122,10 @@ TEST_F(Limits, AForkBombStopsAtThePidsLimitAndTheDaemonCarriesOn) {
 }
 
 TEST_F(Limits, ACpuHogIsHeldToItsQuota) {
-  up("spin", "\"--spin\"", "", "[agents.limits]\ncpu = 0.2");
+  up("spin", "\"--spin\"", "[limits]\ncpu = 0.5", "[agents.limits]\ncpu = 0.2");
   ASSERT_TRUE(eventually([&] { return log_has("spin/load-0", "cpu 0 ms"); }));
+  // The lesser of its own and its pool's limit, for the SDK (reply_wait.h).
+  EXPECT_TRUE(log_has("spin/load-0", "cpu limit 0.200000"));
   double cpu0 = agent("spin")["cpu_seconds"];
   auto t0 = std::chrono::steady_clock::now();
   // Wait for the agent's own account of 300 ms of CPU, which takes at least
@@ -273,6 +278,47 @@ TEST(Cgroups, ASecondDaemonOnTheSameBaseRefusesToStartAndHarmsNothing) {
   EXPECT_THAT(second.err, HasSubstr("is in use by another swarmd"));
   EXPECT_TRUE(process_exists(agent)) << "the second daemon killed the first one's agent";
   EXPECT_EQ(first.ctl_json({"ps", "s"})["agents"][0]["state"], "ready");
+}
+
+// On v1 the memory base lies below the daemon's own memory cgroup, the other
+// hierarchies' bases need not: a second daemon started from another memory
+// cgroup shares the first one's pids and cpu bases, and must be refused
+// there too, or its stop would remove them under the first.
+TEST(Cgroups, OnV1ASecondDaemonFromAnotherMemoryCgroupIsRefusedToo) {
+  std::string own;
+  std::ifstream self("/proc/self/cgroup");
+  for (std::string line; std::getline(self, line);) {
+    if (line.find(":memory:") != std::string::npos) own = line.substr(line.rfind(':') + 1);
+  }
+  if (own.empty()) GTEST_SKIP() << "no cgroup v1 memory hierarchy (this case is v1's alone)";
+  TempDir dir;
+  Daemon first(dir);
+  std::string elsewhere = "/sys/fs/cgroup/memory" + (own == "/" ? std::string() : own) +
+                          "/smolswarms-test-" + std::to_string(::getpid()) + "-elsewhere";
+  ASSERT_EQ(::mkdir(elsewhere.c_str(), 0755), 0) << elsewhere << ": " << std::strerror(errno);
+  std::string config = dir.write("second.toml", "[cgroups]\nbase = \"" + first.cgroup_base() + "\"\n");
+  RunResult second =
+      run({"/bin/sh", "-c",
+           // timeout: a second daemon that is not refused would run on.
+           "echo $$ > " + elsewhere + "/cgroup.procs && exec timeout 20 " + bin("swarmd") +
+               " --config " +
+               config + " --state-dir " + dir.path() + "/state2 --socket " + dir.path() +
+               "/second.sock --metrics off"});
+  // The second daemon may have made its memory base below; cgroups go
+  // deepest first.
+  std::vector<std::string> made;
+  for (const auto& e : fs::recursive_directory_iterator(elsewhere)) {
+    if (e.is_directory()) made.push_back(e.path());
+  }
+  std::sort(made.rbegin(), made.rend());
+  made.push_back(elsewhere);
+  for (const auto& d : made) EXPECT_EQ(::rmdir(d.c_str()), 0) << d << ": " << std::strerror(errno);
+  EXPECT_EQ(second.status, 1) << second.err;
+  EXPECT_THAT(second.err, HasSubstr("is in use by another swarmd"));
+  std::string spec = dir.write("s.toml", "name = \"s\"\n[[agents]]\nrole = \"a\"\ncommand = [\"" +
+                                             bin("smol-echo-agent") + "\"]\n");
+  RunResult up = first.ctl({"up", spec});
+  EXPECT_EQ(up.status, 0) << "the first daemon lost its base: " << up.err;
 }
 
 // The base's directory in the first hierarchy (v1: memory's, below this

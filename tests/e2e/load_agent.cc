@@ -14,7 +14,8 @@
 //                    never serving the daemon again: a hung agent
 //
 // In every other mode it then serves the daemon until asked to shut down,
-// like smol-echo-agent.
+// like smol-echo-agent. After hello it prints "cpu limit N" if swarmd gave
+// it SMOLSWARMS_CPU_LIMIT.
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
     std::string mode = argv[1];
     smol::agent::AgentSession session;
     smol::agent::Identity me = session.hello();
+    if (const char* cpu = std::getenv("SMOLSWARMS_CPU_LIMIT")) say(std::string("cpu limit ") + cpu);
     say(me.agent_id + ": " + mode);
     if (mode == "--hog" && argc > 2) {
       hog(std::strtol(argv[2], nullptr, 10));

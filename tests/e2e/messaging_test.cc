@@ -80,6 +80,32 @@ TEST_F(Messaging, RequestsGetTheirReplyOrFailAtTheirDeadline) {
   EXPECT_GE(daemon.metric("smolswarms_messages_refused_total{reason=\"timeout\",swarm=\"m\"}"), 1);
 }
 
+// A request is one of the sender's messages: it arrives after the direct
+// messages sent before it, even those still queued in the SDK.
+TEST_F(Messaging, ARequestArrivesAfterTheMessagesSentBeforeIt) {
+  up(chat("answerer", 1, {"--expect", "300"}) +
+     chat("asker", 1, {"sends-then-request", "answerer-0", "300"}));
+  ASSERT_TRUE(log_says("asker-0", "script done")) << logs("asker-0");
+  EXPECT_THAT(logs("asker-0"), HasSubstr("reply: re: after 300"));
+  std::string got = logs("answerer-0");
+  size_t last_dm = got.rfind("got dm from asker-0 [seq]: 299");
+  size_t request = got.find("got request from asker-0 [ask]: after 300");
+  ASSERT_NE(last_dm, std::string::npos) << got;
+  ASSERT_NE(request, std::string::npos) << got;
+  EXPECT_LT(last_dm, request) << got;
+  EXPECT_THAT(got, HasSubstr("in order: 300 from asker-0"));
+}
+
+// Whatever a handler throws, even no std::exception, the agent goes on
+// receiving.
+TEST_F(Messaging, AHandlerThatThrowsDoesNotCutTheAgentOff) {
+  up(chat("a", 1, {"--throw-on", "boom"}));
+  ASSERT_EQ(daemon.ctl({"dm", "m/a-0", "--topic", "boom", "first"}).status, 0);
+  ASSERT_EQ(daemon.ctl({"dm", "m/a-0", "second"}).status, 0);
+  EXPECT_TRUE(log_says("a-0", "got dm from operator: second")) << logs("a-0");
+  EXPECT_THAT(logs("a-0"), HasSubstr("it threw something that is not a std::exception"));
+}
+
 // request() polls for a fast reply instead of sleeping (reply_wait.h); an
 // agent whose peer takes its time must not spin through the wait. 50
 // replies 10 ms apart cost ~500 ms of CPU spun through, 2-4 ms waited for.
