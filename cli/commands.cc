@@ -419,8 +419,8 @@ void mem_put(const GlobalOptions& g, const std::string& swarm, const std::string
   req.setTtlMillis(opts.ttl ? opts.ttl->count() : 0);
   auto res = conn.wait(req.send());
   if (g.json) return print_json(to_json(res));
-  print("put " + tier_label(t) + " " + key + " in swarm " + swarm + " (" +
-        format_size(res.getEntry().getValueSize()) + ")\n");
+  print("put " + tier_label(t) + " " + key + " in swarm " + swarm + " (" + format_size(data.size()) +
+        (res.hasEntry() ? ")\n" : "; expired already, its TTL ran out before it was stored)\n"));
 }
 
 void mem_get(const GlobalOptions& g, const std::string& swarm, const std::string& tier,
@@ -468,7 +468,7 @@ void mem_ls(const GlobalOptions& g, const std::string& swarm, const std::string&
 void mem_recall(const GlobalOptions& g, const std::string& swarm, const std::string& query,
                 const MemRecallOptions& opts) {
   std::vector<rpc::MemoryTier> tiers;
-  for (const auto& t : opts.tiers) tiers.push_back(parse_tier(t));
+  for (const auto& t : opts.tiers) tiers.push_back(tier_arg(t, opts.agent));
   Connection conn = open_connection(g);
   auto req = conn.control().memRecallRequest();
   req.setSwarm(swarm);

@@ -52,6 +52,7 @@ void add_task_header(Table& table, rpc::TaskInfo::Reader t) {
                              std::to_string(t.getSubtasksTotal()) + " done, " +
                              std::to_string(t.getSubtasksRunning()) + " running"});
   table.add({"failed", std::to_string(t.getSubtasksFailed())});
+  table.add({"cancelled", std::to_string(t.getSubtasksCancelled())});
   uint64_t used = tokens_used(t);
   table.add({"tokens", std::to_string(used)});
   for (auto u : t.getTokens()) {

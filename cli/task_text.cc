@@ -50,7 +50,9 @@ std::string one_line(capnp::Text::Reader text, size_t max) {
 std::string outcome(rpc::TaskInfo::Reader t) {
   return "task " + ipc::text_of(t.getId()) + " " + enum_name(t.getState()) + ": " +
          std::to_string(t.getSubtasksDone()) + "/" + std::to_string(t.getSubtasksTotal()) +
-         " subtasks done, " + std::to_string(t.getSubtasksFailed()) + " failed";
+         " subtasks done, " + std::to_string(t.getSubtasksFailed()) + " failed" +
+         (t.getSubtasksCancelled() > 0 ? ", " + std::to_string(t.getSubtasksCancelled()) + " cancelled"
+                                       : "");
 }
 
 std::string summary(rpc::TaskInfo::Reader t) {
@@ -89,6 +91,7 @@ nlohmann::ordered_json event_json(rpc::TaskEvent::Reader e) {
   j["done"] = t.getSubtasksDone();
   j["total"] = t.getSubtasksTotal();
   j["failed"] = t.getSubtasksFailed();
+  j["cancelled"] = t.getSubtasksCancelled();
   j["running"] = t.getSubtasksRunning();
   return j;
 }

@@ -164,6 +164,7 @@ struct TaskInfo {
   budgetTokens @11 :UInt64;       # 0: none
   tokens @12 :List(TokenUse);     # by model
   inputBytes @13 :UInt64;
+  subtasksCancelled @14 :UInt32;  # of subtasksDone
 }
 
 struct AttemptInfo {

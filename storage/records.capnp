@@ -65,6 +65,7 @@ struct TaskRecord {
   # The input is kept under its own key (task_store.cc), so that the
   # record, rewritten as the task's counters move, stays small.
   inputBytes @14 :UInt64;
+  subtasksCancelled @15 :UInt32;   # of subtasksDone
 }
 
 struct AttemptRecord {

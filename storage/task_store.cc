@@ -108,6 +108,7 @@ void encode_task(const TaskRecord& t, rec::TaskRecord::Builder b) {
   b.setSubtasksTotal(t.subtasks_total);
   b.setSubtasksDone(t.subtasks_done);
   b.setSubtasksFailed(t.subtasks_failed);
+  b.setSubtasksCancelled(t.subtasks_cancelled);
   auto tokens = b.initTokens(static_cast<unsigned>(t.tokens.size()));
   for (unsigned i = 0; i < tokens.size(); ++i) {
     tokens[i].setModel(as_text(t.tokens[i].model));
@@ -133,6 +134,7 @@ TaskRecord decode_task(const NamedDb& db, std::string_view key, std::string_view
         .subtasks_total = r.getSubtasksTotal(),
         .subtasks_done = r.getSubtasksDone(),
         .subtasks_failed = r.getSubtasksFailed(),
+        .subtasks_cancelled = r.getSubtasksCancelled(),
     };
     for (auto u : r.getTokens()) {
       t.tokens.push_back({as_string(u.getModel()), u.getInputTokens(), u.getOutputTokens()});
@@ -217,6 +219,7 @@ void end_attempt(SubtaskRecord& s, bool ok, const std::string& error, int64_t no
 void count_ended(TaskRecord& t, SubtaskState ended) {
   ++t.subtasks_done;
   if (ended == SubtaskState::failed) ++t.subtasks_failed;
+  if (ended == SubtaskState::cancelled) ++t.subtasks_cancelled;
 }
 
 }  // namespace

@@ -94,6 +94,7 @@ struct TaskRecord {
   uint32_t subtasks_total = 0;
   uint32_t subtasks_done = 0;    // succeeded, failed or cancelled
   uint32_t subtasks_failed = 0;
+  uint32_t subtasks_cancelled = 0;
   std::vector<TokenUse> tokens;  // by model, summed over the task's agents
 };
 

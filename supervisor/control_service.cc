@@ -375,7 +375,9 @@ kj::Promise<void> ControlService::memPut(MemPutContext ctx) {
     mem::PutRequest req = memory_rpc::put_request(p, ref.swarm, ref.agent);
     req.ttl_ms = p.getTtlMillis();
     return memory_.put(std::move(req)).then([this, ctx, ref]() mutable {
-      memory_rpc::fill_current(ctx.getResults().initEntry(), memory_, ref);
+      // Stored, but a TTL shorter than the commit took has expired it
+      // already: the answer then carries no entry.
+      if (auto e = memory_.store().get(ref)) memory_rpc::fill(ctx.getResults().initEntry(), *e);
     });
   });
 }

@@ -49,6 +49,12 @@ void TaskControl::run(capnp::CallContext<rpc::Control::TaskRunParams, rpc::Contr
   }
   board->admit();
   uint64_t budget = p.getBudgetTokens() != 0 ? p.getBudgetTokens() : s.spec().tasks->task_budget;
+  // The lead receives the input as one message: it meets the bound of one.
+  if (size_t bytes = p.getInput().size(); bytes > s.messaging().limits().max_payload) {
+    throw std::runtime_error("task run: an input of " + std::to_string(bytes) +
+                             " bytes; at most " + std::to_string(s.messaging().limits().max_payload) +
+                             " are allowed ([messaging] max_payload)");
+  }
   std::string input = ipc::payload_of(p.getInput());
   auto timeout = static_cast<int64_t>(p.getTimeoutMillis());
   int64_t now = unix_now_ms();

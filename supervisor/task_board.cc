@@ -207,6 +207,9 @@ void TaskBoard::end_run(Run& r, TaskState state, std::string text) {
   event_("task " + id + " " + std::string(storage::state_name(state)) + ": " +
          std::to_string(r.rec.subtasks_done) + "/" + std::to_string(r.rec.subtasks_total) +
          " subtasks done, " + std::to_string(r.rec.subtasks_failed) + " failed" +
+         (r.rec.subtasks_cancelled > 0
+              ? ", " + std::to_string(r.rec.subtasks_cancelled) + " cancelled"
+              : "") +
          (state == TaskState::succeeded ? "" : "; " + text));
   if (state == TaskState::succeeded) store_result(r, text);
   auto node = runs_.extract(id);

@@ -25,6 +25,7 @@ void fill_task_info(rpc::TaskInfo::Builder b, const storage::TaskRecord& t, uint
   b.setSubtasksTotal(t.subtasks_total);
   b.setSubtasksDone(t.subtasks_done);
   b.setSubtasksFailed(t.subtasks_failed);
+  b.setSubtasksCancelled(t.subtasks_cancelled);
   b.setSubtasksRunning(running);
   b.setBudgetTokens(t.budget_tokens);
   b.setInputBytes(t.input_bytes);

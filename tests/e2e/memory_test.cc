@@ -207,6 +207,11 @@ TEST_F(Memory, AShortTermEntryDoesNotOutliveItsTtl) {
     return daemon->metric("smolswarms_memory_entries{swarm=\"mem\",tier=\"short_term\"}") == 0;
   }));
   EXPECT_EQ(daemon->ctl({"mem", "get", "mem", "working", "stays"}).out, "here");
+  // A TTL about as short as the write takes: stored, and perhaps expired by
+  // the answer, which says so; either way the put succeeded.
+  RunResult r = put({"short-term", "flash", "v", "--agent", "a-0", "--ttl", "1ms"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("put short-term flash in swarm mem (1B"));
 }
 
 // batch and none answer a write once committed, not synced: a daemon that
@@ -246,6 +251,9 @@ TEST_F(Memory, MistakesGetClearMessages) {
 
   r = daemon->ctl({"mem", "recall", "mem", "x", "--tier", "nope"});
   EXPECT_EQ(r.status, 2);
+  r = daemon->ctl({"mem", "recall", "mem", "x", "--tier", "short-term"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("short-term entries belong to one agent: name it with --agent"));
 
   std::string big = dir.write("big", std::string((1 << 20) + 1, 'x'));
   r = ctl_stdin(big, "mem put mem working big -");

@@ -299,6 +299,9 @@ TEST_F(Tasks, CancelStopsTheTaskAndItsWorkers) {
   int cancelled = 0;
   for (const auto& s : shown["subtasks"]) cancelled += s["state"] == "cancelled" ? 1 : 0;
   EXPECT_GE(cancelled, 15);
+  // The counts say how many were cancelled, not only that all are done.
+  EXPECT_EQ(shown["task"]["subtasks_cancelled"], cancelled);
+  EXPECT_THAT(c.out, HasSubstr(", " + std::to_string(cancelled) + " cancelled"));
   EXPECT_NE(daemon->ctl({"task", "cancel", id}).status, 0);
   EXPECT_EQ(daemon->metric("smolswarms_subtasks_in_flight{swarm=\"t\"}"), 0);
 }
@@ -455,6 +458,10 @@ TEST_F(Tasks, MistakesGetClearErrors) {
   RunResult bad = run_task("bogus");
   EXPECT_EQ(bad.status, 1);
   EXPECT_THAT(bad.err, HasSubstr("planner-0 failed the task: unknown command: bogus"));
+  // The lead gets the input as one message, so it meets max_payload.
+  RunResult big = run_task(std::string((1 << 20) + 1, 'x'));
+  EXPECT_EQ(big.status, 1);
+  EXPECT_THAT(big.err, HasSubstr("an input of 1048577 bytes; at most 1048576 are allowed"));
 }
 
 }  // namespace

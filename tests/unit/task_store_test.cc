@@ -314,6 +314,7 @@ TEST_F(TaskStoreTest, CancelSubtasksCancelsPendingAndRunningAndCountsThemDone) {
   EXPECT_EQ(subtask(id, "succeeded").result, "ok");
   EXPECT_EQ(subtask(id, "failed").state, SubtaskState::failed);
   expect_counts(id, 4, 1);
+  EXPECT_EQ(task(id).subtasks_cancelled, 2u);
 
   // Nothing is left to cancel, and the cancelled worker's answer is stale.
   EXPECT_EQ(write([&](Txn& txn) { return store_->cancel_subtasks(txn, id, kNow + 60); }), 0u);
