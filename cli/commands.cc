@@ -324,7 +324,14 @@ int run(const GlobalOptions& g, const RunOptions& opts) {
   req.setSink(followed.make_sink());
   std::optional<capnp::Response<rpc::Control::RunCommandResults>> result;
   auto answered = req.send().then([&](auto res) { result = kj::mv(res); });
-  kj::Maybe<FollowEnd> ended = conn.wait_interruptible(followed.until_end(kj::mv(answered)));
+  kj::Maybe<FollowEnd> ended;
+  try {
+    ended = conn.wait_interruptible(followed.until_end(kj::mv(answered)));
+  } catch (const Failure& f) {
+    // swarmd refused to start it (no such command, not executable, no such
+    // profile): as a shell says 127 for a command it cannot run.
+    throw Failure(f.what(), 127);
+  }
   if (ended == nullptr) {
     std::cerr << "swarmctl: interrupted; the command was killed" << std::endl;
     return 130;

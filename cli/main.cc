@@ -86,7 +86,8 @@ int run(int argc, char** argv) {
       ->type_name("DURATION");
   top->add_option("-n,--iterations", iterations, "Refresh this many times, then exit (default: "
                                                  "until Ctrl-C)")
-      ->type_name("N");
+      ->type_name("N")
+      ->check(CLI::Range(1u, 1000000u));
   top->callback([&] { command = [&] { smol::cli::top(g, swarm, interval, iterations); }; });
 
   auto vibe_deadline = std::chrono::milliseconds(0);
@@ -303,6 +304,12 @@ int run(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RequiredError& e) {
+    // CLI11 calls a mistyped command a missing one: name what was typed.
+    std::vector<std::string> extra = app.remaining(true);
+    if (extra.empty() || extra.front().starts_with("-")) return app.exit(e) == 0 ? 0 : Failure::kUsage;
+    smol::cli::report_failure("unknown command '" + extra.front() + "' (see 'swarmctl --help')");
+    return Failure::kUsage;
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);  // prints help, the version, or the error
     return code == 0 ? 0 : Failure::kUsage;

@@ -129,6 +129,19 @@ TEST(Daemon, BadFlagIsAUsageError) {
   EXPECT_THAT(r.err, HasSubstr("metrics"));
 }
 
+// A mistyped command is named as such, not reported as a missing one.
+TEST(Swarmctl, UsageMistakesSayWhatWasWrong) {
+  RunResult r = run({bin("swarmctl"), "sttaus"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'sttaus' (see 'swarmctl --help')"));
+  r = run({bin("swarmctl"), "mem", "lst"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'lst'"));
+  r = run({bin("swarmctl"), "top", "s", "-n", "0"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("--iterations: Value 0 not in range 1 to 1000000"));
+}
+
 }  // namespace
 }  // namespace smol::test
 

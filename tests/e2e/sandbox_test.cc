@@ -157,15 +157,16 @@ nofile = 16
   EXPECT_EQ(r.out, "1024\n0\n") << "the default profile's limit, and no core dumps";
 }
 
+// A command that cannot start exits 127, as a shell's would.
 TEST_F(Sandbox, RunOfAMissingCommandIsAClearError) {
   RunResult r = daemon.ctl({"run", "--", "no-such-command-anywhere"});
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 127);
   EXPECT_THAT(r.err, HasSubstr("no-such-command-anywhere"));
 }
 
 TEST_F(Sandbox, UnknownProfileIsRefusedListingTheProfiles) {
   RunResult r = daemon.ctl({"run", "--profile", "lax", "--", "true"});
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 127);
   EXPECT_THAT(r.err, HasSubstr("\"default\" and \"strict\""));
 }
 

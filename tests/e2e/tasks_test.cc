@@ -454,6 +454,9 @@ TEST_F(Tasks, MistakesGetClearErrors) {
   RunResult unknown = daemon->ctl({"task", "show", "t-00000000ffff"});
   EXPECT_NE(unknown.status, 0);
   EXPECT_THAT(unknown.err, HasSubstr("no task 't-00000000ffff'"));
+  RunResult nosuch = daemon->ctl({"task", "ls", "nosuch"});
+  EXPECT_EQ(nosuch.status, 1);
+  EXPECT_THAT(nosuch.err, HasSubstr("no swarm named 'nosuch'"));
   up(task_swarm(1, ""));
   RunResult bad = run_task("bogus");
   EXPECT_EQ(bad.status, 1);
