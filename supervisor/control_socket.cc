@@ -135,11 +135,23 @@ void ControlServer::serve(kj::Own<kj::AsyncIoStream> stream) {
   auto disconnected = conn->on_disconnect();
   connections_.push_back(kj::mv(conn));
   auto it = std::prev(connections_.end());
-  tasks_->add(disconnected.then([this, it] { connections_.erase(it); }));
+  tasks_->add(disconnected.then([this, it] {
+    connections_.erase(it);
+    if (connections_.empty() && idle_) idle_->fulfill();
+  }));
 }
 
 void ControlServer::taskFailed(kj::Exception&& e) {
   log::warning(std::string("control connection: ") + e.getDescription().cStr());
+}
+
+void ControlServer::stop_accepting() { accepting_ = nullptr; }
+
+kj::Promise<void> ControlServer::idle() {
+  if (connections_.empty()) return kj::READY_NOW;
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  idle_ = kj::mv(paf.fulfiller);
+  return kj::mv(paf.promise);
 }
 
 void ControlServer::close() {

@@ -56,6 +56,11 @@ class ControlServer final : public kj::TaskSet::ErrorHandler {
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
+  // Accepts no new client; those connected carry on, so that followers of
+  // events and logs see the swarms stop at shutdown.
+  void stop_accepting();
+  // Resolves once every client has hung up.
+  kj::Promise<void> idle();
   // Hangs up on every client and stops accepting.
   void close();
 
@@ -72,6 +77,7 @@ class ControlServer final : public kj::TaskSet::ErrorHandler {
   std::list<kj::Own<ipc::RpcConnection>> connections_;
   kj::Own<kj::TaskSet> tasks_;
   kj::Promise<void> accepting_{nullptr};
+  kj::Own<kj::PromiseFulfiller<void>> idle_;  // while idle() waits
 };
 
 }  // namespace smol::supervisor

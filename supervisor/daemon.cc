@@ -149,8 +149,13 @@ int run_daemon(const config::Config& config) {
     loop.run(shutdown_requested(loop));
 
     notify("STOPPING=1\nSTATUS=stopping " + std::to_string(factory.swarms_running()) + " swarms");
-    server.close();
+    server.stop_accepting();
     loop.run(factory.stop_all(config.stop_grace));
+    // Followers of events and logs have been told the end (the swarms
+    // stopped): a moment for them to take it and hang up, then the rest
+    // (a `top`, a task's watcher) are cut off.
+    loop.run(server.idle().exclusiveJoin(loop.timer().afterDelay(500 * kj::MILLISECONDS)));
+    server.close();
     cgroups.remove_all();
     // A socket from systemd stays: systemd listens on it again for the next start.
     if (!activated) ::unlink(config.socket_path.c_str());

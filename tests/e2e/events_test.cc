@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "tests/e2e/harness.h"
 
@@ -71,6 +75,32 @@ TEST_F(Events, FollowingEndsWhenTheSwarmHasStopped) {
   EXPECT_THAT(follow.out, HasSubstr("a-0: exited with code 0\n"));
   EXPECT_THAT(follow.out, HasSubstr("swarm brief: stopped: every agent has exited\n"));
   EXPECT_THAT(follow.err, HasSubstr("event stream ended: swarm brief stopped"));
+}
+
+// swarmd stopping stops its swarms first, and a follower sees them stop
+// before it is let go.
+TEST_F(Events, AFollowerSeesItsSwarmStopWhenSwarmdStops) {
+  std::string spec = "name = \"held\"\n[[agents]]\nrole = \"a\"\ncommand = [" + echo() + "]\n";
+  ASSERT_EQ(daemon.ctl({"up", dir.write("held.toml", spec)}).status, 0);
+  std::string out = dir.path() + "/follow.out";
+  RunResult follow;
+  std::thread follower([&] {
+    follow = run({"/bin/sh", "-c",
+                  "exec " + bin("swarmctl") + " --socket " + daemon.socket() +
+                      " events -f held > " + out});
+  });
+  auto followed = [&] {
+    std::ifstream f(out);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  bool connected = eventually([&] { return followed().find("a-0: ready") != std::string::npos; });
+  EXPECT_EQ(daemon.stop(SIGTERM), 0);
+  follower.join();
+  ASSERT_TRUE(connected) << followed();
+  EXPECT_EQ(follow.status, 0) << follow.err;
+  EXPECT_THAT(followed(), HasSubstr("swarm held: stopping"));
+  EXPECT_THAT(followed(), HasSubstr("swarm held: stopped"));
+  EXPECT_THAT(follow.err, HasSubstr("event stream ended: swarm held stopped"));
 }
 
 TEST_F(Events, AreRefusedForASwarmThatNeverRanHere) {
