@@ -213,14 +213,6 @@ void end_attempt(SubtaskRecord& s, bool ok, const std::string& error, int64_t no
   a.error = error;
 }
 
-// Counts a subtask that just ended (succeeded, failed or cancelled) in its
-// task. Called exactly where a subtask leaves pending/running for good, so
-// each subtask counts once.
-void count_ended(TaskRecord& t, SubtaskState ended) {
-  ++t.subtasks_done;
-  if (ended == SubtaskState::failed) ++t.subtasks_failed;
-  if (ended == SubtaskState::cancelled) ++t.subtasks_cancelled;
-}
 
 }  // namespace
 
@@ -518,7 +510,7 @@ AttemptOutcome TaskStore::finish_attempt(Txn& txn, std::string_view task_id, std
   put_subtask(txn, s);
   if (s.state != SubtaskState::pending) {
     TaskRecord t = must_task(txn, task_id, "task_id");
-    count_ended(t, s.state);
+    t.count_ended(s.state);
     put_task(txn, t);
   }
   return AttemptOutcome::accepted;
@@ -541,7 +533,7 @@ bool cancel_open(SubtaskRecord& s, TaskRecord& t, const std::string& why, int64_
   end_attempt(s, false, why, now_ms);
   s.state = SubtaskState::cancelled;
   s.error = why;
-  count_ended(t, SubtaskState::cancelled);
+  t.count_ended(SubtaskState::cancelled);
   return true;
 }
 

@@ -96,6 +96,15 @@ struct TaskRecord {
   uint32_t subtasks_failed = 0;
   uint32_t subtasks_cancelled = 0;
   std::vector<TokenUse> tokens;  // by model, summed over the task's agents
+
+  // Counts a subtask that just ended (succeeded, failed or cancelled), where
+  // it leaves pending/running for good, so that each counts once. The store
+  // and the daemon's copy of a running task count alike.
+  void count_ended(SubtaskState ended) {
+    ++subtasks_done;
+    if (ended == SubtaskState::failed) ++subtasks_failed;
+    if (ended == SubtaskState::cancelled) ++subtasks_cancelled;
+  }
 };
 
 // The errors of attempts that ended through no fault of their subtask: its

@@ -101,10 +101,13 @@ void fill_agents(capnp::List<rpc::AgentInfo>::Builder out, Swarm* s) {
 unsigned agent_count(Swarm* s) { return s ? s->size() : 0; }
 
 
+// As an rpc_error, which keeps its words in a continuation too.
 SwarmSummary must_exist(SwarmFactory& f, const std::string& name) {
-  auto s = f.summary(name);
-  if (!s) throw ipc::rpc_error("no swarm named '" + name + "' (see 'swarmctl ls')");
-  return *s;
+  try {
+    return f.known(name);
+  } catch (const std::runtime_error& e) {
+    throw ipc::rpc_error(e.what());
+  }
 }
 
 // The running swarm a call is about.

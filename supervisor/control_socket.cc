@@ -155,7 +155,7 @@ kj::Promise<void> ControlServer::idle() {
 }
 
 void ControlServer::close() {
-  accepting_ = nullptr;
+  stop_accepting();
   tasks_ = kj::heap<kj::TaskSet>(*this);
   connections_.clear();
   receiver_ = nullptr;

@@ -290,10 +290,14 @@ void SwarmFactory::restore(const std::vector<storage::SwarmRecord>& crashed) {
   }
 }
 
+SwarmSummary SwarmFactory::known(std::string_view name) const {
+  std::optional<SwarmSummary> s = summary(name);
+  if (!s) throw std::runtime_error("no swarm named '" + std::string(name) + "' (see 'swarmctl ls')");
+  return *s;
+}
+
 Swarm& SwarmFactory::running(std::string_view name) {
-  if (!summary(name)) {
-    throw std::runtime_error("no swarm named '" + std::string(name) + "' (see 'swarmctl ls')");
-  }
+  known(name);
   Swarm* s = find(name);
   if (s == nullptr || !s->running()) {
     throw std::runtime_error("swarm '" + std::string(name) + "' is not running (see 'swarmctl ls')");

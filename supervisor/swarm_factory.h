@@ -70,6 +70,9 @@ class SwarmFactory final : public Swarm::Listener {
   Swarm& running(std::string_view name);
   std::vector<SwarmSummary> list() const;
   std::optional<SwarmSummary> summary(std::string_view name) const;
+  // The same, for a swarm that must exist: throws std::runtime_error
+  // ("no swarm named ...") if it does not.
+  SwarmSummary known(std::string_view name) const;
 
   // Stops one swarm (it must exist: see summary()); resolves when all its
   // agents have exited.

@@ -265,8 +265,7 @@ void TaskBoard::cancel_sub(Sub& s, std::string why, bool deliver_outcome) {
   s.state = SubtaskState::cancelled;
   s.text = why;
   release_input(s);
-  ++s.run->rec.subtasks_done;
-  ++s.run->rec.subtasks_cancelled;
+  s.run->rec.count_ended(SubtaskState::cancelled);
   if (deliver_outcome) {
     for (Delegation* d : s.delegations) deliver(*d, {s.key, s.state, s.text, s.attempts, s.worker});
   }
@@ -277,9 +276,7 @@ void TaskBoard::finish_sub(Sub& s, SubtaskState state, std::string text) {
   s.text = std::move(text);
   release_input(s);
   Run& r = *s.run;
-  ++r.rec.subtasks_done;
-  if (state == SubtaskState::failed) ++r.rec.subtasks_failed;
-  if (state == SubtaskState::cancelled) ++r.rec.subtasks_cancelled;
+  r.rec.count_ended(state);
   r.watchers->changed();
   for (Delegation* d : s.delegations) deliver(*d, {s.key, state, s.text, s.attempts, s.worker});
   if (state == SubtaskState::succeeded) {
