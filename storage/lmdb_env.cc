@@ -99,13 +99,29 @@ bool Txn::del(const NamedDb& db, std::string_view key) {
 void Txn::for_each(
     const NamedDb& db,
     const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  scan(db, {}, [&](std::string_view k, std::string_view v) {
+    fn(k, v);
+    return true;
+  });
+}
+
+void Txn::scan(const NamedDb& db, std::string_view from,
+               const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
   MDB_cursor* raw = nullptr;
   check(mdb_cursor_open(txn_, db.dbi, &raw), "mdb_cursor_open", db.name);
   std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw, &mdb_cursor_close);
-  MDB_val k;
+  // LMDB seeks to no empty key, nor to one longer than it stores: those
+  // start at the first key, or at the longest prefix LMDB takes, and the
+  // keys before `from` are skipped.
+  const size_t max_key = static_cast<size_t>(mdb_env_get_maxkeysize(mdb_txn_env(txn_)));
+  MDB_val k = to_val(from.substr(0, max_key));
   MDB_val v;
-  int rc = mdb_cursor_get(raw, &k, &v, MDB_FIRST);
-  for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) fn(to_view(k), to_view(v));
+  int rc = mdb_cursor_get(raw, &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
+    std::string_view key = to_view(k);
+    if (from.size() > max_key && key < from) continue;
+    if (!fn(key, to_view(v))) return;
+  }
   if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", db.name);
 }
 

@@ -69,7 +69,7 @@ class LmdbEnv;
 // so an exception that unwinds past a Txn leaves the database as it was; only
 // LmdbEnv::write commits, so a body cannot commit half its work. A read Txn
 // just ends when destroyed. Must not outlive its LmdbEnv. Values returned by
-// get() and passed to for_each() point into the map and are valid only until
+// get() and passed to for_each() and scan() point into the map and are valid only until
 // the Txn ends or, for a write Txn, until its next put() or del().
 class Txn {
  public:
@@ -87,6 +87,11 @@ class Txn {
   // Calls fn for every entry of db, in key order (bytewise).
   void for_each(const NamedDb& db,
                 const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  // Calls fn for each entry of db whose key is >= from, in key order, until
+  // fn returns false or db ends: a seek, then a walk (a range of keys, or
+  // those with a prefix). fn must not write to db.
+  void scan(const NamedDb& db, std::string_view from,
+            const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
   // How many entries db holds.
   size_t entries(const NamedDb& db) const;
   // Deletes db and everything in it (write Txn only); its handle is then

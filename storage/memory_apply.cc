@@ -79,7 +79,6 @@ Quota WriteBatch::quota(std::string_view swarm) const {
 void WriteBatch::remove_entry(std::string_view ek, const EntryRecord& rec) {
   EntryKeyParts parts = parse_entry_key(ek, dbs_.entries.name);
   index_.remove(ek.substr(0, ek.size() - parts.key.size()), rec.docid);
-  sets_.erase(keyset_name(parts.swarm, parts.tier), keyset_item(parts.tier, parts.agent, parts.key));
   if (rec.entry.expires_ms != 0) sets_.erase(kExpirySet, expiry_item(rec.entry.expires_ms, ek));
   txn_.del(dbs_.entries, ek);
   UsageRec& u = usage(parts.swarm);
@@ -93,7 +92,6 @@ void WriteBatch::remove_entry(std::string_view ek, const EntryRecord& rec) {
 void WriteBatch::insert_entry(std::string_view ek, const Entry& entry, const DocTerms& terms) {
   EntryKeyParts parts = parse_entry_key(ek, dbs_.entries.name);
   uint64_t docid = index_.add(ek.substr(0, ek.size() - parts.key.size()), ek, terms);
-  sets_.insert(keyset_name(parts.swarm, parts.tier), keyset_item(parts.tier, parts.agent, parts.key));
   if (entry.expires_ms != 0) sets_.insert(kExpirySet, expiry_item(entry.expires_ms, ek));
   txn_.put(dbs_.entries, ek, encode_entry(entry, docid));
   UsageRec& u = usage(parts.swarm);
@@ -207,10 +205,18 @@ WriteResult WriteBatch::move(std::string_view from_ek, EntryRecord rec, Tier to,
 
 WriteResult WriteBatch::consolidate_by_rule(const RuleRequest& r) {
   const Tier to = r.to.value_or(next_tier(r.from));
-  // The smallest item after start_after is start_after + "\0".
-  std::string from_item = r.start_after;
-  if (!from_item.empty()) from_item.push_back('\0');
-  std::vector<std::string> items = sets_.range(keyset_name(r.swarm, r.from), from_item, r.max_scan);
+  // Items are entry keys without their tier_prefix: the key, or for
+  // short_term agent \0 key. The smallest after start_after is
+  // start_after + "\0".
+  const std::string prefix = tier_prefix(r.swarm, r.from);
+  std::string from = prefix + r.start_after;
+  if (!r.start_after.empty()) from.push_back('\0');
+  std::vector<std::string> items;
+  txn_.scan(dbs_.entries, from, [&](std::string_view ek, std::string_view) {
+    if (items.size() == r.max_scan || !ek.starts_with(prefix)) return false;
+    items.emplace_back(ek.substr(prefix.size()));
+    return true;
+  });
   WriteResult result;
   size_t i = 0;
   for (; i < items.size() && result.moved < r.max_moves; ++i) {

@@ -4,7 +4,7 @@
 // Each write first reads and checks everything it needs (the old record,
 // the destination, the quota) and only then changes anything, so a write
 // that fails leaves the transaction as it found it and the batch goes on.
-// Entry, key set, expiry index, inverted index and usage change together.
+// Entry, expiry index, inverted index and usage change together.
 //
 // Create one per run of an LmdbEnv::write body (the body may run twice when
 // the map grows; a WriteBatch holds nothing that outlives its run) and call
@@ -58,7 +58,7 @@ class WriteBatch {
   std::optional<EntryRecord> load(std::string_view ek, bool with_value, std::string* corrupt);
   UsageRec& usage(std::string_view swarm);
   Quota quota(std::string_view swarm) const;
-  // Everything of an existing entry: index, key set, expiry item, record, usage.
+  // Everything of an existing entry: index, expiry item, record, usage.
   void remove_entry(std::string_view ek, const EntryRecord& rec);
   // Indexes and stores a new entry (entry.value set); its key is not taken.
   void insert_entry(std::string_view ek, const Entry& entry, const DocTerms& terms);

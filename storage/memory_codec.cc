@@ -91,12 +91,20 @@ char tier_char(Tier tier) {
   return '?';
 }
 
-std::string partition(std::string_view swarm, Tier tier, std::string_view agent) {
+std::string tier_prefix(std::string_view swarm, Tier tier) {
   std::string p(swarm);
   p += '\0';
   p += tier_char(tier);
-  if (tier == Tier::short_term) p += agent;
-  p += '\0';
+  if (tier != Tier::short_term) p += '\0';
+  return p;
+}
+
+std::string partition(std::string_view swarm, Tier tier, std::string_view agent) {
+  std::string p = tier_prefix(swarm, tier);
+  if (tier == Tier::short_term) {
+    p += agent;
+    p += '\0';
+  }
   return p;
 }
 
@@ -129,22 +137,6 @@ EntryKeyParts parse_entry_key(std::string_view ek, std::string_view db) {
   parts.tier = t == 'w' ? Tier::working : Tier::long_term;
   parts.key = ek.substr(rest + 1);
   return parts;
-}
-
-std::string keyset_name(std::string_view swarm, Tier tier) {
-  std::string n = "K";
-  n += swarm;
-  n += '\0';
-  n += tier_char(tier);
-  return n;
-}
-
-std::string keyset_item(Tier tier, std::string_view agent, std::string_view key) {
-  if (tier != Tier::short_term) return std::string(key);
-  std::string item(agent);
-  item += '\0';
-  item += key;
-  return item;
 }
 
 std::string postings_name(std::string_view partition, std::string_view term) {

@@ -14,9 +14,8 @@
 // Layout of the databases (all in the memory's own LmdbEnv, memory.mdb):
 //   mem_entries  partition(swarm, tier, agent) + key     -> entry record
 //   mem_docs     partition + be64(docid)                -> doc record
-//   mem_sets     sorted sets (memory_sorted_set.h): the keys of each
-//                (swarm, tier), and the expiry index, "E": be64(expires_ms)
-//                + entry key
+//   mem_sets     a sorted set (memory_sorted_set.h), the expiry index, "E":
+//                be64(expires_ms) + entry key
 //   mem_postings sorted sets in ChunkFormat::kPostings: the postings of each
 //                (partition, term)
 //   mem_meta     "S" + partition -> doc count, total length, next docid;
@@ -97,10 +96,15 @@ struct EntryKeyParts {
   std::string_view key;
 };
 EntryKeyParts parse_entry_key(std::string_view entry_key, std::string_view db);
-// The sorted set of a (swarm, tier)'s keys; its items are the key, or for
-// short_term agent \0 key.
-std::string keyset_name(std::string_view swarm, Tier tier);
-std::string keyset_item(Tier tier, std::string_view agent, std::string_view key);
+// What every entry key of a (swarm, tier) starts with, and nothing else's:
+// the partition for working and long_term; for short_term, the partition
+// without its agent, so that what follows is agent \0 key. Listing and
+// consolidation by rule walk mem_entries from here, in key order.
+std::string tier_prefix(std::string_view swarm, Tier tier);
+// The name prefix of the sorted sets that stores before mem_entries was
+// walked kept each (swarm, tier)'s keys in (mem_sets); the Store deletes
+// them when it finds them.
+inline constexpr std::string_view kOldKeysetPrefix = "K";
 std::string postings_name(std::string_view partition, std::string_view term);
 inline constexpr std::string_view kExpirySet = "E";
 std::string expiry_item(int64_t expires_ms, std::string_view entry_key);

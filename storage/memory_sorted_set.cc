@@ -15,10 +15,16 @@ std::string head_key(std::string_view name) {
   return k;
 }
 
-std::string chunk_key(std::string_view name, uint32_t id) {
+// What every chunk key of the set starts with: 4 bytes of id follow.
+std::string chunk_prefix(std::string_view name) {
   std::string k = "c";
   put_varint(k, name.size());
   k += name;
+  return k;
+}
+
+std::string chunk_key(std::string_view name, uint32_t id) {
+  std::string k = chunk_prefix(name);
   for (int shift = 24; shift >= 0; shift -= 8) k.push_back(static_cast<char>(id >> shift));
   return k;
 }
@@ -559,6 +565,28 @@ void SetWriter::write_back() {
     txn_.put(db_, head_key(name), value);
   }
   sets_.clear();
+}
+
+size_t drop_sets(Txn& txn, const NamedDb& db, std::string_view name_prefix) {
+  const std::string heads = head_key(name_prefix);
+  std::vector<std::string> names;
+  txn.scan(db, heads, [&](std::string_view key, std::string_view) {
+    if (!key.starts_with(heads)) return false;
+    names.emplace_back(key.substr(1));
+    return true;
+  });
+  for (const std::string& name : names) {
+    const std::string chunks = chunk_prefix(name);
+    std::vector<std::string> keys;
+    txn.scan(db, chunks, [&](std::string_view key, std::string_view) {
+      if (!key.starts_with(chunks)) return false;
+      if (key.size() == chunks.size() + 4) keys.emplace_back(key);
+      return true;
+    });
+    for (const std::string& key : keys) txn.del(db, key);
+    txn.del(db, head_key(name));
+  }
+  return names.size();
 }
 
 }  // namespace smol::storage::memory

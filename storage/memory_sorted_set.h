@@ -1,9 +1,13 @@
 // Sorted sets of byte strings kept in one LMDB database, in chunks.
 //
-// Why: Txn (storage/lmdb_env.h) offers get, put, del and a whole-database
-// for_each, but no cursor seek, so the store cannot walk a range of LMDB's
-// own key order (keys by prefix, entries by expiry time, postings by
-// document). A set keeps its items, sorted bytewise, in chunks:
+// Why: for items that arrive mostly in order and are read in runs
+// (postings by document, entries by expiry time, tasks by age), a chunk
+// holds hundreds of items in one LMDB value, so an append or a run of reads
+// touches one value instead of one B-tree entry per item, and postings
+// shrink to a quarter (below). Items that arrive all over the range cost a
+// chunk rewrite each and are better as plain keys walked with Txn::scan:
+// the store lists an agent's keys from mem_entries itself. A set keeps its
+// items, sorted bytewise, in chunks:
 //   "h" name                            -> head: item count, next chunk id,
 //                                          per chunk its id, item count and
 //                                          where it starts; then the set's
@@ -30,8 +34,7 @@
 // Scale: the head grows with the set: for kItems, the first item and
 // ~4 bytes per chunk, ~60 KiB for 10^5 keys of 40 bytes; for kPostings ~5
 // bytes per 1,400 postings. Past ~10^6 items per kItems set it wants a
-// second head level, or a cursor in Txn (mdb_cursor_get with MDB_SET_RANGE),
-// which would let every set become plain LMDB keys.
+// second head level, or plain keys.
 //
 // Threads: the loop thread, like the Txn they read.
 #pragma once
@@ -161,5 +164,9 @@ class SetWriter {
   };
   std::unordered_map<std::string, std::unique_ptr<Set>, Hash, std::equal_to<>> sets_;
 };
+
+// Deletes every set of db whose name starts with name_prefix, heads and
+// chunks (write Txn only). Returns how many sets it deleted.
+size_t drop_sets(Txn& txn, const NamedDb& db, std::string_view name_prefix);
 
 }  // namespace smol::storage::memory

@@ -137,6 +137,10 @@ Store::Store(LmdbEnv& env, Options options)
              env_.open_db(kDbNames[3]), env_.open_db(kDbNames[4])};
   last_sync_ms_ = clock_->now_ms();
   max_stored_key_ = static_cast<size_t>(mdb_env_get_maxkeysize(env_.raw_env()));
+  // Stores before listing walked mem_entries kept each (swarm, tier)'s keys
+  // in a sorted set too, rewritten by every put. Found, they are deleted;
+  // the write commits nothing (and syncs nothing) when there are none.
+  env_.write([&](Txn& txn) { drop_sets(txn, dbs_.sets, kOldKeysetPrefix); });
 }
 
 Store::~Store() = default;
@@ -417,40 +421,35 @@ ListPage Store::list(const ListRequest& r) const {
   check_size("start_after", r.start_after.size(), l.max_key_bytes, "max_key_bytes");
   check_limit("limit", r.limit, l.max_list_limit, "max_list_limit");
 
-  const std::string item_prefix = keyset_item(r.tier, r.agent, r.prefix);
-  std::string from = item_prefix;
+  const std::string part = partition(r.swarm, r.tier, r.agent);
+  const std::string prefix = part + r.prefix;
+  std::string from = prefix;
   if (!r.start_after.empty()) {
-    std::string after = keyset_item(r.tier, r.agent, r.start_after);
-    after.push_back('\0');  // the smallest item after start_after
+    std::string after = part + r.start_after;
+    after.push_back('\0');  // the smallest key after start_after
     from = std::max(from, after);
   }
-  const std::string part = partition(r.swarm, r.tier, r.agent);
-  const size_t key_offset = item_prefix.size() - r.prefix.size();  // "agent\0" for short_term
   const int64_t now = clock_->now_ms();
 
   ListPage page;
   Txn txn = env_.begin_read();
-  SetReader keys(txn, dbs_.sets, keyset_name(r.swarm, r.tier));
-  keys.seek(from);
-  while (std::optional<std::string_view> item = keys.next()) {
-    if (!item->starts_with(item_prefix)) break;
-    std::string_view key = item->substr(key_offset);
+  txn.scan(dbs_.entries, from, [&](std::string_view ek, std::string_view value) {
+    if (!ek.starts_with(prefix)) return false;
+    std::string_view key = ek.substr(part.size());
     if (page.entries.size() == r.limit) {
       page.next_start_after = page.entries.back().key;
-      break;
+      return false;
     }
-    std::string ek = part + std::string(key);
-    std::optional<std::string_view> v = txn.get(dbs_.entries, ek);
-    if (!v) continue;
     try {
-      Entry e = decode_entry(*v, r.with_values, dbs_.entries.name, ek).entry;
-      if (e.expires_ms != 0 && e.expires_ms <= now) continue;
+      Entry e = decode_entry(value, r.with_values, dbs_.entries.name, ek).entry;
+      if (e.expires_ms != 0 && e.expires_ms <= now) return true;
       e.key = key;
       page.entries.push_back(std::move(e));
     } catch (const LmdbError& e) {
       if (!e.is_corrupt()) throw;  // an unreadable entry does not hide the others
     }
-  }
+    return true;
+  });
   return page;
 }
 

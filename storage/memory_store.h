@@ -23,7 +23,7 @@
 // calls each write's callback exactly once with that write's own result. A
 // write that fails (over quota, not found, already exists, corrupt record)
 // changes nothing and fails alone; the others in the batch commit. A
-// corrupt record of an index (key set, expiry, postings), which a write may
+// corrupt record of an index (expiry, postings), which a write may
 // meet only as the transaction writes its indexes back, makes the batch
 // commit again write by write, so that it too fails only the writes that
 // meet it. Only an LMDB failure of the transaction itself (disk full, I/O

@@ -82,6 +82,47 @@ TEST_F(LmdbEnvTest, ForEachVisitsKeysInOrder) {
   EXPECT_EQ(seen, "abc");
 }
 
+TEST_F(LmdbEnvTest, ScanStartsAtTheFirstKeyNotBelowFromAndStopsWhenAsked) {
+  LmdbEnv env = LmdbEnv::open(db_path(), {});
+  NamedDb db = env.open_db("things");
+  env.write([&](Txn& txn) {
+    for (const char* k : {"a/1", "b/1", "b/2", "b/3", "c/1"}) txn.put(db, k, k);
+  });
+  Txn txn = env.begin_read();
+  auto walk = [&](std::string_view from, std::string_view prefix) {
+    std::string seen;
+    txn.scan(db, from, [&](std::string_view k, std::string_view v) {
+      EXPECT_EQ(k, v);
+      if (!k.starts_with(prefix)) return false;
+      seen += std::string(k) + " ";
+      return true;
+    });
+    return seen;
+  };
+  EXPECT_EQ(walk("b/", "b/"), "b/1 b/2 b/3 ");
+  EXPECT_EQ(walk(std::string("b/1\0", 4), "b/"), "b/2 b/3 ");  // after b/1
+  EXPECT_EQ(walk("", ""), "a/1 b/1 b/2 b/3 c/1 ");
+  EXPECT_EQ(walk("c/2", ""), "");
+  EXPECT_EQ(walk("bz", "b"), "");
+}
+
+TEST_F(LmdbEnvTest, ScanFromAKeyLongerThanLmdbStoresSkipsWhatSortsBeforeIt) {
+  LmdbEnv env = LmdbEnv::open(db_path(), {});
+  NamedDb db = env.open_db("things");
+  const size_t max = static_cast<size_t>(mdb_env_get_maxkeysize(env.raw_env()));
+  const std::string longest(max, 'k');
+  env.write([&](Txn& txn) {
+    txn.put(db, longest, "longest");
+    txn.put(db, "l", "after");
+  });
+  std::string seen;
+  env.begin_read().scan(db, longest + std::string(1, '\0'), [&](std::string_view, std::string_view v) {
+    seen += std::string(v) + " ";
+    return true;
+  });
+  EXPECT_EQ(seen, "after ");
+}
+
 TEST_F(LmdbEnvTest, ExceptionInWriteAbortsEverything) {
   LmdbEnv env = LmdbEnv::open(db_path(), {});
   NamedDb db = env.open_db("things");

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "base/sys_error.h"
+#include "storage/memory_codec.h"
+#include "storage/memory_sorted_set.h"
 #include "tests/unit/scratch_dir.h"
 
 namespace smol::storage::memory {
@@ -365,6 +367,38 @@ TEST_F(MemoryStoreTest, ConsolidateByRuleOnRecallCountAndOnAge) {
   EXPECT_EQ(working, (std::vector<std::string>{"cold", "n0", "n1", "n2"}));
   EXPECT_EQ(list_keys(Tier::short_term, "a1"), (std::vector<std::string>{"n3", "n5"}));
   EXPECT_EQ(get(Tier::working, "", "n1")->provenance.tiers.front().by, "a1");
+}
+
+TEST_F(MemoryStoreTest, OpeningAnOlderStoreDeletesItsKeySetsAndKeepsItsEntriesAndExpiry) {
+  ASSERT_TRUE(put(Tier::short_term, "a1", "plan", "rockets").status.ok());
+  ASSERT_TRUE(put(Tier::working, "a1", "w0", "shared").status.ok());
+  store_.reset();
+  // What an older store also kept: each (swarm, tier)'s keys in a sorted
+  // set, big enough here to take several chunks.
+  NamedDb sets = env_->open_db(kDbNames[2]);
+  auto records = [&] {
+    size_t n = 0;
+    env_->begin_read().for_each(sets, [&](std::string_view, std::string_view) { ++n; });
+    return n;
+  };
+  const size_t expiry_records = records();
+  env_->write([&](Txn& txn) {
+    SetWriter w(txn, sets);
+    w.insert(std::string(kOldKeysetPrefix) + std::string("alpha\0s", 7), std::string("a1\0plan", 7));
+    for (int i = 0; i < 2000; ++i) {
+      w.insert(std::string(kOldKeysetPrefix) + std::string("alpha\0w", 7),
+               "w" + std::to_string(i) + std::string(40, 'x'));
+    }
+    w.write_back();
+  });
+  ASSERT_GT(records(), expiry_records + 10);
+
+  store_ = std::make_unique<Store>(*env_, Options{.clock = &clock_});
+  EXPECT_EQ(records(), expiry_records);
+  EXPECT_EQ(list_keys(Tier::working, ""), (std::vector<std::string>{"w0"}));
+  EXPECT_EQ(list_keys(Tier::short_term, "a1"), (std::vector<std::string>{"plan"}));
+  clock_.now += 11 * kMinute;
+  EXPECT_EQ(store_->expire(10).removed, 1u);
 }
 
 // Scores of a recall, by key.
