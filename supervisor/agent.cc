@@ -8,12 +8,13 @@
 #include <utility>
 
 #include "base/log.h"
-#include "base/units.h"
 #include "base/sys_error.h"
+#include "base/units.h"
 #include "ipc/rpc_error.h"
 #include "sandbox/spawn.h"
 #include "supervisor/agent_grants.h"
 #include "supervisor/async_spawn.h"
+#include "supervisor/swarm_spec.h"
 
 namespace smol::supervisor {
 
@@ -107,7 +108,7 @@ Agent::Agent(Runtime& rt, Listener& listener, AgentPlan plan)
     : rt_(rt),
       listener_(listener),
       plan_(std::move(plan)),
-      id_(plan_.role + "-" + std::to_string(plan_.index)),
+      id_(spec::agent_id(plan_.role, plan_.index)),
       uid_(rt.sandboxes.uids()),
       log_(std::make_shared<AgentLog>(rt.config.log_ring_bytes)),
       host_target_(std::make_shared<Agent*>(this)) {

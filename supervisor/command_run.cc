@@ -6,8 +6,11 @@
 #include <stdexcept>
 
 #include "base/log.h"
+#include "base/sys_error.h"
+#include "ipc/thread_pool.h"
 #include "supervisor/command_resolver.h"
 #include "supervisor/sandbox_profiles.h"
+#include "supervisor/swarm_spec.h"
 
 namespace smol::supervisor {
 namespace {
@@ -25,29 +28,15 @@ uint64_t next_run_number() {
 // are removed, never followed (FTW_PHYS); nothing of the run is alive any
 // more to race with.
 void remove_tree_async(ipc::EventLoop& loop, std::string path) {
-  struct Job {
-    uv_work_t req{};
-    std::string path;
-  };
-  auto* job = new Job{{}, std::move(path)};
-  job->req.data = job;
-  int rc = uv_queue_work(
-      loop.uv(), &job->req,
-      [](uv_work_t* req) {
-        auto* j = static_cast<Job*>(req->data);
-        auto remove_one = [](const char* p, const struct stat*, int, FTW*) { return ::remove(p); };
-        if (::nftw(j->path.c_str(), remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0) {
-          log::warning("cannot remove the work directory " + j->path + " of a finished run: " +
-                       std::string(strerror(errno)));
-        }
-      },
-      [](uv_work_t* req, int) { delete static_cast<Job*>(req->data); });
-  if (rc != 0) {
-    log::warning("cannot remove the work directory " + job->path + ": " + uv_strerror(rc));
-    delete job;
-    return;
-  }
-  loop.wake();
+  ipc::on_thread_pool(loop, [path] {
+    auto remove_one = [](const char* p, const struct stat*, int, FTW*) { return ::remove(p); };
+    if (::nftw(path.c_str(), remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0) {
+      throw SysError(errno, "nftw", path);
+    }
+  }).detach([path](kj::Exception&& e) {
+    log::warning("cannot remove the work directory " + path + " of a finished run: " +
+                 e.getDescription().cStr());
+  });
 }
 
 AgentPlan run_plan(Runtime& rt, RunRequest& req) {
@@ -73,7 +62,7 @@ AgentPlan run_plan(Runtime& rt, RunRequest& req) {
 CommandRun::CommandRun(Runtime& rt, RunRequest request) : rt_(rt) {
   AgentPlan plan = run_plan(rt, request);
   if (plan.own_work_dir.empty()) {
-    fresh_work_dir_ = rt.sandboxes.work_dir(plan.swarm, plan.role + "-" + std::to_string(plan.index));
+    fresh_work_dir_ = rt.sandboxes.work_dir(plan.swarm, spec::agent_id(plan.role, plan.index));
   }
   agent_ = std::make_unique<Agent>(rt, *this, std::move(plan));
   agent_->start();

@@ -309,7 +309,8 @@ std::string to_toml(const Config& c) {
       format_duration(c.stop_grace));
   put("agents", "Each agent's most recent output kept in memory.", "log_ring",
       format_bytes(c.log_ring_bytes));
-  put("agents", "Each agent's output kept on disk, with one rotation; 0 keeps no file.",
+  put("agents",
+      "Each agent's output, and each swarm's events, kept on disk, with one rotation; 0: no files.",
       "log_file_max", format_bytes(c.log_file_bytes));
   put_toml("sandbox", "Agents run as uids and gids from here, one each; no account may use them.",
            "uid_base", std::to_string(c.agent_uid_base));

@@ -2,11 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <memory>
+#include <optional>
+
 #include <capnp/schema.h>
 
 #include "ipc/rpc_error.h"
+#include "ipc/thread_pool.h"
 #include "supervisor/agent_grants.h"
 #include "supervisor/command_run.h"
+#include "supervisor/log_files.h"
 #include "supervisor/memory_rpc.h"
 #include "base/units.h"
 
@@ -14,6 +20,11 @@ namespace smol::supervisor {
 namespace {
 
 constexpr size_t kLogChunk = 16 * 1024;
+// The most of a log file read back for a swarm that is not running: as much
+// as the largest ring ([agents] log_ring) keeps of a running agent.
+constexpr uint64_t kMaxLogFileRead = 16 * 1024 * 1024;
+// What a swarm this daemon has not run says of its agents and its events.
+constexpr const char* kNotRun = "not run since swarmd started";
 constexpr uint32_t kDefaultVibeDeadlineMs = 2000;
 
 rpc::SwarmState to_rpc(SwarmState s) {
@@ -100,6 +111,21 @@ void fill_agents(capnp::List<rpc::AgentInfo>::Builder out, Swarm* s) {
 
 unsigned agent_count(Swarm* s) { return s ? s->size() : 0; }
 
+// The agents of a swarm this daemon has not run, as its spec names them:
+// an earlier daemon ran them, and what became of them went with it.
+void fill_not_run(capnp::List<rpc::AgentInfo>::Builder out,
+                  const std::vector<std::pair<std::string, std::string>>& names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto b = out[static_cast<unsigned>(i)];
+    b.setId(names[i].first);
+    b.setRole(names[i].second);
+    b.setState(rpc::AgentState::EXITED);
+    auto e = b.initLastExit();
+    e.setReason(rpc::ExitReason::STOPPED);
+    e.setDetail(kNotRun);
+  }
+}
+
 
 // As an rpc_error, which keeps its words in a continuation too.
 SwarmSummary must_exist(SwarmFactory& f, const std::string& name) {
@@ -168,6 +194,24 @@ kj::Promise<void> serve_log(Context& ctx, std::shared_ptr<AgentLog> log) {
   return follow_log(log, p.getSink(), from);
 }
 
+// agentLogs and swarmEvents of a swarm this daemon has not run: the log
+// file an earlier daemon left (log_files.h), read on the thread pool and
+// served as a log that has ended. missing: the error when there is none.
+template <typename Context>
+kj::Promise<void> serve_log_file(Context ctx, ipc::EventLoop& loop, std::string path,
+                                 std::string missing) {
+  uint64_t tail = ctx.getParams().getTailBytes();
+  return ipc::on_thread_pool<std::optional<std::string>>(
+             loop, [path, tail] { return read_log_tail(path, tail, kMaxLogFileRead); })
+      .then([ctx, missing](std::optional<std::string> data) mutable -> kj::Promise<void> {
+        if (!data) throw ipc::rpc_error(missing);
+        auto log = std::make_shared<AgentLog>(std::max<size_t>(data->size(), 1));
+        log->append(*data);
+        log->end(kNotRun);
+        return serve_log(ctx, log);
+      });
+}
+
 namespace mem = storage::memory;
 using memory_rpc::fill;
 using memory_rpc::from_rpc;
@@ -227,8 +271,12 @@ kj::Promise<void> ControlService::listAgents(ListAgentsContext ctx) {
   return counted("listAgents", [&]() -> kj::Promise<void> {
     std::string name = ipc::text_of(ctx.getParams().getSwarm());
     must_exist(factory_, name);
-    Swarm* s = factory_.find(name);
-    fill_agents(ctx.getResults().initAgents(agent_count(s)), s);
+    if (Swarm* s = factory_.find(name)) {
+      fill_agents(ctx.getResults().initAgents(agent_count(s)), s);
+    } else {
+      auto names = factory_.agent_names(name);
+      fill_not_run(ctx.getResults().initAgents(static_cast<unsigned>(names.size())), names);
+    }
     return kj::READY_NOW;
   });
 }
@@ -308,12 +356,17 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
     std::string agent_id = ipc::text_of(p.getAgent());
     must_exist(factory_, swarm);
     Swarm* s = factory_.find(swarm);
-    Agent* a = s ? s->find(agent_id) : nullptr;
-    if (a == nullptr) {
-      throw ipc::rpc_error("swarm '" + swarm + "' has no running record of agent '" + agent_id +
-                           "' (see 'swarmctl ps " + swarm + "')");
-    }
-    return serve_log(ctx, a->shared_log());
+    if (Agent* a = s ? s->find(agent_id) : nullptr) return serve_log(ctx, a->shared_log());
+    // An agent this daemon has not run: its file, if the spec names it
+    // (which also keeps the path inside the swarm's log directory).
+    auto names = factory_.agent_names(swarm);
+    bool named = std::any_of(names.begin(), names.end(),
+                             [&](const auto& n) { return n.first == agent_id; });
+    std::string see = " (see 'swarmctl ps " + swarm + "')";
+    if (!named) throw ipc::rpc_error("swarm '" + swarm + "' has no agent '" + agent_id + "'" + see);
+    return serve_log_file(ctx, rt_.loop, agent_log_path(rt_.config.state_dir, swarm, agent_id),
+                          "agent '" + agent_id + "' of swarm '" + swarm + "' has " + kNotRun +
+                              " and left no log file");
   });
 }
 
@@ -322,11 +375,9 @@ kj::Promise<void> ControlService::swarmEvents(SwarmEventsContext ctx) {
   return counted("swarmEvents", [&]() -> kj::Promise<void> {
     std::string name = ipc::text_of(ctx.getParams().getSwarm());
     must_exist(factory_, name);
-    Swarm* s = factory_.find(name);
-    if (s == nullptr) {
-      throw ipc::rpc_error("swarm '" + name + "' has not run since swarmd started: no events");
-    }
-    return serve_log(ctx, s->events());
+    if (Swarm* s = factory_.find(name)) return serve_log(ctx, s->events());
+    return serve_log_file(ctx, rt_.loop, events_log_path(rt_.config.state_dir, name),
+                          "swarm '" + name + "' has " + kNotRun + " and left no event log");
   });
 }
 

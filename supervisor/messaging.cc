@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/units.h"
 #include "ipc/rpc_error.h"
+#include "supervisor/swarm_spec.h"
 
 namespace smol::supervisor {
 
@@ -41,7 +42,7 @@ Messaging::Messaging(Runtime& rt, std::string swarm,
       deadlines_(rt.loop.timer(), [this](uint64_t id) { expired(id); }) {
   for (const auto& [role, count] : groups) {
     for (uint32_t i = 0; i < count; ++i) {
-      std::string id = role + "-" + std::to_string(i);
+      std::string id = spec::agent_id(role, i);
       auto box = std::make_unique<Mailbox>(
           id, limits_.mailbox, stats_,
           [this, id](uint64_t request, kj::Maybe<kj::Array<kj::byte>> payload, std::string error) {

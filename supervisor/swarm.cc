@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "ipc/rpc_error.h"
 #include "supervisor/agent_grants.h"
+#include "supervisor/log_files.h"
 #include "base/units.h"
 
 namespace smol::supervisor {
@@ -61,6 +62,11 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
       spec_(std::move(spec)),
       pool_(std::move(pool)),
       events_(std::make_shared<AgentLog>(kEventRingBytes)),
+      events_file_(rt.config.log_file_bytes > 0
+                       ? std::make_unique<LogFile>(rt.loop,
+                                                   events_log_path(rt.config.state_dir, spec_.name),
+                                                   rt.config.log_file_bytes)
+                       : nullptr),
       created_unix_ms_(created_unix_ms),
       source_name_(std::move(source_name)) {
   std::vector<std::pair<std::string, uint32_t>> groups;
@@ -70,12 +76,8 @@ Swarm::Swarm(Runtime& rt, Listener& listener, spec::SwarmSpec spec, std::vector<
   }
   messaging_ = std::make_unique<Messaging>(rt_, spec_.name, groups, rt_.messaging);
   if (spec_.tasks) {
-    std::vector<std::pair<std::string, std::string>> agents;
-    for (const auto& plan : plans) {
-      agents.emplace_back(plan.role + "-" + std::to_string(plan.index), plan.role);
-    }
     tasks_ = std::make_unique<TaskBoard>(
-        rt_, spec_.name, *spec_.tasks, rt_.messaging.max_payload, agents,
+        rt_, spec_.name, *spec_.tasks, rt_.messaging.max_payload, spec_.agent_names(),
         [this](std::string_view what) { event("swarm " + spec_.name, what); });
   }
   rt_.memory.store().set_quota(spec_.name, {spec_.memory.max_bytes, spec_.memory.max_entries});
@@ -98,12 +100,19 @@ Swarm::~Swarm() {
   tasks_.reset();
   messaging_.reset();
   release_pool();
-  if (!events_->ended()) events_->end("swarm " + spec_.name + " is gone (the daemon stopped)");
+  if (!events_->ended()) end_events("swarm " + spec_.name + " is gone (the daemon stopped)");
 }
 
 void Swarm::event(std::string_view who, std::string_view what) {
-  events_->append(timestamp(unix_now_ms()) + " " + std::string(who) + ": " + std::string(what) +
-                  "\n");
+  std::string line =
+      timestamp(unix_now_ms()) + " " + std::string(who) + ": " + std::string(what) + "\n";
+  events_->append(line);
+  if (events_file_) events_file_->append(line);
+}
+
+void Swarm::end_events(std::string reason) {
+  events_->end(std::move(reason));
+  if (events_file_) events_file_->close();  // a swarm that is over holds no fd
 }
 
 void Swarm::agent_event(Agent& a, std::string_view what) { event(a.id(), what); }
@@ -199,7 +208,7 @@ void Swarm::set_state(SwarmState s) {
     event("swarm " + spec_.name, what);
   }
   state_ = s;
-  if (s == SwarmState::stopped) events_->end("swarm " + spec_.name + " stopped");
+  if (s == SwarmState::stopped) end_events("swarm " + spec_.name + " stopped");
   listener_.swarm_changed(*this);
 }
 
@@ -317,7 +326,7 @@ void Swarm::fail_start(std::string message) {
   failing_ = kj::joinPromises(exits.releaseAsArray())
                  .then([this, f = kj::mv(fulfiller), message]() mutable {
                    release_pool();
-                   events_->end("swarm " + spec_.name + " failed to start");
+                   end_events("swarm " + spec_.name + " failed to start");
                    f->reject(ipc::rpc_error(message));
                  })
                  .eagerlyEvaluate(nullptr);

@@ -12,8 +12,9 @@
 // What happens to the swarm and its agents (starts, readiness, exits,
 // restarts, violations, OOM kills, pauses, vibe checks) goes to its event
 // stream, one timestamped line each, kept in a bounded ring for
-// `swarmctl events` (and -f); the stream ends when the swarm has stopped or
-// failed and its agents are gone.
+// `swarmctl events` (and -f) and appended to logs/SWARM/events.log
+// (log_files.h), which outlives the daemon; the stream ends when the swarm
+// has stopped or failed and its agents are gone.
 //
 // Its agents message each other through its Messaging (messaging.h), with
 // the capabilities their roles are granted at hello (agent_grants.h); a
@@ -36,6 +37,7 @@
 #include <kj/async.h>
 
 #include "supervisor/agent.h"
+#include "supervisor/log_file.h"
 #include "supervisor/messaging.h"
 #include "supervisor/runtime.h"
 #include "supervisor/swarm_spec.h"
@@ -142,12 +144,15 @@ class Swarm final : public Agent::Listener {
   void set_state(SwarmState s);
   size_t running_agents() const;
   void release_pool();
+  // The event stream is over: followers are told why, and the file closed.
+  void end_events(std::string reason);
 
   Runtime& rt_;
   Listener& listener_;
   spec::SwarmSpec spec_;
   std::shared_ptr<sandbox::CgroupNode> pool_;  // shared with the agents' plans
   std::shared_ptr<AgentLog> events_;
+  std::unique_ptr<LogFile> events_file_;  // events_ on disk too; null without log files
   std::vector<std::string> roles_;  // in spec order
   // Before the agents: it outlives their connections (messaging.h).
   std::unique_ptr<Messaging> messaging_;

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/units.h"
 #include "supervisor/command_resolver.h"
+#include "supervisor/log_files.h"
 
 namespace smol::supervisor {
 namespace {
@@ -24,17 +25,22 @@ storage::SwarmStatus persisted_status(SwarmState s) {
   }
 }
 
+// A stored spec, parsed again; nullopt if a daemon with other rules stored it.
+std::optional<spec::SwarmSpec> parse_stored(const storage::SwarmRecord& r) {
+  try {
+    return spec::parse_swarm_spec(r.spec_toml, r.source_name);
+  } catch (const spec::SpecError&) {
+    return std::nullopt;
+  }
+}
+
 SwarmSummary summarize(const storage::SwarmRecord& r) {
   SwarmSummary s;
   s.name = r.name;
   // A record still marked active after a restart was fixed up at start;
   // anything not running now is shown as it ended.
   s.state = r.status == storage::SwarmStatus::failed ? SwarmState::failed : SwarmState::stopped;
-  try {
-    s.agents_total = spec::parse_swarm_spec(r.spec_toml, r.source_name).total_agents();
-  } catch (const spec::SpecError&) {
-    s.agents_total = 0;  // a spec stored by a daemon with other rules
-  }
+  if (auto spec = parse_stored(r)) s.agents_total = spec->total_agents();
   s.created_unix_ms = r.created_unix_ms;
   s.source_name = r.source_name;
   s.last_error = r.last_error;
@@ -123,7 +129,7 @@ SwarmFactory::~SwarmFactory() = default;
 
 std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
                                                  const std::string& base_dir) {
-  std::string log_dir = rt_.config.state_dir + "/logs/" + spec.name;
+  std::string log_dir = swarm_log_dir(rt_.config.state_dir, spec.name);
   std::error_code ec;
   std::filesystem::create_directories(log_dir, ec);
   if (ec) {
@@ -161,13 +167,15 @@ std::vector<AgentPlan> SwarmFactory::plan_agents(const spec::SwarmSpec& spec,
       p.exe = exe;
       p.argv = g.command;
       p.jsonl = g.protocol == spec::Protocol::jsonl;
-      std::string id = g.role + "-" + std::to_string(i);
+      std::string id = spec::agent_id(g.role, i);
       p.env = agent_env(g, spec.name, id, least(g.limits.cpu, spec.limits.cpu));
       p.ready_timeout = g.ready_timeout.value_or(rt_.config.ready_timeout);
       p.limits = g.limits;
       p.pool_memory = spec.limits.memory;
       p.pool_cpu_or_io = spec.limits.cpu || spec.limits.io_weight;
-      if (rt_.config.log_file_bytes > 0) p.log_path = log_dir + "/" + id + ".log";
+      if (rt_.config.log_file_bytes > 0) {
+        p.log_path = agent_log_path(rt_.config.state_dir, spec.name, id);
+      }
       plans.push_back(std::move(p));
     }
   }
@@ -309,6 +317,15 @@ std::optional<SwarmSummary> SwarmFactory::summary(std::string_view name) const {
   if (auto it = swarms_.find(name); it != swarms_.end()) return summarize(*it->second);
   if (auto rec = table_.get(name)) return summarize(*rec);
   return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::string>> SwarmFactory::agent_names(
+    std::string_view name) const {
+  if (auto it = swarms_.find(name); it != swarms_.end()) return it->second->spec().agent_names();
+  if (auto rec = table_.get(name)) {
+    if (auto spec = parse_stored(*rec)) return spec->agent_names();
+  }
+  return {};
 }
 
 kj::Promise<void> SwarmFactory::stop(std::string_view name, std::chrono::milliseconds grace) {

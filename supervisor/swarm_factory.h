@@ -73,6 +73,9 @@ class SwarmFactory final : public Swarm::Listener {
   // The same, for a swarm that must exist: throws std::runtime_error
   // ("no swarm named ...") if it does not.
   SwarmSummary known(std::string_view name) const;
+  // The agents a swarm's spec makes, {id, role}, whether it runs or not;
+  // none for an unknown swarm, or a stored spec this daemon cannot parse.
+  std::vector<std::pair<std::string, std::string>> agent_names(std::string_view name) const;
 
   // Stops one swarm (it must exist: see summary()); resolves when all its
   // agents have exited.

@@ -223,6 +223,19 @@ uint32_t SwarmSpec::total_agents() const {
   return total;
 }
 
+std::vector<std::pair<std::string, std::string>> SwarmSpec::agent_names() const {
+  std::vector<std::pair<std::string, std::string>> names;
+  names.reserve(total_agents());
+  for (const AgentGroupSpec& g : agents) {
+    for (uint32_t i = 0; i < g.count; ++i) names.emplace_back(agent_id(g.role, i), g.role);
+  }
+  return names;
+}
+
+std::string agent_id(std::string_view role, uint32_t index) {
+  return std::string(role) + "-" + std::to_string(index);
+}
+
 SpecError::SpecError(std::vector<std::string> problems)
     : std::runtime_error(toml_check::join_lines(problems)), problems_(std::move(problems)) {}
 

@@ -99,9 +99,14 @@ struct SwarmSpec {
 
   // The sum of every group's count; at most kMaxAgentsPerSwarm.
   uint32_t total_agents() const;
+  // Every agent the spec makes, group by group: {id, role}.
+  std::vector<std::pair<std::string, std::string>> agent_names() const;
 
   friend bool operator==(const SwarmSpec&, const SwarmSpec&) = default;
 };
+
+// The id of a group's index-th agent: role-index ("worker-3").
+std::string agent_id(std::string_view role, uint32_t index);
 
 // Everything wrong with a spec, one problem per line in file order, each
 // "source:line:col: path = value: rule broken", e.g.
