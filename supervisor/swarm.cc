@@ -121,23 +121,27 @@ void Swarm::agent_event(Agent& a, std::string_view what) { event(a.id(), what); 
 // (a stopped swarm is replaced, not restarted), so none will look for it.
 void Swarm::release_pool() { rt_.cgroups.retire(std::move(pool_)); }
 
-void Swarm::sample() {
-  for (auto& m : members_) {
+uint32_t Swarm::sample_some(uint32_t from, uint32_t count) {
+  const uint32_t end = std::min(size(), from + std::min(count, size()));
+  for (uint32_t i = from; i < end; ++i) {
+    Agent& a = *members_[i].agent;
     try {
-      m.agent->sample();
+      a.sample();
     } catch (const std::exception& e) {
-      log::debug("agent " + m.agent->id() + ": cannot sample its cgroup: " + e.what());
+      log::debug("agent " + a.id() + ": cannot sample its cgroup: " + e.what());
     }
   }
+  if (end < size()) return end;
   std::string traffic = messaging_->summary();
   if (!traffic.empty()) event("swarm " + spec_.name, traffic);
-  if (!pool_) return;
+  if (!pool_) return end;
   try {
     sandbox::CgroupUsage u = pool_->usage();
     rt_.metrics.pool_usage(spec_.name, u.memory_bytes, u.pids);
   } catch (const std::exception& e) {
     log::debug("swarm " + name() + ": cannot sample its cgroup: " + e.what());
   }
+  return end;
 }
 
 kj::Promise<Swarm::VibeReport> Swarm::vibe_check(std::chrono::milliseconds deadline) {

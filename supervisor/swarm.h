@@ -89,7 +89,11 @@ class Swarm final : public Agent::Listener {
   const std::string& last_error() const noexcept { return last_error_; }
 
   // Samples every running agent's and the pool's usage into the metrics.
-  void sample();
+  void sample() { sample_some(0, size()); }
+  // The same, count agents at a time: samples agents [from, from + count)
+  // and, once that reaches the last, the pool and the traffic summary.
+  // Returns where the next call starts; size() when all are done.
+  uint32_t sample_some(uint32_t from, uint32_t count);
 
   // Freezes (true) or thaws every running agent; throws
   // std::runtime_error if none runs or cgroups are unavailable.

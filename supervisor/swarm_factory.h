@@ -9,7 +9,8 @@
 // changes, never per agent event, so a big swarm costs one fsync to start.
 //
 // Every running swarm's resource use is sampled into the metrics every
-// kSampleInterval (a few cgroupfs reads per agent).
+// kSampleInterval (a few cgroupfs reads per agent), a few dozen agents a
+// loop turn, so that big swarms never hold the loop for long.
 //
 // Thread: the loop thread.
 #pragma once
@@ -92,6 +93,9 @@ class SwarmFactory final : public Swarm::Listener {
  private:
   void swarm_changed(Swarm& s) override;
   kj::Promise<void> sample_later();
+  // Samples the named swarms from swarm names[swarm]'s agent `agent` on,
+  // kSampleChunk agents a loop turn.
+  kj::Promise<void> sample_from(std::vector<std::string> names, size_t swarm, uint32_t agent);
   class LogErrors : public kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&& e) override;
   };
