@@ -77,16 +77,19 @@ kj::Promise<void> MemoryService::write(std::string_view swarm, mem::Tier tier, c
     written_.emplace(swarm);
     if (!swarms_.contains(swarm)) swarms_.emplace(swarm);
   }
-  auto paf = kj::newPromiseAndFulfiller<mem::WriteResult>();
+  auto paf = kj::newPromiseAndFulfiller<void>();
   // The fulfiller is shared with the callback, which the store keeps until
   // the batch is done; a call dropped meanwhile just finds nobody waiting.
-  auto fulfiller =
-      std::make_shared<kj::Own<kj::PromiseFulfiller<mem::WriteResult>>>(kj::mv(paf.fulfiller));
-  submit([fulfiller](const mem::WriteResult& r) { (*fulfiller)->fulfill(mem::WriteResult(r)); });
-  schedule_flush();
-  return paf.promise.then([](mem::WriteResult r) {
-    if (!r.status.ok()) kj::throwFatalException(ipc::rpc_error(r.status.message()));
+  auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
+  submit([fulfiller](const mem::WriteResult& r) {
+    if (r.status.ok()) {
+      (*fulfiller)->fulfill();
+    } else {
+      (*fulfiller)->reject(ipc::rpc_error(r.status.message()));
+    }
   });
+  schedule_flush();
+  return kj::mv(paf.promise);
 }
 
 kj::Promise<void> MemoryService::put(mem::PutRequest request) {
