@@ -9,9 +9,9 @@
 #include <capnp/schema.h>
 
 #include "ipc/rpc_error.h"
-#include "ipc/thread_pool.h"
 #include "supervisor/agent_grants.h"
 #include "supervisor/command_run.h"
+#include "supervisor/log_archive.h"
 #include "supervisor/log_files.h"
 #include "supervisor/memory_rpc.h"
 #include "base/units.h"
@@ -20,9 +20,6 @@ namespace smol::supervisor {
 namespace {
 
 constexpr size_t kLogChunk = 16 * 1024;
-// The most of a log file read back for a swarm that is not running: as much
-// as the largest ring ([agents] log_ring) keeps of a running agent.
-constexpr uint64_t kMaxLogFileRead = 16 * 1024 * 1024;
 // What a swarm this daemon has not run says of its agents and its events.
 constexpr const char* kNotRun = "not run since swarmd started";
 constexpr uint32_t kDefaultVibeDeadlineMs = 2000;
@@ -101,10 +98,9 @@ void fill(rpc::AgentInfo::Builder b, const Agent& a) {
   b.setMemoryLimit(a.plan().limits.memory.value_or(0));
 }
 
-// Every agent of the swarm in spec order, with usage sampled just now.
+// Every agent of the swarm in spec order, with its last sampled usage.
 void fill_agents(capnp::List<rpc::AgentInfo>::Builder out, Swarm* s) {
   if (s == nullptr) return;
-  s->sample();
   std::vector<const Agent*> agents = s->agents();
   for (size_t i = 0; i < agents.size(); ++i) fill(out[static_cast<unsigned>(i)], *agents[i]);
 }
@@ -195,20 +191,26 @@ kj::Promise<void> serve_log(Context& ctx, std::shared_ptr<AgentLog> log) {
 }
 
 // agentLogs and swarmEvents of a swarm this daemon has not run: the log
-// file an earlier daemon left (log_files.h), read on the thread pool and
-// served as a log that has ended. missing: the error when there is none.
+// file an earlier daemon left, served as a log that has ended. If the swarm
+// started while the file was read, live() has its log, which is served
+// instead. missing: the error when there is neither.
 template <typename Context>
-kj::Promise<void> serve_log_file(Context ctx, ipc::EventLoop& loop, std::string path,
+kj::Promise<void> serve_log_file(Context ctx, LogArchive& archive, std::string path,
+                                 std::function<std::shared_ptr<AgentLog>()> live,
                                  std::string missing) {
-  uint64_t tail = ctx.getParams().getTailBytes();
-  return ipc::on_thread_pool<std::optional<std::string>>(
-             loop, [path, tail] { return read_log_tail(path, tail, kMaxLogFileRead); })
-      .then([ctx, missing](std::optional<std::string> data) mutable -> kj::Promise<void> {
+  return archive.read(std::move(path), ctx.getParams().getTailBytes())
+      .then([ctx, live = std::move(live), missing](
+                std::optional<std::string> data) mutable -> kj::Promise<void> {
+        if (std::shared_ptr<AgentLog> log = live()) return serve_log(ctx, log);
         if (!data) throw ipc::rpc_error(missing);
+        if (!ctx.getParams().getFollow()) {
+          ctx.getResults().setData(ipc::data_of(*data));
+          return kj::READY_NOW;
+        }
         auto log = std::make_shared<AgentLog>(std::max<size_t>(data->size(), 1));
         log->append(*data);
         log->end(kNotRun);
-        return serve_log(ctx, log);
+        return follow_log(log, ctx.getParams().getSink(), 0);
       });
 }
 
@@ -225,8 +227,8 @@ mem::EntryRef entry_ref(Params p) {
 }  // namespace
 
 ControlService::ControlService(Runtime& rt, SwarmFactory& factory, MemoryService& memory,
-                               const DaemonInfo& info)
-    : rt_(rt), factory_(factory), memory_(memory), info_(info), tasks_(rt, factory) {}
+                               LogArchive& logs, const DaemonInfo& info)
+    : rt_(rt), factory_(factory), memory_(memory), logs_(logs), info_(info), tasks_(rt, factory) {}
 
 template <typename Body>
 kj::Promise<void> ControlService::counted(const char* method, Body&& body) {
@@ -271,13 +273,16 @@ kj::Promise<void> ControlService::listAgents(ListAgentsContext ctx) {
   return counted("listAgents", [&]() -> kj::Promise<void> {
     std::string name = ipc::text_of(ctx.getParams().getSwarm());
     must_exist(factory_, name);
-    if (Swarm* s = factory_.find(name)) {
-      fill_agents(ctx.getResults().initAgents(agent_count(s)), s);
-    } else {
-      auto names = factory_.agent_names(name);
-      fill_not_run(ctx.getResults().initAgents(static_cast<unsigned>(names.size())), names);
-    }
-    return kj::READY_NOW;
+    // Usage sampled just now, a chunk of agents a loop turn; the swarm is
+    // looked up again after, as it may have stopped or been replaced.
+    return factory_.sample({name}).then([this, ctx, name]() mutable {
+      if (Swarm* s = factory_.find(name)) {
+        fill_agents(ctx.getResults().initAgents(agent_count(s)), s);
+      } else {
+        auto names = factory_.agent_names(name);
+        fill_not_run(ctx.getResults().initAgents(static_cast<unsigned>(names.size())), names);
+      }
+    });
   });
 }
 
@@ -364,7 +369,12 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
                              [&](const auto& n) { return n.first == agent_id; });
     std::string see = " (see 'swarmctl ps " + swarm + "')";
     if (!named) throw ipc::rpc_error("swarm '" + swarm + "' has no agent '" + agent_id + "'" + see);
-    return serve_log_file(ctx, rt_.loop, agent_log_path(rt_.config.state_dir, swarm, agent_id),
+    auto live = [this, swarm, agent_id]() -> std::shared_ptr<AgentLog> {
+      Swarm* now = factory_.find(swarm);
+      Agent* a = now ? now->find(agent_id) : nullptr;
+      return a ? a->shared_log() : nullptr;
+    };
+    return serve_log_file(ctx, logs_, agent_log_path(rt_.config.state_dir, swarm, agent_id), live,
                           "agent '" + agent_id + "' of swarm '" + swarm + "' has " + kNotRun +
                               " and left no log file");
   });
@@ -376,7 +386,11 @@ kj::Promise<void> ControlService::swarmEvents(SwarmEventsContext ctx) {
     std::string name = ipc::text_of(ctx.getParams().getSwarm());
     must_exist(factory_, name);
     if (Swarm* s = factory_.find(name)) return serve_log(ctx, s->events());
-    return serve_log_file(ctx, rt_.loop, events_log_path(rt_.config.state_dir, name),
+    auto live = [this, name]() -> std::shared_ptr<AgentLog> {
+      Swarm* now = factory_.find(name);
+      return now ? now->events() : nullptr;
+    };
+    return serve_log_file(ctx, logs_, events_log_path(rt_.config.state_dir, name), live,
                           "swarm '" + name + "' has " + kNotRun + " and left no event log");
   });
 }

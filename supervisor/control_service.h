@@ -14,6 +14,7 @@
 
 #include "ipc/control.capnp.h"
 #include "supervisor/control_tasks.h"
+#include "supervisor/log_archive.h"
 #include "supervisor/memory_service.h"
 #include "supervisor/runtime.h"
 #include "supervisor/swarm_factory.h"
@@ -30,7 +31,7 @@ struct DaemonInfo {
 
 class ControlService final : public rpc::Control::Server {
  public:
-  ControlService(Runtime& rt, SwarmFactory& factory, MemoryService& memory,
+  ControlService(Runtime& rt, SwarmFactory& factory, MemoryService& memory, LogArchive& logs,
                  const DaemonInfo& info);
 
  protected:
@@ -66,6 +67,7 @@ class ControlService final : public rpc::Control::Server {
   Runtime& rt_;
   SwarmFactory& factory_;
   MemoryService& memory_;
+  LogArchive& logs_;  // for swarms this daemon has not run
   const DaemonInfo& info_;
   TaskControl tasks_;
 };

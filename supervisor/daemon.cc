@@ -126,10 +126,11 @@ int run_daemon(const config::Config& config) {
     // Before the control socket serves: a client's `up` of the same name
     // finds the swarm already coming back.
     factory.restore(crashed);
+    LogArchive logs(loop);
     ControlServer server(
         loop, std::move(listener), admin_gid,
         [&](const PeerCred& peer, bool ok) -> capnp::Capability::Client {
-          if (ok) return kj::heap<ControlService>(rt, factory, memory, info);
+          if (ok) return kj::heap<ControlService>(rt, factory, memory, logs, info);
           return kj::heap<RefusedControl>(metrics,
                                           refusal(peer, config.admin_group, admin_gid.has_value()));
         });

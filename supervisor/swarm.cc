@@ -131,10 +131,7 @@ uint32_t Swarm::sample_some(uint32_t from, uint32_t count) {
       log::debug("agent " + a.id() + ": cannot sample its cgroup: " + e.what());
     }
   }
-  if (end < size()) return end;
-  std::string traffic = messaging_->summary();
-  if (!traffic.empty()) event("swarm " + spec_.name, traffic);
-  if (!pool_) return end;
+  if (end < size() || !pool_) return end;
   try {
     sandbox::CgroupUsage u = pool_->usage();
     rt_.metrics.pool_usage(spec_.name, u.memory_bytes, u.pids);
@@ -142,6 +139,11 @@ uint32_t Swarm::sample_some(uint32_t from, uint32_t count) {
     log::debug("swarm " + name() + ": cannot sample its cgroup: " + e.what());
   }
   return end;
+}
+
+void Swarm::report_traffic() {
+  std::string traffic = messaging_->summary();
+  if (!traffic.empty()) event("swarm " + spec_.name, traffic);
 }
 
 kj::Promise<Swarm::VibeReport> Swarm::vibe_check(std::chrono::milliseconds deadline) {

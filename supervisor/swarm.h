@@ -88,12 +88,15 @@ class Swarm final : public Agent::Listener {
   const std::string& source_name() const noexcept { return source_name_; }
   const std::string& last_error() const noexcept { return last_error_; }
 
-  // Samples every running agent's and the pool's usage into the metrics.
-  void sample() { sample_some(0, size()); }
-  // The same, count agents at a time: samples agents [from, from + count)
-  // and, once that reaches the last, the pool and the traffic summary.
-  // Returns where the next call starts; size() when all are done.
+  // Samples the usage of agents [from, from + count) into the metrics and
+  // their last_usage(), and once that reaches the last agent, the pool's.
+  // Returns where the next call starts; size() when all are done. A few
+  // cgroupfs reads per agent: SwarmFactory::sample() calls it a chunk of
+  // agents a loop turn.
   uint32_t sample_some(uint32_t from, uint32_t count);
+  // Adds the summary of the message traffic since the last one to the
+  // event stream, if there was any.
+  void report_traffic();
 
   // Freezes (true) or thaws every running agent; throws
   // std::runtime_error if none runs or cgroups are unavailable.

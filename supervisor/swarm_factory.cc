@@ -116,42 +116,50 @@ SwarmSummary summarize(const Swarm& s) {
 SwarmFactory::SwarmFactory(Runtime& rt, storage::SwarmTable& table)
     : rt_(rt), table_(table) {
   rt_.metrics.set_swarms(0);
-  if (rt_.cgroups.available()) sampling_ = sample_later().eagerlyEvaluate(nullptr);
+  ticking_ = tick_later().eagerlyEvaluate(nullptr);
 }
 
-kj::Promise<void> SwarmFactory::sample_later() {
+kj::Promise<void> SwarmFactory::tick_later() {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(kSampleInterval).count();
   return rt_.loop.timer().afterDelay(ms * kj::MILLISECONDS).then([this] {
     std::vector<std::string> names;
     for (auto& [name, s] : swarms_) {
-      if (s->running()) names.push_back(name);
+      if (!s->running()) continue;
+      s->report_traffic();
+      names.push_back(name);
     }
-    return sample_from(std::move(names), 0, 0).then([this] { return sample_later(); });
+    if (!rt_.cgroups.available()) return tick_later();
+    return sample(std::move(names)).then([this] { return tick_later(); });
   });
 }
 
-kj::Promise<void> SwarmFactory::sample_from(std::vector<std::string> names, size_t swarm,
-                                            uint32_t agent) {
-  // A swarm may have stopped or been replaced between two turns: the name
-  // is looked up again each time, and a stopped swarm is left out.
-  while (swarm < names.size()) {
-    Swarm* s = find(names[swarm]);
-    if (s == nullptr || !s->running()) {
-      ++swarm;
-      agent = 0;
+kj::Promise<void> SwarmFactory::sample(std::vector<std::string> names) {
+  SampleCursor c;
+  for (std::string& name : names) {
+    if (Swarm* s = find(name)) c.swarms.push_back({std::move(name), s, s->created_unix_ms()});
+  }
+  return sample_step(std::move(c));
+}
+
+kj::Promise<void> SwarmFactory::sample_step(SampleCursor c) {
+  while (c.swarm < c.swarms.size()) {
+    const SampleCursor::Target& t = c.swarms[c.swarm];
+    // A swarm stopped or replaced since the pass began is left out of it.
+    Swarm* s = find(t.name);
+    if (s != t.swarm || s->created_unix_ms() != t.created_unix_ms || !s->running()) {
+      ++c.swarm;
+      c.agent = 0;
       continue;
     }
-    agent = s->sample_some(agent, kSampleChunk);
-    if (agent >= s->size()) {
-      ++swarm;
-      agent = 0;
+    c.agent = s->sample_some(c.agent, kSampleChunk);
+    if (c.agent >= s->size()) {
+      ++c.swarm;
+      c.agent = 0;
     }
     // Through the event port, not evalLater: calls waiting on sockets run
     // before the next chunk.
     return rt_.loop.timer().afterDelay(0 * kj::NANOSECONDS).then(
-        [this, names = std::move(names), swarm, agent]() mutable {
-          return sample_from(std::move(names), swarm, agent);
-        });
+        [this, c = std::move(c)]() mutable { return sample_step(std::move(c)); });
   }
   return kj::READY_NOW;
 }

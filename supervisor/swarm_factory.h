@@ -8,9 +8,10 @@
 // stopped. The table is written only when a swarm's persisted status
 // changes, never per agent event, so a big swarm costs one fsync to start.
 //
-// Every running swarm's resource use is sampled into the metrics every
-// kSampleInterval (a few cgroupfs reads per agent), a few dozen agents a
-// loop turn, so that big swarms never hold the loop for long.
+// Every kSampleInterval each running swarm's traffic summary goes to its
+// event stream, and its resource use is sampled into the metrics (a few
+// cgroupfs reads per agent), a few dozen agents a loop turn, so that big
+// swarms never hold the loop for long.
 //
 // Thread: the loop thread.
 #pragma once
@@ -74,6 +75,10 @@ class SwarmFactory final : public Swarm::Listener {
   // The same, for a swarm that must exist: throws std::runtime_error
   // ("no swarm named ...") if it does not.
   SwarmSummary known(std::string_view name) const;
+  // Samples the usage of the named running swarms' agents, kSampleChunk
+  // agents a loop turn, so that big swarms never hold the loop for long;
+  // resolves when done. Swarms stopped or replaced meanwhile are left out.
+  kj::Promise<void> sample(std::vector<std::string> names);
   // The agents a swarm's spec makes, {id, role}, whether it runs or not;
   // none for an unknown swarm, or a stored spec this daemon cannot parse.
   std::vector<std::pair<std::string, std::string>> agent_names(std::string_view name) const;
@@ -92,10 +97,20 @@ class SwarmFactory final : public Swarm::Listener {
 
  private:
   void swarm_changed(Swarm& s) override;
-  kj::Promise<void> sample_later();
-  // Samples the named swarms from swarm names[swarm]'s agent `agent` on,
-  // kSampleChunk agents a loop turn.
-  kj::Promise<void> sample_from(std::vector<std::string> names, size_t swarm, uint32_t agent);
+  // Every kSampleInterval: each running swarm's traffic summary, then its
+  // usage (sample()).
+  kj::Promise<void> tick_later();
+  struct SampleCursor {
+    struct Target {
+      std::string name;
+      const Swarm* swarm;  // compared, never followed: it may be gone
+      int64_t created_unix_ms;
+    };
+    std::vector<Target> swarms;
+    size_t swarm = 0;
+    uint32_t agent = 0;
+  };
+  kj::Promise<void> sample_step(SampleCursor c);
   class LogErrors : public kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&& e) override;
   };
@@ -106,7 +121,7 @@ class SwarmFactory final : public Swarm::Listener {
   std::map<std::string, std::unique_ptr<Swarm>, std::less<>> swarms_;
   std::map<std::string, storage::SwarmStatus, std::less<>> persisted_;
   std::function<void()> on_change_;
-  kj::Promise<void> sampling_{nullptr};
+  kj::Promise<void> ticking_{nullptr};
   LogErrors errors_;
   kj::TaskSet restoring_{errors_};  // restored swarms, until ready
 };

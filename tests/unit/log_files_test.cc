@@ -1,4 +1,5 @@
 #include "supervisor/log_files.h"
+#include "supervisor/log_archive.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "base/sys_error.h"
+#include "ipc/event_loop.h"
 #include "tests/unit/scratch_dir.h"
 
 namespace smol::supervisor {
@@ -59,6 +61,35 @@ TEST_F(LogFilesTest, AnUnreadableLogSaysWhichFile) {
   } catch (const SysError& e) {
     EXPECT_NE(std::string(e.what()).find(log()), std::string::npos) << e.what();
   }
+}
+
+TEST_F(LogFilesTest, TheArchiveReadsOneLogAfterAnotherOffTheLoop) {
+  write(log(), "first log\n");
+  write(dir_.path() + "/b-0.log", "second log\n");
+  ipc::EventLoop loop;
+  LogArchive archive(loop);
+  auto a = archive.read(log(), 0);
+  auto b = archive.read(dir_.path() + "/b-0.log", 4);
+  auto none = archive.read(dir_.path() + "/c-0.log", 0);
+  EXPECT_EQ(loop.run(kj::mv(b)), "log\n");
+  EXPECT_EQ(loop.run(kj::mv(a)), "first log\n");
+  EXPECT_EQ(loop.run(kj::mv(none)), std::nullopt);
+}
+
+TEST_F(LogFilesTest, AnArchiveReadThatFailsSaysWhyAndTheNextOneRuns) {
+  ASSERT_EQ(::mkdir(log().c_str(), 0700), 0);
+  write(dir_.path() + "/b-0.log", "fine\n");
+  ipc::EventLoop loop;
+  LogArchive archive(loop);
+  auto bad = archive.read(log(), 0);
+  auto good = archive.read(dir_.path() + "/b-0.log", 0);
+  try {
+    loop.run(kj::mv(bad));
+    FAIL() << "no error";
+  } catch (const kj::Exception& e) {
+    EXPECT_NE(std::string(e.getDescription().cStr()).find(log()), std::string::npos);
+  }
+  EXPECT_EQ(loop.run(kj::mv(good)), "fine\n");
 }
 
 }  // namespace
