@@ -63,8 +63,10 @@ std::string events_log_path(const std::string& state_dir, std::string_view swarm
 std::optional<std::string> read_log_tail(const std::string& path, uint64_t tail_bytes,
                                          uint64_t max_bytes) {
   const std::string older_path = path + ".1";
-  UniqueFd older = open_if_there(older_path);
+  // The live file first: if a writer rotates it in between, the rotated part
+  // is read twice rather than not at all.
   UniqueFd newer = open_if_there(path);
+  UniqueFd older = open_if_there(older_path);
   if (!older && !newer) return std::nullopt;
   const uint64_t older_size = size_of(older, older_path);
   const uint64_t newer_size = size_of(newer, path);
