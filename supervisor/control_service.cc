@@ -360,8 +360,12 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
     std::string swarm = ipc::text_of(p.getSwarm());
     std::string agent_id = ipc::text_of(p.getAgent());
     must_exist(factory_, swarm);
-    Swarm* s = factory_.find(swarm);
-    if (Agent* a = s ? s->find(agent_id) : nullptr) return serve_log(ctx, a->shared_log());
+    auto live = [this, swarm, agent_id]() -> std::shared_ptr<AgentLog> {
+      Swarm* s = factory_.find(swarm);
+      Agent* a = s ? s->find(agent_id) : nullptr;
+      return a ? a->shared_log() : nullptr;
+    };
+    if (std::shared_ptr<AgentLog> log = live()) return serve_log(ctx, log);
     // An agent this daemon has not run: its file, if the spec names it
     // (which also keeps the path inside the swarm's log directory).
     auto names = factory_.agent_names(swarm);
@@ -369,11 +373,6 @@ kj::Promise<void> ControlService::agentLogs(AgentLogsContext ctx) {
                              [&](const auto& n) { return n.first == agent_id; });
     std::string see = " (see 'swarmctl ps " + swarm + "')";
     if (!named) throw ipc::rpc_error("swarm '" + swarm + "' has no agent '" + agent_id + "'" + see);
-    auto live = [this, swarm, agent_id]() -> std::shared_ptr<AgentLog> {
-      Swarm* now = factory_.find(swarm);
-      Agent* a = now ? now->find(agent_id) : nullptr;
-      return a ? a->shared_log() : nullptr;
-    };
     return serve_log_file(ctx, logs_, agent_log_path(rt_.config.state_dir, swarm, agent_id), live,
                           "agent '" + agent_id + "' of swarm '" + swarm + "' has " + kNotRun +
                               " and left no log file");
@@ -385,11 +384,11 @@ kj::Promise<void> ControlService::swarmEvents(SwarmEventsContext ctx) {
   return counted("swarmEvents", [&]() -> kj::Promise<void> {
     std::string name = ipc::text_of(ctx.getParams().getSwarm());
     must_exist(factory_, name);
-    if (Swarm* s = factory_.find(name)) return serve_log(ctx, s->events());
     auto live = [this, name]() -> std::shared_ptr<AgentLog> {
-      Swarm* now = factory_.find(name);
-      return now ? now->events() : nullptr;
+      Swarm* s = factory_.find(name);
+      return s ? s->events() : nullptr;
     };
+    if (std::shared_ptr<AgentLog> log = live()) return serve_log(ctx, log);
     return serve_log_file(ctx, logs_, events_log_path(rt_.config.state_dir, name), live,
                           "swarm '" + name + "' has " + kNotRun + " and left no event log");
   });
